@@ -1,0 +1,122 @@
+"""A saved model is one directory: config.json, tokenizer.json, model.safetensors, metrics.json.
+
+It is written atomically (a temporary sibling directory, then one rename), so a model directory
+exists only once complete. Loading checks that the weights match the configuration exactly;
+nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import RunConfig
+from .model import TextClassifier
+from .tokenization import TextEncoder
+
+CONFIG, TOKENIZER, WEIGHTS, METRICS = "config.json", "tokenizer.json", "model.safetensors", "metrics.json"
+MODEL_FILES = (CONFIG, TOKENIZER, WEIGHTS, METRICS)
+
+
+@dataclass
+class LoadedModel:
+    config: RunConfig
+    model: TextClassifier  # eval mode, on `device`
+    encoder: TextEncoder
+    metrics: dict[str, Any]
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.config.labels
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+def save_model_dir(
+    target: Path, config: RunConfig, encoder: TextEncoder, model: TextClassifier, metrics: dict[str, Any]
+) -> Path:
+    """Write the four files into `target` atomically; `target` must not exist yet."""
+    target = Path(target)
+    if target.exists():
+        raise FileExistsError(f"model directory {target} already exists")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        (tmp / CONFIG).write_text(json.dumps(config.to_dict(), indent=2))
+        encoder.save(tmp)
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt", "preset": config.preset})
+        (tmp / METRICS).write_text(json.dumps(metrics, indent=2))
+        for name in MODEL_FILES:  # make the bytes durable before the directory appears
+            with open(tmp / name, "rb") as f:
+                os.fsync(f.fileno())
+        os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def read_config(directory: Path) -> RunConfig:
+    path = Path(directory) / CONFIG
+    try:
+        return RunConfig.from_dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise ValueError(f"{path} is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as e:
+        raise ValueError(f"{path} is not a valid run configuration: {e}") from None
+
+
+def load_model_dir(directory: Path, device: torch.device | str = "cpu") -> LoadedModel:
+    """Rebuild model, tokenizer and labels from a model directory; ValueError on any mismatch."""
+    directory = Path(directory)
+    for name in MODEL_FILES:
+        if not (directory / name).is_file():
+            raise ValueError(f"model directory {directory} has no {name}")
+    config = read_config(directory)
+    if len(config.labels) != config.model.num_classes:
+        raise ValueError(
+            f"{directory / CONFIG}: {len(config.labels)} labels but num_classes={config.model.num_classes}"
+        )
+    encoder = TextEncoder.load(directory, config.preprocess, config.tokenizer)
+    if encoder.vocab_size != config.model.vocab_size:
+        raise ValueError(
+            f"{directory / TOKENIZER} has {encoder.vocab_size} tokens, the model expects {config.model.vocab_size}"
+        )
+    model = TextClassifier(config.model)
+    try:
+        state = load_file(str(directory / WEIGHTS))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"{directory / WEIGHTS} is not a valid safetensors file: {e}") from None
+    expected = model.state_dict()
+    missing, extra = set(expected) - set(state), set(state) - set(expected)
+    if missing or extra:
+        raise ValueError(
+            f"{directory / WEIGHTS} does not match its config: missing {sorted(missing)}, extra {sorted(extra)}"
+        )
+    for key, tensor in state.items():
+        if tensor.shape != expected[key].shape or tensor.dtype != expected[key].dtype:
+            raise ValueError(
+                f"{directory / WEIGHTS}: {key} has shape {tuple(tensor.shape)} {tensor.dtype}, "
+                f"the config needs {tuple(expected[key].shape)} {expected[key].dtype}"
+            )
+        if not torch.isfinite(tensor).all():
+            raise ValueError(f"{directory / WEIGHTS}: {key} holds NaN or infinite values")
+    model.load_state_dict(state)
+    model.to(device).eval()
+    try:
+        metrics = json.loads((directory / METRICS).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{directory / METRICS} is not valid JSON: {e}") from None
+    return LoadedModel(config=config, model=model, encoder=encoder, metrics=metrics)

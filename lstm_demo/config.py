@@ -1,0 +1,293 @@
+"""Typed settings: preprocessing, tokenizer, model, training, presets and the app's environment.
+
+Every run saves its full `RunConfig` as JSON, so a stored run is enough to rebuild its
+preprocessing, tokenizer and model exactly. The environment is read here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ENCODERS = ("lstm", "gru", "rnn")
+POOLINGS = ("last", "mean", "max", "attention")
+TOKENIZER_KINDS = ("word", "bpe", "wordpiece")
+PACKINGS = ("auto", "padded", "packed")
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    lowercase: bool = True  # fold case before tokenizing
+    strip_accents: bool = True  # "café" -> "cafe" (NFKD, combining marks dropped)
+    remove_stopwords: bool = False  # drop English stop words (a fixed list shipped with the package)
+    stem: bool = False  # Snowball (Porter2) English stemmer on every word
+    max_length: int = 128  # tokens kept per text; longer texts are cut at the end
+
+    def __post_init__(self) -> None:
+        if self.max_length < 1:
+            raise ValueError(f"max_length must be at least 1, got {self.max_length}")
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    kind: str = "word"  # word | bpe | wordpiece
+    vocab_size: int = 30000  # upper bound on the vocabulary, special tokens included
+    min_frequency: int = 1  # a word (or merge) must occur this often in the training split
+
+    def __post_init__(self) -> None:
+        if self.kind not in TOKENIZER_KINDS:
+            raise ValueError(f"tokenizer kind must be one of {TOKENIZER_KINDS}, got {self.kind!r}")
+        if self.vocab_size < 4:
+            raise ValueError(f"vocab_size must be at least 4, got {self.vocab_size}")
+        if self.min_frequency < 1:
+            raise ValueError(f"min_frequency must be at least 1, got {self.min_frequency}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    encoder: str = "lstm"  # lstm | gru | rnn (vanilla tanh RNN)
+    embedding_dim: int = 128
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = False
+    embedding_dropout: float = 0.2  # dropout on word vectors (Keras' LSTM `dropout`)
+    dropout: float = 0.0  # between stacked layers and before the output layer
+    recurrent_dropout: float = 0.2  # DropConnect on hidden-to-hidden weights (keeps cuDNN/oneDNN kernels)
+    pooling: str = "last"  # last | mean | max | attention
+    vocab_size: int = 0  # filled from the trained tokenizer
+    num_classes: int = 0  # filled from the labels
+
+    def __post_init__(self) -> None:
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        for name in ("embedding_dim", "hidden_size", "num_layers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("embedding_dropout", "dropout", "recurrent_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+    @property
+    def directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = 64
+    epochs: int = 10
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    patience: int = 0  # epochs without validation improvement before stopping; 0 never stops early
+    monitor: str = "accuracy"  # validation metric for early stopping and best weights: accuracy | macro_f1
+    grad_clip: float = 5.0  # max gradient norm; 0 disables clipping
+    class_weights: bool = False  # weight the loss by inverse class frequency
+    label_smoothing: float = 0.0
+    word_dropout: float = 0.0  # share of training tokens replaced by [UNK] each step (regularises small data)
+    seed: int = 13
+    val_fraction: float = 0.1  # stratified share of the training table held out for validation
+    device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps
+    mixed_precision: bool = True  # bf16/fp16 autocast on CUDA only
+    packing: str = "auto"  # auto | padded | packed: how variable lengths reach the recurrent kernel
+    log_every: int = 20  # steps between progress reports inside an epoch
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.epochs < 1:
+            raise ValueError("batch_size and epochs must be at least 1")
+        if not 0.0 < self.val_fraction < 0.9:
+            raise ValueError(f"val_fraction must be in (0, 0.9), got {self.val_fraction}")
+        if self.monitor not in ("accuracy", "macro_f1"):
+            raise ValueError(f"monitor must be accuracy or macro_f1, got {self.monitor!r}")
+        if self.packing not in PACKINGS:
+            raise ValueError(f"packing must be one of {PACKINGS}, got {self.packing!r}")
+        if not 0.0 <= self.word_dropout < 1.0:
+            raise ValueError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a saved run needs to be rebuilt: preprocessing, tokenizer, model, training, labels."""
+
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    preset: str = "default"
+    text_column: str = "text"
+    label_column: str = "label"
+    labels: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["labels"] = list(self.labels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        """Rebuild from `to_dict` output; unknown keys are rejected so a corrupt file cannot pass."""
+        parts = {
+            "preprocess": PreprocessConfig,
+            "tokenizer": TokenizerConfig,
+            "model": ModelConfig,
+            "train": TrainConfig,
+        }
+        kwargs: dict[str, Any] = {}
+        for key, value in d.items():
+            if key in parts:
+                kwargs[key] = _build(parts[key], value)
+            elif key == "labels":
+                kwargs[key] = tuple(str(v) for v in value)
+            elif key in {f.name for f in fields(cls)}:
+                kwargs[key] = value
+            else:
+                raise ValueError(f"unknown configuration key {key!r}")
+        return cls(**kwargs)
+
+
+def _build(kind: type, value: dict[str, Any]) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError(f"{kind.__name__} must be an object")
+    names = {f.name for f in fields(kind)}
+    unknown = set(value) - names
+    if unknown:
+        raise ValueError(f"unknown {kind.__name__} keys: {sorted(unknown)}")
+    return kind(**value)
+
+
+# Presets. `seed` is the design notes' Keras model; `default` was chosen on ../shared/datasets
+# (see benchmarks/README.md for the sweep); `fast` trains the example data in seconds on a CPU.
+PRESETS: dict[str, RunConfig] = {
+    "seed": RunConfig(
+        preset="seed",
+        preprocess=PreprocessConfig(lowercase=True, strip_accents=False, max_length=128),
+        tokenizer=TokenizerConfig(kind="word", vocab_size=30000, min_frequency=1),
+        model=ModelConfig(
+            encoder="lstm",
+            embedding_dim=128,
+            hidden_size=128,
+            num_layers=1,
+            bidirectional=False,
+            embedding_dropout=0.2,
+            dropout=0.0,
+            recurrent_dropout=0.2,
+            pooling="last",
+        ),
+        train=TrainConfig(batch_size=64, epochs=10, learning_rate=1e-3, patience=0, grad_clip=0.0),
+    ),
+    "default": RunConfig(
+        preset="default",
+        preprocess=PreprocessConfig(lowercase=True, strip_accents=True, max_length=128),
+        tokenizer=TokenizerConfig(kind="word", vocab_size=30000, min_frequency=1),
+        model=ModelConfig(
+            encoder="lstm",
+            embedding_dim=128,
+            hidden_size=128,
+            num_layers=1,
+            bidirectional=True,
+            embedding_dropout=0.3,
+            dropout=0.3,
+            recurrent_dropout=0.2,
+            pooling="max",
+        ),
+        train=TrainConfig(batch_size=32, epochs=12, learning_rate=2e-3, weight_decay=0.0, patience=4),
+    ),
+    "fast": RunConfig(
+        preset="fast",
+        preprocess=PreprocessConfig(lowercase=True, strip_accents=True, max_length=64),
+        tokenizer=TokenizerConfig(kind="word", vocab_size=5000, min_frequency=1),
+        model=ModelConfig(
+            encoder="lstm",
+            embedding_dim=48,
+            hidden_size=48,
+            bidirectional=False,
+            embedding_dropout=0.1,
+            dropout=0.1,
+            recurrent_dropout=0.0,
+            pooling="max",
+        ),
+        train=TrainConfig(batch_size=32, epochs=8, learning_rate=5e-3, patience=0),
+    ),
+}
+
+
+def preset(name: str, **overrides: Any) -> RunConfig:
+    """A preset with overrides given as `section__field=value` (e.g. `train__epochs=3`)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return override(PRESETS[name], **overrides)
+
+
+def override(cfg: RunConfig, **overrides: Any) -> RunConfig:
+    sections: dict[str, dict[str, Any]] = {}
+    top: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if "__" in key:
+            section, name = key.split("__", 1)
+            sections.setdefault(section, {})[name] = value
+        else:
+            top[key] = value
+    for section, values in sections.items():
+        current = getattr(cfg, section, None)
+        if current is None or not dataclasses.is_dataclass(current):
+            raise ValueError(f"unknown configuration section {section!r}")
+        known = {f.name for f in fields(current)}
+        for name in values:
+            if name not in known:
+                raise ValueError(f"unknown option {section}.{name}")
+        top[section] = replace(current, **values)
+    return replace(cfg, **top)
+
+
+def _env_bool(env: dict[str, str], name: str, default: bool) -> bool:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """Settings read from the environment (the README's configuration table lists each one)."""
+
+    home: Path  # LSTM_DEMO_HOME: runs, database, uploads
+    db_url: str  # LSTM_DEMO_DB_URL: SQLAlchemy URL; default sqlite file in home
+    host: str  # GRADIO_SERVER_NAME / LSTM_DEMO_HOST
+    port: int  # GRADIO_SERVER_PORT / LSTM_DEMO_PORT
+    auth: tuple[str, str] | None  # LSTM_DEMO_USERNAME + LSTM_DEMO_PASSWORD
+    max_upload_mb: float  # LSTM_DEMO_MAX_UPLOAD_MB
+    max_rows: int  # LSTM_DEMO_MAX_ROWS
+    device: str  # LSTM_DEMO_DEVICE: auto | cpu | cuda | cuda:N | mps
+    share: bool  # LSTM_DEMO_SHARE: Gradio public share link, off unless asked for
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> AppSettings:
+        env = dict(os.environ if env is None else env)
+        home = Path(env.get("LSTM_DEMO_HOME") or Path.home() / ".lstm-demo").expanduser()
+        db_url = env.get("LSTM_DEMO_DB_URL") or f"sqlite:///{home / 'lstm-demo.sqlite3'}"
+        user, password = env.get("LSTM_DEMO_USERNAME"), env.get("LSTM_DEMO_PASSWORD")
+        if bool(user) != bool(password):
+            raise ValueError("set both LSTM_DEMO_USERNAME and LSTM_DEMO_PASSWORD, or neither")
+        return cls(
+            home=home,
+            db_url=db_url,
+            host=env.get("GRADIO_SERVER_NAME") or env.get("LSTM_DEMO_HOST") or "127.0.0.1",
+            port=int(env.get("GRADIO_SERVER_PORT") or env.get("LSTM_DEMO_PORT") or 7860),
+            auth=(user, password) if user and password else None,
+            max_upload_mb=float(env.get("LSTM_DEMO_MAX_UPLOAD_MB") or 50),
+            max_rows=int(env.get("LSTM_DEMO_MAX_ROWS") or 500_000),
+            device=env.get("LSTM_DEMO_DEVICE") or "auto",
+            share=_env_bool(env, "LSTM_DEMO_SHARE", False),
+        )
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"

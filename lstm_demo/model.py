@@ -1,0 +1,184 @@
+"""The classifier: Embedding -> recurrent encoder -> pooling -> Linear. Returns logits, nothing else.
+
+The recurrent weights live in one standard `nn.LSTM` / `nn.GRU` / `nn.RNN` (its state dict is the
+familiar `weight_ih_l0`, `weight_hh_l0_reverse`, ...), so `gates.py` can recompute every gate from
+the very weights the model uses. Two execution paths reach the fused cuDNN/oneDNN kernels:
+
+* ``padded``: right-padded batches. A forward direction never sees the padding before the real
+  tokens, so its outputs at real positions are exact. A backward direction would start *in* the
+  padding, so it runs on each sequence reversed within its own length (then un-reversed): exact too.
+* ``packed``: ``pack_padded_sequence``; exact by construction, slower on the CPU.
+
+Recurrent dropout is DropConnect on the hidden-to-hidden matrices (Merity et al. 2017): one mask
+per batch on the weights instead of a fresh mask per time step on the state (Keras'
+`recurrent_dropout`), which would force a Python loop over time and lose the fused kernels.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from .config import ModelConfig
+
+_RNN_CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+def lengths_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """(B,) lengths -> (B, T) bool mask, True at real tokens."""
+    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
+
+
+def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each row's first `length` steps, leave its padding in place. (B, T, ...) -> same."""
+    B, T = x.shape[:2]
+    pos = torch.arange(T, device=x.device)[None, :].expand(B, T)  # (B, T)
+    rev = lengths[:, None] - 1 - pos
+    idx = torch.where(rev >= 0, rev, pos)  # (B, T)
+    return x.gather(1, idx.view(B, T, *([1] * (x.dim() - 2))).expand_as(x))
+
+
+class RecurrentEncoder(nn.Module):
+    """A stacked (bi)directional LSTM/GRU/RNN that ignores padding exactly on every path."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        cls = _RNN_CLASSES[cfg.encoder]
+        self.rnn = cls(
+            input_size=cfg.embedding_dim,
+            hidden_size=cfg.hidden_size,
+            num_layers=cfg.num_layers,
+            bidirectional=cfg.bidirectional,
+            dropout=cfg.dropout if cfg.num_layers > 1 else 0.0,
+            batch_first=True,
+        )
+        # Single-layer, single-direction twins used only as kernels for the padded bidirectional
+        # path (`functional_call` swaps in the big module's weights); their own parameters are
+        # never trained or saved, hence kept out of the module tree.
+        self._cells = [
+            cls(size, cfg.hidden_size, num_layers=1, batch_first=True)
+            for size in (cfg.embedding_dim, cfg.hidden_size * cfg.directions)
+        ]
+
+    @property
+    def output_size(self) -> int:
+        return self.cfg.hidden_size * self.cfg.directions
+
+    def _weights(self) -> dict[str, torch.Tensor]:
+        """The recurrent weights, with DropConnect on hidden-to-hidden matrices when training."""
+        p = self.cfg.recurrent_dropout
+        weights = {}
+        for name, w in self.rnn.named_parameters():
+            if p > 0 and self.training and name.startswith("weight_hh"):
+                w = F.dropout(w, p=p, training=True)
+            weights[name] = w
+        return weights
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, packing: str = "padded") -> torch.Tensor:
+        """(B, T, E) embeddings, (B,) lengths -> (B, T, D*H) outputs, zero at padding."""
+        weights = self._weights()
+        T = x.shape[1]
+        if packing == "packed":
+            packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            out, _ = functional_call(self.rnn, weights, (packed,))
+            out, _ = pad_packed_sequence(out, batch_first=True, total_length=T)
+            return out
+        mask = lengths_mask(lengths, T)[..., None]  # (B, T, 1)
+        if not self.cfg.bidirectional:
+            out, _ = functional_call(self.rnn, weights, (x,))
+            return out * mask
+        return self._padded_bidirectional(x, lengths, weights) * mask
+
+    def _padded_bidirectional(
+        self, x: torch.Tensor, lengths: torch.Tensor, weights: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        h = x
+        for layer in range(self.cfg.num_layers):
+            cell = self._cells[0 if layer == 0 else 1]
+            outs = []
+            for suffix in ("", "_reverse"):
+                w = {
+                    f"{kind}_l0": weights[f"{kind}_l{layer}{suffix}"]
+                    for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+                }
+                inp = h if not suffix else reverse_within_length(h, lengths)
+                out, _ = functional_call(cell, w, (inp,))
+                outs.append(out if not suffix else reverse_within_length(out, lengths))
+            h = torch.cat(outs, dim=-1)  # (B, T, 2H)
+            if layer < self.cfg.num_layers - 1:
+                h = F.dropout(h, p=self.rnn.dropout, training=self.training)
+        return h
+
+    def _apply(self, fn, recurse=True):  # keep the kernel twins on the same device/dtype
+        self._cells = [c._apply(fn, recurse) for c in self._cells]
+        return super()._apply(fn, recurse)
+
+    def train(self, mode: bool = True):
+        for c in self._cells:
+            c.train(mode)
+        return super().train(mode)
+
+
+class Pooling(nn.Module):
+    """Turns per-token outputs into one vector per text: last state, mean, max or attention."""
+
+    def __init__(self, kind: str, size: int, bidirectional: bool):
+        super().__init__()
+        self.kind = kind
+        self.bidirectional = bidirectional
+        self.score = nn.Linear(size, 1) if kind == "attention" else None
+
+    def forward(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T, D*H), (B,) -> (B, D*H)."""
+        B, T, _ = out.shape
+        mask = lengths_mask(lengths, T)  # (B, T)
+        if self.kind == "last":
+            last = out[torch.arange(B, device=out.device), lengths - 1]  # (B, D*H)
+            if not self.bidirectional:
+                return last
+            half = out.shape[-1] // 2
+            # forward direction ends at the last real token, backward direction at the first
+            return torch.cat([last[:, :half], out[:, 0, half:]], dim=-1)
+        if self.kind == "mean":
+            return out.sum(1) / lengths[:, None].to(out.dtype)
+        if self.kind == "max":
+            return out.masked_fill(~mask[..., None], float("-inf")).amax(1)
+        scores = self.score(out).squeeze(-1).masked_fill(~mask, float("-inf"))  # (B, T)
+        weights = torch.softmax(scores.float(), dim=1).to(out.dtype)
+        return torch.einsum("bt,btd->bd", weights, out)
+
+
+class TextClassifier(nn.Module):
+    def __init__(self, cfg: ModelConfig, packing: str = "padded"):
+        super().__init__()
+        if cfg.vocab_size < 2:
+            raise ValueError(f"vocab_size must be at least 2, got {cfg.vocab_size}")
+        if cfg.num_classes < 2:
+            raise ValueError(f"num_classes must be at least 2, got {cfg.num_classes}")
+        if packing not in ("padded", "packed"):
+            raise ValueError(f"packing must be padded or packed, got {packing!r}")
+        self.cfg = cfg
+        self.packing = packing
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.embedding_dim, padding_idx=0)
+        self.encoder = RecurrentEncoder(cfg)
+        self.pooling = Pooling(cfg.pooling, self.encoder.output_size, cfg.bidirectional)
+        self.head = nn.Linear(self.encoder.output_size, cfg.num_classes)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T) token ids (0 = [PAD], right-padded), (B,) lengths -> (B, C) logits."""
+        if lengths is None:
+            lengths = (ids != 0).sum(1).clamp(min=1)
+        x = self.embedding(ids)  # (B, T, E)
+        return self.classify(x, lengths)
+
+    def classify(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Embeddings -> logits; split out so attribution methods can start from embeddings."""
+        x = F.dropout(x, p=self.cfg.embedding_dropout, training=self.training)
+        out = self.encoder(x, lengths, self.packing)  # (B, T, D*H)
+        pooled = self.pooling(out, lengths)  # (B, D*H)
+        pooled = F.dropout(pooled, p=self.cfg.dropout, training=self.training)
+        return self.head(pooled)  # (B, C)

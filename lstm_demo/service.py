@@ -1,0 +1,417 @@
+"""The one API that the UI, the command line and the HTTP endpoints call.
+
+It joins the parts that must not know each other: tables (`data`), tokenizers, the training
+generator, the run store and the model directories. Every public method returns plain
+dataclasses or dicts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import artifacts, explain, gates
+from .config import AppSettings, RunConfig, override, preset
+from .data import Table, check_labels, read_table, read_texts
+from .explain import Explanation
+from .store import MetricPoint, RunDetail, RunSummary, Store, StoreError
+from .tokenization import TextEncoder
+from .train import Progress, predict_logits, resolve_device, train
+
+
+class ServiceError(ValueError):
+    """A request that cannot be served, worded for the user (unknown run, run without a model...)."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    text: str
+    label: str
+    probabilities: dict[str, float]  # every class, in label order
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "label": self.label, "probabilities": self.probabilities}
+
+
+@dataclass(frozen=True)
+class TrainEvent:
+    run_id: str
+    progress: Progress
+    run: RunSummary | None = None  # set on the last event (done, cancelled or failed)
+
+
+@dataclass
+class PreparedRun:
+    """A validated training request with its run row already `queued` in the store."""
+
+    run_id: str
+    config: RunConfig
+    table: Table
+    train_idx: list[int]
+    val_idx: list[int]
+    val_table: Table | None = None
+    test_table: Table | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class Service:
+    def __init__(self, settings: AppSettings | None = None, *, cache_size: int = 8):
+        self.settings = settings or AppSettings.from_env()
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        self.settings.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(self.settings.db_url)
+        # runs left `running` by a process that died are marked `interrupted`, nothing else changes
+        self.interrupted = self.store.mark_interrupted()
+        self._cache: OrderedDict[str, artifacts.LoadedModel] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ------------------------------------------------------------------ training
+
+    def prepare(
+        self,
+        train_path: str | os.PathLike[str],
+        *,
+        test_path: str | os.PathLike[str] | None = None,
+        val_path: str | os.PathLike[str] | None = None,
+        text_column: str | None = None,
+        label_column: str | None = None,
+        preset_name: str = "default",
+        overrides: dict[str, Any] | None = None,
+        name: str | None = None,
+        owner: str | None = None,
+    ) -> PreparedRun:
+        """Read and validate the data, then record a `queued` run. Raises DataError/ValueError."""
+        limits = {"max_bytes": int(self.settings.max_upload_mb * 2**20), "max_rows": self.settings.max_rows}
+        table = read_table(train_path, text_column, label_column, **limits)
+        cfg = preset(preset_name, **(overrides or {}))
+        if cfg.train.device == "auto" and self.settings.device != "auto":
+            cfg = override(cfg, train__device=self.settings.device)
+        resolve_device(cfg.train.device)  # fail now, not in the worker, when the device is missing
+        labels = table.classes
+        val_table = None
+        if val_path is not None:
+            val_table = read_table(val_path, table.text_column, table.label_column, **limits)
+            check_labels(val_table, labels)
+            train_idx, val_idx = list(range(len(table.texts))), []
+        else:
+            train_idx, val_idx = table.split(cfg.train.val_fraction, cfg.train.seed)
+        test_table = None
+        if test_path is not None:
+            test_table = read_table(test_path, table.text_column, table.label_column, **limits)
+            check_labels(test_table, labels)
+        cfg = override(
+            cfg,
+            labels=labels,
+            text_column=table.text_column,
+            label_column=table.label_column or "label",
+            model__num_classes=len(labels),
+        )
+        dataset = self.store.add_dataset(
+            name=table.source,
+            fingerprint=table.fingerprint,
+            rows=len(table.texts),
+            text_column=table.text_column,
+            label_column=table.label_column or "",
+            label_counts=table.label_counts(),
+        )
+        run = self.store.create_run(
+            config=cfg.to_dict(), preset=cfg.preset, dataset_id=dataset.id, name=name, owner=owner
+        )
+        return PreparedRun(run.id, cfg, table, train_idx, val_idx, val_table, test_table, list(table.notes))
+
+    def execute(
+        self, prepared: PreparedRun, should_stop: Callable[[], bool] | None = None
+    ) -> Iterator[TrainEvent]:
+        """Train a prepared run, recording its progress; yields events, the last holds the run."""
+        run_id, cfg, table = prepared.run_id, prepared.config, prepared.table
+        try:
+            texts = table.texts
+            train_texts = [texts[i] for i in prepared.train_idx]
+            encoder = TextEncoder.train(train_texts, cfg.preprocess, cfg.tokenizer)
+            cfg = override(cfg, model__vocab_size=encoder.vocab_size)
+            index = {label: i for i, label in enumerate(cfg.labels)}
+            seqs = encoder.encode_batch(texts)
+            y = [index[label] for label in table.labels]
+            if prepared.val_table is not None:
+                val_seqs = encoder.encode_batch(prepared.val_table.texts)
+                val_y = [index[label] for label in prepared.val_table.labels]
+            else:
+                val_seqs = [seqs[i] for i in prepared.val_idx]
+                val_y = [y[i] for i in prepared.val_idx]
+            test = None
+            if prepared.test_table is not None:
+                test = (
+                    encoder.encode_batch(prepared.test_table.texts),
+                    [index[label] for label in prepared.test_table.labels],
+                )
+            device = resolve_device(cfg.train.device)
+            self.store.start_run(run_id, device=str(device), pid=os.getpid())
+            for progress in train(
+                cfg,
+                [seqs[i] for i in prepared.train_idx],
+                [y[i] for i in prepared.train_idx],
+                val_seqs,
+                val_y,
+                test=test,
+                should_stop=should_stop,
+            ):
+                if progress.kind in ("step", "epoch"):
+                    self.store.add_metric(run_id, _metric_point(progress))
+                if progress.kind == "cancelled":
+                    run = self.store.finish_run(run_id, status="cancelled", epochs_run=progress.epoch - 1)
+                    yield TrainEvent(run_id, progress, run)
+                    return
+                if progress.kind == "done":
+                    yield TrainEvent(run_id, progress, self._finish(run_id, cfg, encoder, progress, prepared))
+                    return
+                yield TrainEvent(run_id, progress)
+        except GeneratorExit:
+            self.store.finish_run(run_id, status="cancelled")
+            raise
+        except BaseException as e:
+            self.store.finish_run(run_id, status="failed", error=_describe(e))
+            raise
+
+    def train(self, train_path: str | os.PathLike[str], **kwargs: Any) -> Iterator[TrainEvent]:
+        """`prepare` + `execute` in one call (the command line's path)."""
+        should_stop = kwargs.pop("should_stop", None)
+        yield from self.execute(self.prepare(train_path, **kwargs), should_stop)
+
+    def _finish(
+        self, run_id: str, cfg: RunConfig, encoder: TextEncoder, progress: Progress, prepared: PreparedRun
+    ) -> RunSummary:
+        result = progress.result
+        assert result is not None
+        metrics = {
+            "val": result.val,
+            "test": result.test,
+            "best_epoch": result.best_epoch,
+            "epochs_run": result.epochs_run,
+            "stopped_early": result.stopped_early,
+            "train_seconds": result.train_seconds,
+            "seconds_per_epoch": result.seconds_per_epoch,
+            "tokens_per_second": result.tokens_per_second,
+            "device": result.device,
+            "packing": result.packing,
+            "history": result.history,
+            "data": {
+                "source": prepared.table.source,
+                "rows": len(prepared.table.texts),
+                "train_rows": len(prepared.train_idx),
+                "val_rows": len(prepared.val_idx)
+                if prepared.val_table is None
+                else len(prepared.val_table.texts),
+                "test_rows": len(prepared.test_table.texts) if prepared.test_table is not None else 0,
+                "dropped_empty": prepared.table.dropped_empty,
+                "notes": prepared.notes,
+            },
+        }
+        model_dir = artifacts.save_model_dir(
+            self.settings.runs_dir / run_id, cfg, encoder, result.model, metrics
+        )
+        self.store.update_config(run_id, cfg.to_dict())
+        return self.store.finish_run(
+            run_id,
+            status="completed",
+            metrics={"val": result.val, "test": result.test},
+            best_epoch=result.best_epoch,
+            epochs_run=result.epochs_run,
+            model_dir=str(model_dir),
+        )
+
+    # ------------------------------------------------------------------ using models
+
+    def load(self, run_id: str) -> artifacts.LoadedModel:
+        """The run's model, tokenizer and config; cached, since the app asks again on every keystroke."""
+        run_id = self.resolve(run_id)
+        with self._lock:
+            if run_id in self._cache:
+                self._cache.move_to_end(run_id)
+                return self._cache[run_id]
+        summary = self.store.get_run(run_id).summary
+        if summary.status != "completed" or not summary.model_dir:
+            raise ServiceError(f"run {run_id} is {summary.status}: only completed runs have a model")
+        device = resolve_device(self.settings.device)
+        try:
+            loaded = artifacts.load_model_dir(Path(summary.model_dir), device)
+        except ValueError as e:
+            raise ServiceError(f"run {run_id}: {e} (try `lstm-demo doctor`)") from None
+        with self._lock:
+            self._cache[run_id] = loaded
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return loaded
+
+    def predict(self, run_id: str, texts: Sequence[str]) -> list[Prediction]:
+        """Label and probabilities for every class; an empty text is refused with a clear message."""
+        if isinstance(texts, str):
+            texts = [texts]
+        for i, text in enumerate(texts):
+            if not text or not text.strip():
+                where = "the text" if len(texts) == 1 else f"text {i + 1}"
+                raise ServiceError(f"{where} is empty: type a sentence to classify")
+        loaded = self.load(run_id)
+        seqs = loaded.encoder.encode_batch(list(texts))
+        probs = torch.softmax(predict_logits(loaded.model, seqs), dim=-1)  # (N, C)
+        labels = loaded.labels
+        return [
+            Prediction(
+                text, labels[int(p.argmax())], {label: float(v) for label, v in zip(labels, p, strict=True)}
+            )
+            for text, p in zip(texts, probs, strict=True)
+        ]
+
+    def predict_file(
+        self, run_id: str, path: str | os.PathLike[str], text_column: str | None = None
+    ) -> Table:
+        """Read a table of texts for batch prediction (labels optional)."""
+        limits = {"max_bytes": int(self.settings.max_upload_mb * 2**20), "max_rows": self.settings.max_rows}
+        return read_texts(path, text_column, **limits)
+
+    # ------------------------------------------------------------------ opening the model up
+
+    def explain(
+        self,
+        run_id: str,
+        text: str,
+        *,
+        methods: Sequence[str] = ("ig",),
+        target: str | None = None,
+        steps: int = 50,
+    ) -> Explanation:
+        """Attributions of every asked method for one text (Captum, in `explain`)."""
+        loaded = self.load(run_id)
+        return explain.explain(
+            loaded.model, loaded.encoder, loaded.labels, _text(text), methods, target, steps
+        )
+
+    def gates(self, run_id: str, text: str) -> gates.GateTrace:
+        """Gate, cell and hidden traces per token, recomputed from the run's own recurrent weights."""
+        loaded = self.load(run_id)
+        enc = loaded.encoder.encode(_text(text))
+        if not enc.ids:
+            raise ServiceError(_NO_TOKENS)
+        return gates.trace(loaded.model, enc.ids, enc.tokens)
+
+    def decision_path(self, run_id: str, text: str) -> gates.DecisionPath:
+        """Class probabilities after each prefix of the text."""
+        loaded = self.load(run_id)
+        enc = loaded.encoder.encode(_text(text))
+        if not enc.ids:
+            raise ServiceError(_NO_TOKENS)
+        return gates.decision_path(loaded.model, enc.ids, loaded.labels, enc.tokens)
+
+    def faithfulness(
+        self,
+        run_id: str,
+        path: str | os.PathLike[str],
+        *,
+        n: int = 200,
+        steps: int = 50,
+        methods: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        """ERASER comprehensiveness/sufficiency of every method (and a random ordering) on a table's texts."""
+        loaded = self.load(run_id)
+        table = self.predict_file(run_id, path, loaded.config.text_column)
+        return explain.faithfulness(
+            loaded.model,
+            loaded.encoder,
+            loaded.labels,
+            list(table.texts),
+            tuple(methods or explain.METHODS),
+            n=n,
+            steps=steps,
+        )
+
+    # ------------------------------------------------------------------ runs
+
+    def resolve(self, run_id: str) -> str:
+        try:
+            return self.store.resolve_id(run_id)
+        except StoreError as e:
+            raise ServiceError(str(e)) from None
+
+    def runs(self, **filters: Any) -> list[RunSummary]:
+        return self.store.list_runs(**filters)
+
+    def run(self, run_id: str) -> RunDetail:
+        return self.store.get_run(self.resolve(run_id))
+
+    def curves(self, run_ids: Sequence[str]) -> dict[str, tuple[MetricPoint, ...]]:
+        return self.store.curves([self.resolve(r) for r in run_ids])
+
+    def delete(self, run_id: str) -> RunSummary:
+        """Delete the run's row, its metrics and its model directory."""
+        run_id = self.resolve(run_id)
+        with self._lock:
+            self._cache.pop(run_id, None)
+        summary = self.store.delete_run(run_id)
+        if summary.model_dir:
+            shutil.rmtree(summary.model_dir, ignore_errors=True)
+        return summary
+
+    # ------------------------------------------------------------------ moving models
+
+    def export(self, run_id: str, out: str | os.PathLike[str]) -> Path:
+        """One zip bundle: config, tokenizer, safetensors weights, metrics, curve and a model card."""
+        from . import bundle
+
+        return bundle.export_run(self.store, self.resolve(run_id), Path(out))
+
+    def import_bundle(self, path: str | os.PathLike[str]) -> RunSummary:
+        """Validate a bundle completely, then add it as a new completed run; nothing is left behind on refusal."""
+        from . import bundle
+
+        return bundle.import_run(self.store, self.settings.runs_dir, Path(path))
+
+    def doctor(self, repair: bool = True) -> dict[str, Any]:
+        """Report (and repair) rows without model files and model files without rows."""
+        from . import bundle
+
+        report = bundle.doctor(self.store, self.settings.runs_dir, repair=repair)
+        with self._lock:  # a run marked failed must not keep serving from the cache
+            self._cache.clear()
+        return report
+
+
+_NO_TOKENS = "the text has no words the model's tokenizer knows: type a longer sentence"
+
+
+def _text(text: str) -> str:
+    if not text or not text.strip():
+        raise ServiceError("the text is empty: type a sentence to explain")
+    return text
+
+
+def _metric_point(p: Progress) -> MetricPoint:
+    return MetricPoint(
+        epoch=p.epoch,
+        step=p.step,
+        kind=p.kind,
+        train_loss=p.train_loss,
+        val_loss=p.val_loss,
+        val_accuracy=p.val_accuracy,
+        val_macro_f1=p.val_macro_f1,
+        tokens_per_second=p.tokens_per_second,
+        extra={"elapsed": p.elapsed},
+    )
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, KeyboardInterrupt):
+        return "interrupted by the user"
+    if isinstance(e, torch.cuda.OutOfMemoryError):
+        return "the GPU ran out of memory: lower the batch size or the hidden size"
+    return f"{type(e).__name__}: {e}"

@@ -1,0 +1,889 @@
+"""The run database: datasets, runs and their metric curves, in SQLite or PostgreSQL.
+
+The only module that imports SQLAlchemy and Alembic. ORM rows never leave it: every public
+method opens one managed session and returns frozen dataclasses. `Store(url)` upgrades the
+schema to the newest Alembic revision (``lstm_demo/migrations``) before anything else.
+
+SQLite is tuned for one writer (training) and many readers (the web app's threads) at once:
+WAL, ``busy_timeout`` and foreign keys on every connection; writes take the lock up front with
+``BEGIN IMMEDIATE``, so a writer waits for the lock instead of failing with "database is locked"
+when a read-then-write transaction cannot upgrade its snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import socket
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.util.exc import CommandError
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
+FINISHED_STATUSES = ("completed", "failed", "cancelled", "interrupted")
+METRIC_KINDS = ("epoch", "step")
+MIN_PREFIX = 4  # shortest id prefix `resolve_id` accepts
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+_WRITE = "lstm_demo_write"  # execution option: this transaction writes (BEGIN IMMEDIATE on SQLite)
+_BUSY_TIMEOUT_MS = 30_000
+_HOST = socket.gethostname()
+_ID_PATTERN = re.compile(r"[0-9A-Za-z_-]{4,32}")
+
+
+class StoreError(RuntimeError):
+    """A request the database cannot answer (unknown run, bad filter, unreachable server...)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# What callers get
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    id: int
+    name: str
+    fingerprint: str  # sha256 of the uploaded file's content
+    rows: int
+    text_column: str
+    label_column: str
+    label_counts: dict[str, int]
+    created: datetime
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    id: str
+    name: str | None
+    status: str
+    preset: str
+    dataset_name: str | None
+    device: str | None
+    created: datetime
+    started: datetime | None
+    finished: datetime | None
+    duration_seconds: float | None  # finished - started; time so far while running
+    val_accuracy: float | None
+    val_macro_f1: float | None
+    test_accuracy: float | None
+    test_macro_f1: float | None
+    best_epoch: int | None
+    epochs_run: int | None
+    error: str | None
+    model_dir: str | None
+    owner: str | None
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    epoch: int
+    step: int
+    kind: str  # "epoch" (end of an epoch, with validation) | "step" (periodic, within an epoch)
+    train_loss: float | None = None
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    val_macro_f1: float | None = None
+    tokens_per_second: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    summary: RunSummary
+    config: dict
+    metrics: dict  # final metrics: {"val": {...}, "test": {...}}
+    curve: tuple[MetricPoint, ...]
+    dataset: DatasetInfo | None
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables (revision 0002; a model change needs a new file in migrations/versions)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use timezone-aware UTC")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+_NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=_NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class DatasetRow(Base):
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("fingerprint", "text_column", "label_column"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int]
+    text_column: Mapped[str] = mapped_column(String(255))
+    label_column: Mapped[str] = mapped_column(String(255))
+    label_counts: Mapped[dict[str, Any]]
+    created: Mapped[datetime]
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255))  # 0002
+    owner: Mapped[str | None] = mapped_column(String(255))  # 0002
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    preset: Mapped[str] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]]
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
+    device: Mapped[str | None] = mapped_column(String(64))
+    created: Mapped[datetime] = mapped_column(index=True)
+    started: Mapped[datetime | None]
+    finished: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    best_epoch: Mapped[int | None]
+    epochs_run: Mapped[int | None]
+    metrics: Mapped[dict[str, Any] | None]
+    val_accuracy: Mapped[float | None] = mapped_column(Float)
+    val_macro_f1: Mapped[float | None] = mapped_column(Float)
+    test_accuracy: Mapped[float | None] = mapped_column(Float)
+    test_macro_f1: Mapped[float | None] = mapped_column(Float)
+    model_dir: Mapped[str | None] = mapped_column(Text)
+    # The process that owns a queued/running run, so `mark_interrupted` can tell it is gone.
+    pid: Mapped[int | None]
+    host: Mapped[str | None] = mapped_column(String(255))
+    process_tag: Mapped[str | None] = mapped_column(String(64))  # boot id + start time of `pid`
+
+
+class MetricRow(Base):
+    __tablename__ = "metrics"
+    __table_args__ = (Index("ix_metrics_run_id", "run_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    epoch: Mapped[int]
+    step: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(8))
+    train_loss: Mapped[float | None] = mapped_column(Float)
+    val_loss: Mapped[float | None] = mapped_column(Float)
+    val_accuracy: Mapped[float | None] = mapped_column(Float)
+    val_macro_f1: Mapped[float | None] = mapped_column(Float)
+    tokens_per_second: Mapped[float | None] = mapped_column(Float)
+    created: Mapped[datetime]
+    extra: Mapped[dict[str, Any] | None]  # 0002
+
+
+# What a RunSummary is built from (everything but the JSON blobs and the owner process).
+_SUMMARY_COLUMNS = [
+    c for c in RunRow.__table__.columns if c.name not in ("config", "metrics", "pid", "host", "process_tag")
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Engine and migrations
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url` with this project's connection settings (SQLite pragmas, BEGIN IMMEDIATE)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"not a database URL: {url!r} ({exc})") from exc
+    sqlite = parsed.get_backend_name() == "sqlite"
+    if (
+        sqlite
+        and parsed.database
+        and parsed.database != ":memory:"
+        and not parsed.database.startswith("file:")
+    ):
+        folder = Path(parsed.database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the database folder {folder}: {exc.strerror}") from exc
+    options: dict[str, Any] = {"json_serializer": _json_dumps, "pool_size": 5, "max_overflow": 20}
+    if not sqlite:
+        options["pool_pre_ping"] = True  # survive server restarts
+    try:
+        engine = create_engine(parsed, **options)
+    except (ArgumentError, ImportError) as exc:  # ImportError covers a missing driver (NoSuchModuleError)
+        raise StoreError(f"cannot use database URL {_masked(url)}: {exc}") from exc
+    if sqlite:
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy's documented pysqlite recipe: turn off the driver's own BEGIN handling and emit
+    # our own in `_sqlite_begin`, which makes transactions (and DDL) behave as written.
+    dbapi_connection.isolation_level = None
+    for pragma in (
+        f"busy_timeout = {_BUSY_TIMEOUT_MS}",
+        "journal_mode = WAL",  # readers never block the writer, nor it them
+        "synchronous = NORMAL",  # safe with WAL; commits skip the fsync
+        "foreign_keys = ON",  # ON DELETE CASCADE for metrics
+    ):
+        dbapi_connection.execute(f"PRAGMA {pragma}")
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
+
+
+def alembic_config() -> AlembicConfig:
+    """Alembic settings built in code (no alembic.ini). A new revision, from a Python shell::
+
+    cfg = alembic_config(); cfg.attributes["connection"] = conn  # conn: a connection at head
+    alembic.command.revision(cfg, "what changed", autogenerate=True, rev_id="0003")
+    """
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade the database to `revision` in one transaction that holds the write lock."""
+    cfg = alembic_config()
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # Outside a transaction, or SQLite ignores it: a batch migration that rebuilds a table
+            # must not cascade-delete the rows that point at it.
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
+        try:
+            conn.execution_options(**{_WRITE: True})
+            with conn.begin():
+                if conn.dialect.name == "postgresql":  # two processes starting at once wait in turn
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('lstm_demo_migrate'))")
+                cfg.attributes["connection"] = conn
+                try:
+                    command.upgrade(cfg, revision)
+                except CommandError as exc:
+                    raise StoreError(
+                        f"cannot upgrade the database schema: {exc} "
+                        "(was it written by a newer version of lstm-demo?)"
+                    ) from exc
+                if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise StoreError("schema upgrade left rows pointing at missing rows; rolled back")
+        finally:
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
+
+
+# ---------------------------------------------------------------------------------------------
+# The store
+
+
+class Store:
+    """Datasets, runs and metric curves behind one SQLAlchemy engine; safe to share across threads.
+
+    Each process opens its own `Store` (an engine's pooled connections must not cross a fork).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = _masked(url)
+        self._engine = make_engine(url)
+        self._read = sessionmaker(self._engine, expire_on_commit=False)
+        self._write = sessionmaker(self._engine.execution_options(**{_WRITE: True}), expire_on_commit=False)
+        try:
+            migrate(self._engine)
+        except SQLAlchemyError as exc:
+            self._engine.dispose()
+            raise StoreError(f"cannot open the database {self.url}: {_reason(exc)}") from exc
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    @property
+    def backend(self) -> str:
+        """The database kind: "sqlite" or "postgresql"."""
+        return self._engine.dialect.name
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    @contextmanager
+    def _session(self, write: bool = False) -> Iterator[Session]:
+        """One unit of work: commits on success, rolls back on any error, always closes."""
+        session = (self._write if write else self._read)()
+        try:
+            yield session
+            session.commit()
+        except SQLAlchemyError as exc:
+            session.rollback()
+            raise StoreError(f"database error ({self.url}): {_reason(exc)}") from exc
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    # -- datasets --------------------------------------------------------------------------
+
+    def add_dataset(
+        self,
+        name: str,
+        fingerprint: str,
+        rows: int,
+        text_column: str,
+        label_column: str,
+        label_counts: dict[str, int],
+    ) -> DatasetInfo:
+        """The dataset with this fingerprint and columns, added first if new (its first name is kept)."""
+        key = (DatasetRow.fingerprint == fingerprint) & (DatasetRow.text_column == text_column)
+        key &= DatasetRow.label_column == label_column
+        try:
+            with self._session(write=True) as s:
+                row = s.scalars(select(DatasetRow).where(key)).first()
+                if row is None:
+                    row = DatasetRow(
+                        name=name,
+                        fingerprint=fingerprint,
+                        rows=int(rows),
+                        text_column=text_column,
+                        label_column=label_column,
+                        label_counts={str(k): int(v) for k, v in label_counts.items()},
+                        created=_now(),
+                    )
+                    s.add(row)
+                    s.flush()
+                return _dataset(row)
+        except StoreError as exc:
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+            with self._session() as s:  # another process added it in between (PostgreSQL)
+                return _dataset(s.scalars(select(DatasetRow).where(key)).one())
+
+    # -- the life of a run -----------------------------------------------------------------
+
+    def create_run(
+        self,
+        *,
+        config: dict,
+        preset: str,
+        dataset_id: int | None,
+        name: str | None = None,
+        owner: str | None = None,
+        status: str = "queued",
+    ) -> RunSummary:
+        _check_status(status)
+        with self._session(write=True) as s:
+            row = RunRow(
+                id=_new_id(s),
+                name=name,
+                owner=owner,
+                status=status,
+                preset=preset,
+                config=config,
+                dataset_id=dataset_id,
+                created=_now(),
+                metrics={},
+                **_owner_process(os.getpid()),
+            )
+            s.add(row)
+            s.flush()
+            return _summary(row, _dataset_name(s, dataset_id))
+
+    def start_run(self, run_id: str, *, device: str, pid: int | None = None) -> None:
+        """Mark a queued run running on `device`, owned by process `pid` (default: this one)."""
+        with self._session(write=True) as s:
+            row = _get(s, run_id)
+            if row.status not in ("queued", "running"):
+                raise StoreError(f"run {run_id!r} is {row.status}; only a queued run can start")
+            row.status, row.device, row.started = "running", device, _now()
+            for key, value in _owner_process(os.getpid() if pid is None else pid).items():
+                setattr(row, key, value)
+
+    def add_metric(self, run_id: str, point: MetricPoint) -> None:
+        if point.kind not in METRIC_KINDS:
+            raise StoreError(f"metric kind must be one of {METRIC_KINDS}, got {point.kind!r}")
+        try:
+            with self._session(write=True) as s:
+                s.add(_metric_row(run_id, point, _now()))
+        except StoreError as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                raise StoreError(_no_run(run_id)) from exc
+            raise
+
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        status: str,
+        metrics: dict | None = None,
+        best_epoch: int | None = None,
+        epochs_run: int | None = None,
+        model_dir: str | None = None,
+        error: str | None = None,
+    ) -> RunSummary:
+        """Record how a run ended; the arguments left as None keep what is stored."""
+        if status not in FINISHED_STATUSES:
+            raise StoreError(f"a run finishes as one of {FINISHED_STATUSES}, not {status!r}")
+        with self._session(write=True) as s:
+            row = _get(s, run_id)
+            if row.status in FINISHED_STATUSES and row.status != "interrupted":
+                raise StoreError(f"run {run_id!r} already finished ({row.status})")
+            row.status, row.finished = status, _now()
+            if metrics is not None:
+                _set_metrics(row, metrics)
+            for key, value in (
+                ("best_epoch", best_epoch),
+                ("epochs_run", epochs_run),
+                ("model_dir", model_dir),
+                ("error", error),
+            ):
+                if value is not None:
+                    setattr(row, key, value)
+            return _summary(row, _dataset_name(s, row.dataset_id))
+
+    def rename_run(self, run_id: str, name: str | None) -> RunSummary:
+        with self._session(write=True) as s:
+            row = _get(s, self._resolve(s, run_id))
+            row.name = name or None
+            return _summary(row, _dataset_name(s, row.dataset_id))
+
+    def update_config(self, run_id: str, config: dict) -> None:
+        """Replace the stored configuration (training fills in what only the data tells: vocabulary size)."""
+        with self._session(write=True) as s:
+            _get(s, self._resolve(s, run_id)).config = config
+
+    def mark_failed(self, run_id: str, error: str) -> RunSummary:
+        """Mark a finished run failed (doctor: its model files are gone)."""
+        with self._session(write=True) as s:
+            row = _get(s, self._resolve(s, run_id))
+            if row.status in ("queued", "running"):
+                raise StoreError(f"run {run_id!r} is {row.status}; it cannot be marked failed")
+            row.status, row.error = "failed", error
+            return _summary(row, _dataset_name(s, row.dataset_id))
+
+    def delete_run(self, run_id: str) -> RunSummary:
+        """Delete a run and (by ON DELETE CASCADE) its metrics; its files are the caller's to remove."""
+        with self._session(write=True) as s:
+            row = _get(s, self._resolve(s, run_id))
+            summary = _summary(row, _dataset_name(s, row.dataset_id))
+            s.execute(delete(RunRow).where(RunRow.id == row.id))
+            return summary
+
+    def mark_interrupted(self) -> list[str]:
+        """Mark queued/running runs whose process is gone as interrupted; returns their ids.
+
+        A run's process is gone when its pid is NULL, when no process with that pid runs on this
+        host, or when one does but started at another time (a reused pid). A run owned by another
+        host is gone on SQLite (WAL needs every process on one machine, so that host is a previous
+        container or machine) and left alone on PostgreSQL (it may still be training there).
+        Metrics rows are kept; `finished` becomes the time of the run's last sign of life.
+        """
+        with self._session(write=True) as s:
+            candidates = s.scalars(select(RunRow).where(RunRow.status.in_(("queued", "running")))).all()
+            gone = [r for r in candidates if not self._owner_alive(r)]
+            last_metric = dict(
+                s.execute(
+                    select(MetricRow.run_id, func.max(MetricRow.created))
+                    .where(MetricRow.run_id.in_([r.id for r in gone]))
+                    .group_by(MetricRow.run_id)
+                ).all()
+            )
+            for row in gone:
+                row.status = "interrupted"
+                row.finished = last_metric.get(row.id) or row.started or row.created
+                if row.error is None:
+                    row.error = f"interrupted: its process (pid {row.pid} on {row.host}) stopped"
+            return [r.id for r in gone]
+
+    def _owner_alive(self, row: RunRow) -> bool:
+        if row.pid is None:
+            return False
+        if row.host != _HOST:
+            return self.backend != "sqlite"
+        return _process_alive(row.pid, row.process_tag)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def list_runs(
+        self,
+        *,
+        status: str | None = None,
+        preset: str | None = None,
+        dataset: str | None = None,
+        owner: str | None = None,
+        search: str | None = None,
+        limit: int = 500,
+        offset: int = 0,
+    ) -> list[RunSummary]:
+        """Runs, newest first; `search` matches id, name, preset, dataset and device (any case)."""
+        # Plain column rows, not ORM objects: a 1,000-run table loads several times faster.
+        stmt = select(*_SUMMARY_COLUMNS, DatasetRow.name.label("dataset_name")).outerjoin(
+            DatasetRow, RunRow.dataset_id == DatasetRow.id
+        )
+        if status is not None:
+            _check_status(status)
+            stmt = stmt.where(RunRow.status == status)
+        if preset is not None:
+            stmt = stmt.where(RunRow.preset == preset)
+        if dataset is not None:
+            stmt = stmt.where(DatasetRow.name == dataset)
+        if owner is not None:
+            stmt = stmt.where(RunRow.owner == owner)
+        if search:
+            columns = (RunRow.id, RunRow.name, RunRow.preset, DatasetRow.name, RunRow.device)
+            stmt = stmt.where(or_(*(c.icontains(search.strip(), autoescape=True) for c in columns)))
+        stmt = stmt.order_by(RunRow.created.desc(), RunRow.id.desc()).limit(limit).offset(offset)
+        with self._session() as s:
+            return [_summary(row, row.dataset_name) for row in s.execute(stmt)]
+
+    def get_run(self, run_id: str) -> RunDetail:
+        """A run by id or unique id prefix (at least 4 characters), with its config and curve."""
+        with self._session() as s:
+            row = _get(s, self._resolve(s, run_id))
+            dataset = s.get(DatasetRow, row.dataset_id) if row.dataset_id is not None else None
+            return RunDetail(
+                summary=_summary(row, dataset.name if dataset else None),
+                config=row.config,
+                metrics=row.metrics or {},
+                curve=_curves(s, [row.id])[row.id],
+                dataset=_dataset(dataset) if dataset else None,
+            )
+
+    def resolve_id(self, prefix: str) -> str:
+        """The full id of the one run whose id is `prefix` or starts with it."""
+        with self._session() as s:
+            return self._resolve(s, prefix)
+
+    def _resolve(self, s: Session, prefix: str) -> str:
+        prefix = prefix.strip()
+        if s.get(RunRow, prefix) is not None:
+            return prefix
+        if len(prefix) < MIN_PREFIX:
+            raise StoreError(_no_run(prefix) + f"; an id prefix needs at least {MIN_PREFIX} characters")
+        matches = s.scalars(
+            select(RunRow.id)
+            .where(RunRow.id.startswith(prefix, autoescape=True))
+            .order_by(RunRow.id)
+            .limit(3)
+        ).all()
+        if not matches:
+            raise StoreError(_no_run(prefix))
+        if len(matches) > 1:
+            raise StoreError(f"run id prefix {prefix!r} is ambiguous: {', '.join(matches)}, ...")
+        return matches[0]
+
+    def curves(self, run_ids: Sequence[str]) -> dict[str, tuple[MetricPoint, ...]]:
+        """Metric curves (in the order they were written) keyed by full run id."""
+        with self._session() as s:
+            ids = [self._resolve(s, run_id) for run_id in run_ids]
+            return _curves(s, ids)
+
+    def model_dirs(self) -> dict[str, str | None]:
+        """Run id -> model directory, for checking the files on disk against the database."""
+        with self._session() as s:
+            return dict(s.execute(select(RunRow.id, RunRow.model_dir)).all())
+
+    def integrity_check(self) -> str:
+        """ "ok", or what SQLite's integrity and foreign-key checks found (always "ok" elsewhere)."""
+        if self.backend != "sqlite":
+            return "ok"
+        with self._session() as s:
+            problems = [r[0] for r in s.connection().exec_driver_sql("PRAGMA integrity_check")]
+            problems = [p for p in problems if p != "ok"]
+            for table, rowid, parent, _ in s.connection().exec_driver_sql("PRAGMA foreign_key_check"):
+                problems.append(f"{table} row {rowid} points at a missing {parent} row")
+        return "; ".join(problems) or "ok"
+
+    # -- bundles ---------------------------------------------------------------------------
+
+    def import_run(
+        self,
+        *,
+        run_id: str | None,
+        config: dict,
+        preset: str,
+        status: str,
+        metrics: dict,
+        best_epoch: int | None,
+        epochs_run: int | None,
+        model_dir: str,
+        curve: Sequence[MetricPoint],
+        name: str | None,
+        dataset: dict | None,
+        device: str | None = None,
+        owner: str | None = None,
+        created: datetime | None = None,
+        started: datetime | None = None,
+        finished: datetime | None = None,
+    ) -> RunSummary:
+        """Add a finished run from an exported bundle, under a new id if `run_id` is taken or odd."""
+        if status not in FINISHED_STATUSES:
+            raise StoreError(f"only a finished run can be imported, this one is {status!r}")
+        dataset_info = self.add_dataset(**dataset) if dataset else None
+        now = _now()
+        with self._session(write=True) as s:
+            if run_id is None or not _ID_PATTERN.fullmatch(run_id) or s.get(RunRow, run_id) is not None:
+                run_id = _new_id(s)
+            row = RunRow(
+                id=run_id,
+                name=name,
+                owner=owner,
+                status=status,
+                preset=preset,
+                config=config,
+                dataset_id=dataset_info.id if dataset_info else None,
+                device=device,
+                created=created or now,
+                started=started,
+                finished=finished,
+                best_epoch=best_epoch,
+                epochs_run=epochs_run,
+                model_dir=model_dir,
+            )
+            _set_metrics(row, metrics)
+            s.add(row)
+            s.flush()
+            s.add_all(_metric_row(run_id, point, now) for point in curve)
+            return _summary(row, dataset_info.name if dataset_info else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _masked(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig or exc).strip().splitlines()[0]
+
+
+def _no_run(run_id: str) -> str:
+    return f"no run {run_id!r} (see `lstm-demo runs`)"
+
+
+def _check_status(status: str) -> None:
+    if status not in RUN_STATUSES:
+        raise StoreError(f"run status must be one of {RUN_STATUSES}, got {status!r}")
+
+
+def _new_id(s: Session) -> str:
+    while True:
+        run_id = uuid.uuid4().hex[:12]
+        if s.get(RunRow, run_id) is None:
+            return run_id
+
+
+def _get(s: Session, run_id: str) -> RunRow:
+    row = s.get(RunRow, run_id)
+    if row is None:
+        raise StoreError(_no_run(run_id))
+    return row
+
+
+def _dataset_name(s: Session, dataset_id: int | None) -> str | None:
+    if dataset_id is None:
+        return None
+    return s.scalar(select(DatasetRow.name).where(DatasetRow.id == dataset_id))
+
+
+def _finite(value: Any) -> float | None:
+    """A float for a REAL column; NaN and infinities become NULL (PostgreSQL JSON has no NaN)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe: non-finite floats -> None, numpy scalars/arrays -> Python numbers/lists."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy / torch values, without importing either
+        return _plain(value.tolist())
+    return value
+
+
+def _json_dumps(value: Any) -> str:
+    return json.dumps(_plain(value), allow_nan=False)
+
+
+def _set_metrics(row: RunRow, metrics: dict) -> None:
+    row.metrics = _plain(metrics)
+    val, test = metrics.get("val") or {}, metrics.get("test") or {}
+    row.val_accuracy, row.val_macro_f1 = _finite(val.get("accuracy")), _finite(val.get("macro_f1"))
+    row.test_accuracy, row.test_macro_f1 = _finite(test.get("accuracy")), _finite(test.get("macro_f1"))
+
+
+def _metric_row(run_id: str, point: MetricPoint, created: datetime) -> MetricRow:
+    return MetricRow(
+        run_id=run_id,
+        epoch=int(point.epoch),
+        step=int(point.step),
+        kind=point.kind,
+        train_loss=_finite(point.train_loss),
+        val_loss=_finite(point.val_loss),
+        val_accuracy=_finite(point.val_accuracy),
+        val_macro_f1=_finite(point.val_macro_f1),
+        tokens_per_second=_finite(point.tokens_per_second),
+        created=created,
+        extra=dict(point.extra),
+    )
+
+
+def _curves(s: Session, run_ids: Sequence[str]) -> dict[str, tuple[MetricPoint, ...]]:
+    points: dict[str, list[MetricPoint]] = {run_id: [] for run_id in run_ids}
+    columns = [getattr(MetricRow, f.name) for f in fields(MetricPoint)]
+    rows = s.execute(
+        select(MetricRow.run_id, *columns).where(MetricRow.run_id.in_(points)).order_by(MetricRow.id)
+    )
+    for run_id, *values in rows:
+        point = MetricPoint(*values)
+        points[run_id].append(point if point.extra is not None else replace(point, extra={}))
+    return {run_id: tuple(p) for run_id, p in points.items()}
+
+
+def _dataset(row: DatasetRow) -> DatasetInfo:
+    return DatasetInfo(
+        id=row.id,
+        name=row.name,
+        fingerprint=row.fingerprint,
+        rows=row.rows,
+        text_column=row.text_column,
+        label_column=row.label_column,
+        label_counts=dict(row.label_counts),
+        created=row.created,
+    )
+
+
+def _summary(row: Any, dataset_name: str | None) -> RunSummary:
+    """From a RunRow or a row of `_SUMMARY_COLUMNS`."""
+    end = row.finished or (_now() if row.status == "running" else None)
+    return RunSummary(
+        id=row.id,
+        name=row.name,
+        status=row.status,
+        preset=row.preset,
+        dataset_name=dataset_name,
+        device=row.device,
+        created=row.created,
+        started=row.started,
+        finished=row.finished,
+        duration_seconds=(end - row.started).total_seconds() if row.started and end else None,
+        val_accuracy=row.val_accuracy,
+        val_macro_f1=row.val_macro_f1,
+        test_accuracy=row.test_accuracy,
+        test_macro_f1=row.test_macro_f1,
+        best_epoch=row.best_epoch,
+        epochs_run=row.epochs_run,
+        error=row.error,
+        model_dir=row.model_dir,
+        owner=row.owner,
+    )
+
+
+# -- is the process that owns a run still there? ------------------------------------------------
+
+
+def _owner_process(pid: int) -> dict[str, Any]:
+    return {"pid": pid, "host": _HOST, "process_tag": _process_tag(pid)}
+
+
+def _process_tag(pid: int) -> str | None:
+    """Boot id and start time of `pid` (Linux /proc), so a later process that reuses the pid
+    (the app is pid 1 again in a restarted container) is not mistaken for the old one."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+    start = stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the parenthesised name
+    return f"{boot[:8]}:{start}"
+
+
+def _process_alive(pid: int, tag: str | None) -> bool:
+    if sys.platform == "win32":  # os.kill(pid, 0) would terminate it there; assume it runs
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by another user
+    except (OSError, OverflowError):
+        return False
+    current = _process_tag(pid)
+    return tag is None or current is None or current == tag

@@ -1,0 +1,331 @@
+"""Training as a generator of progress reports: no UI, no database, no printing.
+
+`train(...)` yields `Progress` reports (start, step, epoch, done or cancelled); the last one
+carries the `TrainResult`. Whoever iterates decides where reports go (a progress bar, the
+run store, the command line) and can cancel between steps through `should_stop`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .config import RunConfig
+from .metrics import classification_report
+from .model import TextClassifier
+
+
+@dataclass
+class TrainResult:
+    model: TextClassifier  # best weights restored, eval mode, on `device`
+    val: dict[str, Any]  # classification_report on the validation split (best epoch)
+    test: dict[str, Any] | None  # on the test set, evaluated once at the end
+    best_epoch: int
+    epochs_run: int
+    train_seconds: float
+    seconds_per_epoch: float
+    tokens_per_second: float
+    device: str
+    packing: str
+    stopped_early: bool
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Progress:
+    kind: str  # start | step | epoch | done | cancelled
+    epoch: int
+    epochs: int
+    step: int  # step within the epoch
+    steps_per_epoch: int
+    elapsed: float
+    eta_seconds: float | None = None
+    train_loss: float | None = None
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    val_macro_f1: float | None = None
+    tokens_per_second: float | None = None
+    best_epoch: int | None = None
+    message: str = ""
+    result: TrainResult | None = None
+
+    @property
+    def fraction(self) -> float:
+        total = self.epochs * max(self.steps_per_epoch, 1)
+        done = (self.epoch - 1) * self.steps_per_epoch + self.step if self.epoch else 0
+        return min(1.0, max(0.0, done / total))
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """auto picks CUDA, then Apple MPS, then the CPU; anything else is taken as asked."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} was asked for, but no CUDA GPU is available")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {name!r} was asked for, but Apple MPS is not available")
+    return device
+
+
+def resolve_packing(packing: str, device: torch.device, bidirectional: bool) -> str:
+    """`auto`: padded batches everywhere except bidirectional encoders on CUDA.
+
+    Measured with `python -m benchmarks.packing` (see benchmarks/README.md): on the CPU padded
+    batches are faster for every encoder (packed sequences leave the oneDNN kernel); on CUDA
+    cuDNN runs a packed bidirectional layer in one call, while the exact padded path runs the
+    two directions separately.
+    """
+    if packing != "auto":
+        return packing
+    return "packed" if device.type == "cuda" and bidirectional else "padded"
+
+
+def make_batches(lengths: Sequence[int], batch_size: int, rng: random.Random | None) -> list[list[int]]:
+    """Bucket by length: sort (with a little shuffling noise), cut into batches, shuffle batches.
+
+    Texts of similar length share a batch, so padding costs little. Without `rng` the order is
+    deterministic and sorted (for evaluation).
+    """
+    idx = list(range(len(lengths)))
+    if rng is None:
+        idx.sort(key=lambda i: lengths[i])
+        return [idx[i : i + batch_size] for i in range(0, len(idx), batch_size)]
+    rng.shuffle(idx)
+    # sort within large chunks only, so batches still vary between epochs
+    chunk = batch_size * 50
+    out: list[list[int]] = []
+    for start in range(0, len(idx), chunk):
+        part = sorted(idx[start : start + chunk], key=lambda i: lengths[i])
+        out.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+    rng.shuffle(out)
+    return out
+
+
+def collate(seqs: Sequence[Sequence[int]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad id lists with 0 ([PAD]); an empty text becomes one [UNK] (id 1)."""
+    seqs = [s if len(s) else [1] for s in seqs]
+    T = max(len(s) for s in seqs)
+    ids = torch.zeros(len(seqs), T, dtype=torch.long)  # (B, T)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
+    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)  # (B,)
+    return ids.to(device, non_blocking=True), lengths.to(device, non_blocking=True)
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if enabled and device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return torch.autocast(device.type, enabled=False)
+
+
+@torch.no_grad()
+def predict_logits(
+    model: TextClassifier, seqs: Sequence[Sequence[int]], batch_size: int = 256, mixed_precision: bool = False
+) -> torch.Tensor:
+    """Logits (N, C) in the input order, float32 on the CPU."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = torch.empty(len(seqs), model.cfg.num_classes)
+    for batch in make_batches([len(s) for s in seqs], batch_size, None):
+        ids, lengths = collate([seqs[i] for i in batch], device)
+        with _autocast(device, mixed_precision):
+            logits = model(ids, lengths)
+        out[batch] = logits.float().cpu()
+    model.train(was_training)
+    return out
+
+
+def evaluate(
+    model: TextClassifier,
+    seqs: Sequence[Sequence[int]],
+    y: Sequence[int],
+    labels: Sequence[str],
+    mixed_precision: bool = False,
+) -> dict[str, Any]:
+    logits = predict_logits(model, seqs, mixed_precision=mixed_precision)
+    loss = F.cross_entropy(logits, torch.as_tensor(list(y), dtype=torch.long)).item()
+    report = classification_report(list(y), logits.argmax(1).tolist(), labels)
+    report["loss"] = loss
+    return report
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def train(
+    cfg: RunConfig,
+    train_seqs: Sequence[Sequence[int]],
+    train_y: Sequence[int],
+    val_seqs: Sequence[Sequence[int]],
+    val_y: Sequence[int],
+    *,
+    test: tuple[Sequence[Sequence[int]], Sequence[int]] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[Progress]:
+    """Train `cfg.model` on id sequences; yields progress, the final report holds the result."""
+    tc, labels = cfg.train, list(cfg.labels)
+    if cfg.model.num_classes != len(labels):
+        raise ValueError("cfg.model.num_classes must equal the number of labels")
+    device = resolve_device(tc.device)
+    packing = resolve_packing(tc.packing, device, cfg.model.bidirectional)
+    amp = tc.mixed_precision and device.type == "cuda"
+    seed_everything(tc.seed)
+    model = TextClassifier(cfg.model, packing=packing).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=tc.learning_rate, weight_decay=tc.weight_decay)
+    # fp16 needs loss scaling; bf16 (Ampere and later) does not
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and not torch.cuda.is_bf16_supported())
+    weight = None
+    if tc.class_weights:
+        counts = torch.bincount(torch.as_tensor(list(train_y)), minlength=len(labels)).float()
+        weight = (counts.sum() / (len(labels) * counts.clamp(min=1))).to(device)
+    lengths = [max(1, len(s)) for s in train_seqs]
+    rng = random.Random(tc.seed)
+    steps_per_epoch = math.ceil(len(train_seqs) / tc.batch_size)
+    y_all = torch.as_tensor(list(train_y), dtype=torch.long)
+    best_score, best_epoch, best_state = -1.0, 0, None
+    history: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    train_time = 0.0
+    tokens_seen = 0
+    stale = 0
+    yield Progress("start", 0, tc.epochs, 0, steps_per_epoch, 0.0, message=f"training on {device}")
+    epoch = 0
+    stopped_early = False
+    for epoch in range(1, tc.epochs + 1):
+        model.train()
+        epoch_start = time.perf_counter()
+        loss_sum, loss_n = 0.0, 0
+        for step, batch in enumerate(make_batches(lengths, tc.batch_size, rng), start=1):
+            if should_stop is not None and should_stop():
+                yield Progress(
+                    "cancelled",
+                    epoch,
+                    tc.epochs,
+                    step,
+                    steps_per_epoch,
+                    time.perf_counter() - start,
+                    message="cancelled",
+                )
+                return
+            ids, lens = collate([train_seqs[i] for i in batch], device)
+            target = y_all[batch].to(device, non_blocking=True)
+            if tc.word_dropout > 0:  # real tokens (id > 1) become [UNK] (id 1) at random
+                drop = (torch.rand(ids.shape, device=device) < tc.word_dropout) & (ids > 1)
+                ids = ids.masked_fill(drop, 1)
+            with _autocast(device, amp):
+                logits = model(ids, lens)
+            loss = F.cross_entropy(logits.float(), target, weight=weight, label_smoothing=tc.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            if tc.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            loss_sum += loss.item() * len(batch)
+            loss_n += len(batch)
+            tokens_seen += int(lens.sum())
+            if step % tc.log_every == 0 and step < steps_per_epoch:
+                now = time.perf_counter()
+                done = (epoch - 1) * steps_per_epoch + step
+                rate = (now - start) / done
+                yield Progress(
+                    "step",
+                    epoch,
+                    tc.epochs,
+                    step,
+                    steps_per_epoch,
+                    now - start,
+                    eta_seconds=rate * (tc.epochs * steps_per_epoch - done),
+                    train_loss=loss_sum / loss_n,
+                    tokens_per_second=tokens_seen / (train_time + now - epoch_start),
+                )
+        train_time += time.perf_counter() - epoch_start
+        val = evaluate(model, val_seqs, val_y, labels, amp)
+        score = val[tc.monitor]
+        if score > best_score:
+            best_score, best_epoch, stale = score, epoch, 0
+            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+        else:
+            stale += 1
+        entry = {
+            "epoch": epoch,
+            "train_loss": loss_sum / max(loss_n, 1),
+            "val_loss": val["loss"],
+            "val_accuracy": val["accuracy"],
+            "val_macro_f1": val["macro_f1"],
+            "tokens_per_second": tokens_seen / train_time,
+            "seconds": time.perf_counter() - epoch_start,
+        }
+        history.append(entry)
+        elapsed = time.perf_counter() - start
+        yield Progress(
+            "epoch",
+            epoch,
+            tc.epochs,
+            steps_per_epoch,
+            steps_per_epoch,
+            elapsed,
+            eta_seconds=elapsed / epoch * (tc.epochs - epoch),
+            train_loss=entry["train_loss"],
+            val_loss=val["loss"],
+            val_accuracy=val["accuracy"],
+            val_macro_f1=val["macro_f1"],
+            tokens_per_second=entry["tokens_per_second"],
+            best_epoch=best_epoch,
+        )
+        if tc.patience and stale >= tc.patience:
+            stopped_early = True
+            break
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    model.eval()
+    val = evaluate(model, val_seqs, val_y, labels, amp)
+    test_report = evaluate(model, test[0], test[1], labels, amp) if test is not None else None
+    result = TrainResult(
+        model=model,
+        val=val,
+        test=test_report,
+        best_epoch=best_epoch,
+        epochs_run=epoch,
+        train_seconds=train_time,
+        seconds_per_epoch=train_time / epoch,
+        tokens_per_second=tokens_seen / train_time,
+        device=str(device),
+        packing=packing,
+        stopped_early=stopped_early,
+        history=history,
+    )
+    yield Progress(
+        "done",
+        epoch,
+        tc.epochs,
+        steps_per_epoch,
+        steps_per_epoch,
+        time.perf_counter() - start,
+        eta_seconds=0.0,
+        val_accuracy=val["accuracy"],
+        val_macro_f1=val["macro_f1"],
+        best_epoch=best_epoch,
+        message="stopped early" if stopped_early else "finished",
+        result=result,
+    )

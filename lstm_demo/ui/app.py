@@ -1,0 +1,99 @@
+"""The Gradio app: one builder per tab, the named API endpoints, and `launch` (`python app.py`, `lstm-demo serve`).
+
+Per-session values (the uploaded file, this session's training, the active model) live in Gradio
+components and `gr.State`, so people using the app at once never see each other's uploads; the runs
+themselves are shared through the database, as the Runs tab shows.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
+
+import functools  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gradio as gr  # noqa: E402
+
+from ..config import AppSettings  # noqa: E402
+from ..service import Service  # noqa: E402
+from ..worker import TrainingWorker  # noqa: E402
+from . import about_tab, api, examples_tab, explain_tab, predict_tab, runs_tab, train_tab  # noqa: E402
+from .common import latest_completed  # noqa: E402
+
+CSS = Path(__file__).resolve().parents[2] / "assets" / "style.css"
+QUEUE_CONCURRENCY = 4  # events of one kind served at once, unless the event says otherwise
+INTRO = (
+    "# LSTM text classifier\n"
+    "Train a recurrent classifier on your own labelled texts, use it, and open it up: which words drove a "
+    "decision, what every gate did at every word, and how the decision formed along the sentence."
+)
+
+
+def build_app(service: Service, worker: TrainingWorker | None = None) -> gr.Blocks:
+    """The whole app around one service; trainings go through `worker` (one is made when not given)."""
+    worker = worker or TrainingWorker.for_service(service)
+    with gr.Blocks(title="LSTM demo", analytics_enabled=False) as demo:
+        api.register(service, worker)  # first, so the endpoints get their plain names
+        active = gr.State(None)  # this session's active model: set by a finished training or "Load as active"
+        gr.Markdown(INTRO, elem_id="intro")
+        with gr.Tabs(elem_id="tabs") as tabs:
+            with gr.Tab("Train", id="train", elem_id="tab-train") as train_t:
+                train = train_tab.build(service, worker, active)
+            with gr.Tab("Examples", id="examples", elem_id="tab-examples") as examples_t:
+                examples_tab.build(service, train, tabs, "train")
+            with gr.Tab("Predict", id="predict", elem_id="tab-predict") as predict_t:
+                predict_run = predict_tab.build(service, active)
+            with gr.Tab("Explain", id="explain", elem_id="tab-explain") as explain_t:
+                explain_run, compare_run = explain_tab.build(service, active)
+            with gr.Tab("Runs", id="runs", elem_id="tab-runs") as runs_t:
+                timer = runs_tab.build(service, worker, active, runs_t)
+            with gr.Tab("How an LSTM works", id="about", elem_id="tab-about") as about_t:
+                about_tab.build()
+
+        private: dict[str, Any] = {"api_visibility": "private"}
+        # runs trained elsewhere (another session, the command line) appear when a tab is opened
+        refresh = functools.partial(predict_tab.run_dropdown, service)
+        predict_t.select(refresh, predict_run, predict_run, **private)
+        explain_t.select(refresh, explain_run, explain_run, **private)
+        explain_t.select(functools.partial(refresh, newest=False), compare_run, compare_run, **private)
+        for tab in (train_t, examples_t, predict_t, explain_t, about_t):
+            tab.select(_timer_off, None, timer, **private)
+        demo.load(functools.partial(latest_completed, service), None, active, **private)
+    demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY)
+    return demo
+
+
+def _timer_off() -> gr.Timer:
+    return gr.Timer(active=False)
+
+
+def launch_options(settings: AppSettings, host: str | None = None, port: int | None = None) -> dict[str, Any]:
+    """`Blocks.launch` arguments from the settings: address, login, upload limit, no share link unless asked."""
+    return {
+        "server_name": host or settings.host,
+        "server_port": port or settings.port,
+        "auth": settings.auth,
+        "share": settings.share,
+        "max_file_size": int(settings.max_upload_mb * 2**20),
+        "css_paths": [CSS] if CSS.is_file() else None,
+        "show_error": False,  # handlers answer with messages; nothing else should reach the page
+        "ssr_mode": False,
+        "mcp_server": False,
+        "enable_monitoring": False,
+        "run_history": False,  # the page keeps no copy of calls (texts, uploads) in the browser
+    }
+
+
+def launch(host: str | None = None, port: int | None = None) -> None:
+    """Serve the app until interrupted (blocking); `host` and `port` override the settings."""
+    settings = AppSettings.from_env()
+    service = Service(settings)
+    worker = TrainingWorker.for_service(service)
+    try:
+        build_app(service, worker).launch(**launch_options(settings, host, port))
+    finally:
+        worker.shutdown(cancel=True, timeout=10)  # a training cut short is recorded as cancelled
+        service.close()

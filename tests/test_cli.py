@@ -1,0 +1,138 @@
+"""`lstm-demo` end to end: train a CSV, predict, list runs; bad input gives one line, not a traceback.
+
+The happy path runs the real command in a subprocess; the table of bad inputs calls `cli.main`
+in-process (each subprocess pays ~3 s of imports), with one subprocess case to prove the real
+process prints nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import LABELS, write_toy_csv
+
+from lstm_demo import cli
+
+TRAIN_KEYS = {
+    "run_id",
+    "val_accuracy",
+    "test_accuracy",
+    "test_macro_f1",
+    "epochs_run",
+    "train_seconds",
+    "seconds_per_epoch",
+    "device",
+    "model_dir",
+}
+
+
+def lstm_demo(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LSTM_DEMO_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "lstm_demo.cli", *args], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def last_json(proc: subprocess.CompletedProcess):
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(scope="module")
+def trained(home) -> dict:
+    train_csv = write_toy_csv(home / "train.csv", n=80, seed=0)
+    test_csv = write_toy_csv(home / "test.csv", n=20, seed=1)
+    proc = lstm_demo(home, "train", str(train_csv), "--test", str(test_csv), "--preset", "fast", "--epochs", "2", "--json")
+    out = last_json(proc)
+    out["stderr"] = proc.stderr
+    return out
+
+
+def test_train_prints_one_json_summary_last(trained):
+    assert TRAIN_KEYS <= set(trained)
+    assert trained["epochs_run"] == 2
+    assert 0.0 <= trained["val_accuracy"] <= 1.0 and 0.0 <= trained["test_accuracy"] <= 1.0
+    assert 0.0 <= trained["test_macro_f1"] <= 1.0
+    assert trained["train_seconds"] > 0 and trained["seconds_per_epoch"] > 0
+    assert trained["device"] in ("cpu", "cuda", "cuda:0", "mps")
+    model_dir = Path(trained["model_dir"])
+    assert model_dir.name == trained["run_id"] and (model_dir / "model.safetensors").is_file()
+    assert "epoch 2/2" in trained["stderr"]  # progress goes to stderr, never into the JSON stream
+
+
+def test_predict_json_gives_the_label_and_every_probability(home, trained):
+    out = last_json(lstm_demo(home, "predict", trained["run_id"][:6], "great wonderful fun", "--json"))
+    assert out["run_id"] == trained["run_id"]
+    assert set(out["probabilities"]) == set(LABELS)
+    assert sum(out["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert out["label"] == max(out["probabilities"], key=out["probabilities"].get)
+
+
+def test_runs_json_lists_the_run(home, trained):
+    runs = last_json(lstm_demo(home, "runs", "--json"))
+    [run] = [r for r in runs if r["id"] == trained["run_id"]]
+    assert run["status"] == "completed" and run["preset"] == "fast"
+    assert run["val_accuracy"] == pytest.approx(trained["val_accuracy"])
+
+
+def test_a_bad_request_in_a_real_process_prints_one_line(home):
+    proc = lstm_demo(home, "predict", "nosuchrun", "hello")
+    assert proc.returncode != 0
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "nosuchrun" in proc.stderr and proc.stdout == ""
+
+
+# ------------------------------------------------------------------------ bad input, in-process
+
+
+@pytest.fixture
+def run_cli(home, monkeypatch, capsys):
+    monkeypatch.setenv("LSTM_DEMO_HOME", str(home))
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = cli.main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def empty_csv(home) -> Path:
+    path = home / "empty.csv"
+    path.write_text("")
+    return path
+
+
+BAD = [
+    pytest.param(("train", "{home}/missing.csv"), "missing.csv: file not found", id="missing-file"),
+    pytest.param(("train", "{home}/empty.csv"), "empty.csv is empty", id="empty-file"),
+    pytest.param(("train", "{home}/train.csv", "--text-col", "review"), "review", id="unknown-column"),
+    pytest.param(("predict", "nosuchrun", "hello"), "nosuchrun", id="unknown-run"),
+    pytest.param(("predict", "{run_id}", "   "), "empty", id="empty-text"),
+    pytest.param(("train", "{home}/train.csv", "--epochs", "0"), "epochs", id="zero-epochs"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD)
+def test_bad_input_exits_non_zero_with_one_line(run_cli, home, trained, empty_csv, args, message):
+    code, out, err = run_cli(*(a.format(home=home, run_id=trained["run_id"]) for a in args))
+    assert code != 0
+    assert err.count("\n") == 1 and err.startswith("lstm-demo: error: "), err
+    assert message in err and "Traceback" not in err
+
+
+def test_debug_shows_the_traceback(run_cli):
+    code, _, err = run_cli("--debug", "predict", "nosuchrun", "hello")
+    assert code != 0
+    assert "Traceback (most recent call last)" in err and "nosuchrun" in err

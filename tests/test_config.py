@@ -1,0 +1,238 @@
+"""Typed settings: presets, the JSON round trip a saved run relies on, validation and the environment."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from lstm_demo import config as config_module
+from lstm_demo.config import (
+    PRESETS,
+    AppSettings,
+    ModelConfig,
+    PreprocessConfig,
+    RunConfig,
+    TokenizerConfig,
+    TrainConfig,
+    override,
+    preset,
+)
+from lstm_demo.model import TextClassifier
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_builds_a_model_and_survives_json(name):
+    cfg = preset(name)
+    assert cfg.preset == name
+    TextClassifier(replace(cfg.model, vocab_size=50, num_classes=3))
+    assert RunConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+def test_seed_preset_is_the_design_notes_keras_model():
+    cfg = PRESETS["seed"]
+    m, t = cfg.model, cfg.train
+    assert (m.encoder, m.embedding_dim, m.hidden_size, m.num_layers) == ("lstm", 128, 128, 1)
+    assert (m.embedding_dropout, m.recurrent_dropout) == (0.2, 0.2)
+    assert m.pooling == "last" and not m.bidirectional
+    assert (t.batch_size, t.epochs, t.learning_rate) == (64, 10, 1e-3)
+    assert t.patience == 0  # Keras trains all 10 epochs
+    assert cfg.tokenizer.kind == "word"
+
+
+def test_unknown_preset_names_the_choices():
+    with pytest.raises(ValueError, match="unknown preset 'huge'.*seed"):
+        preset("huge")
+
+
+def test_run_config_round_trips_through_json():
+    cfg = preset(
+        "default",
+        preprocess__stem=True,
+        tokenizer__kind="bpe",
+        model__encoder="gru",
+        model__vocab_size=1234,
+        model__num_classes=3,
+        train__epochs=3,
+        labels=("a", "b", "c"),
+        text_column="review",
+    )
+    d = json.loads(json.dumps(cfg.to_dict()))
+    assert d["labels"] == ["a", "b", "c"]
+    back = RunConfig.from_dict(d)
+    assert back == cfg
+    assert isinstance(back.labels, tuple) and isinstance(back.model, ModelConfig)
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d.update(colour="blue"), "unknown configuration key 'colour'"),
+        (lambda d: d["model"].update(hidden=3), r"unknown ModelConfig keys: \['hidden'\]"),
+        (lambda d: d["train"].update(lr=0.1), r"unknown TrainConfig keys: \['lr'\]"),
+        (lambda d: d.update(tokenizer="word"), "TokenizerConfig must be an object"),
+        (lambda d: d["model"].update(pooling="sum"), "pooling must be one of"),
+    ],
+)
+def test_from_dict_rejects_what_to_dict_never_writes(mutate, message):
+    d = RunConfig().to_dict()
+    mutate(d)
+    with pytest.raises(ValueError, match=message):
+        RunConfig.from_dict(d)
+
+
+@pytest.mark.parametrize(
+    "cls, kwargs, option",
+    [
+        (PreprocessConfig, {"max_length": 0}, "max_length"),
+        (TokenizerConfig, {"kind": "char"}, "kind"),
+        (TokenizerConfig, {"vocab_size": 3}, "vocab_size"),
+        (TokenizerConfig, {"min_frequency": 0}, "min_frequency"),
+        (ModelConfig, {"encoder": "transformer"}, "encoder"),
+        (ModelConfig, {"pooling": "sum"}, "pooling"),
+        (ModelConfig, {"embedding_dim": 0}, "embedding_dim"),
+        (ModelConfig, {"hidden_size": 0}, "hidden_size"),
+        (ModelConfig, {"num_layers": 0}, "num_layers"),
+        (ModelConfig, {"embedding_dropout": 1.0}, "embedding_dropout"),
+        (ModelConfig, {"dropout": -0.1}, "dropout"),
+        (ModelConfig, {"recurrent_dropout": 1.5}, "recurrent_dropout"),
+        (TrainConfig, {"batch_size": 0}, "batch_size"),
+        (TrainConfig, {"epochs": 0}, "epochs"),
+        (TrainConfig, {"val_fraction": 0.0}, "val_fraction"),
+        (TrainConfig, {"val_fraction": 0.95}, "val_fraction"),
+        (TrainConfig, {"monitor": "loss"}, "monitor"),
+        (TrainConfig, {"packing": "ragged"}, "packing"),
+        (TrainConfig, {"learning_rate": 0.0}, "learning_rate"),
+        # accepted today, then fail (or misbehave) only once training runs:
+        (TrainConfig, {"log_every": 0}, "log_every"),  # `step % 0` in train.py
+        (TrainConfig, {"patience": -1}, "patience"),
+        (TrainConfig, {"label_smoothing": 1.5}, "label_smoothing"),
+        (TrainConfig, {"weight_decay": -1.0}, "weight_decay"),
+    ],
+)
+def test_bad_values_raise_a_value_error_naming_the_option(cls, kwargs, option):
+    with pytest.raises(ValueError, match=rf"\b{option}\b"):
+        cls(**kwargs)
+
+
+def test_override_replaces_fields_by_section_and_leaves_the_rest():
+    base = PRESETS["fast"]
+    cfg = override(base, train__epochs=3, model__encoder="gru", train__seed=None, labels=("x", "y"))
+    assert cfg.train.epochs == 3 and cfg.model.encoder == "gru" and cfg.labels == ("x", "y")
+    assert cfg.train.seed == base.train.seed  # None means "not given" (unset CLI flags)
+    assert replace(cfg, train=base.train, model=base.model, labels=()) == base
+    assert base.train.epochs == 8  # the preset itself is untouched
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"optimizer__lr": 1}, "unknown configuration section 'optimizer'"),
+        ({"train__lr": 1}, r"unknown option train\.lr"),
+        ({"labels__x": 1}, "unknown configuration section 'labels'"),
+        ({"train__epochs": 0}, "epochs"),
+    ],
+)
+def test_override_refuses_unknown_options_and_bad_values(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        override(RunConfig(), **overrides)
+
+
+# ------------------------------------------------------------------------- the environment
+
+HOME = str(Path.home() / ".lstm-demo")
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        (
+            {},
+            dict(
+                home=Path(HOME),
+                db_url=f"sqlite:///{HOME}/lstm-demo.sqlite3",
+                host="127.0.0.1",
+                port=7860,
+                auth=None,
+                max_upload_mb=50.0,
+                max_rows=500_000,
+                device="auto",
+                share=False,
+            ),
+        ),
+        ({"LSTM_DEMO_HOME": "/data/x"}, dict(home=Path("/data/x"), db_url="sqlite:////data/x/lstm-demo.sqlite3")),
+        ({"LSTM_DEMO_HOME": ""}, dict(home=Path(HOME))),
+        ({"LSTM_DEMO_DB_URL": "postgresql://u@h/db"}, dict(db_url="postgresql://u@h/db")),
+        ({"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "8080"}, dict(host="0.0.0.0", port=8080)),
+        ({"LSTM_DEMO_HOST": "10.0.0.1", "LSTM_DEMO_PORT": "9000"}, dict(host="10.0.0.1", port=9000)),
+        (  # Gradio's own variables win, as a Docker image or Spaces sets them
+            {"GRADIO_SERVER_NAME": "0.0.0.0", "LSTM_DEMO_HOST": "10.0.0.1", "GRADIO_SERVER_PORT": "1", "LSTM_DEMO_PORT": "2"},
+            dict(host="0.0.0.0", port=1),
+        ),
+        ({"LSTM_DEMO_USERNAME": "ada", "LSTM_DEMO_PASSWORD": "s3cret"}, dict(auth=("ada", "s3cret"))),
+        ({"LSTM_DEMO_MAX_UPLOAD_MB": "2.5", "LSTM_DEMO_MAX_ROWS": "1000"}, dict(max_upload_mb=2.5, max_rows=1000)),
+        ({"LSTM_DEMO_DEVICE": "cpu"}, dict(device="cpu")),
+        ({"LSTM_DEMO_SHARE": "1"}, dict(share=True)),
+        ({"LSTM_DEMO_SHARE": "true"}, dict(share=True)),
+        ({"LSTM_DEMO_SHARE": "no"}, dict(share=False)),
+    ],
+)
+def test_settings_from_env(env, expected):
+    settings = AppSettings.from_env(env)
+    assert {name: getattr(settings, name) for name in expected} == expected
+
+
+def test_settings_from_an_explicit_env_ignore_the_process_environment(monkeypatch):
+    monkeypatch.setenv("LSTM_DEMO_SHARE", "1")
+    monkeypatch.setenv("LSTM_DEMO_PORT", "1234")
+    settings = AppSettings.from_env({})
+    assert (settings.share, settings.port) == (False, 7860)
+
+
+def test_settings_runs_dir_is_under_home(tmp_path):
+    assert AppSettings.from_env({"LSTM_DEMO_HOME": str(tmp_path)}).runs_dir == tmp_path / "runs"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{"LSTM_DEMO_USERNAME": "ada"}, {"LSTM_DEMO_PASSWORD": "s3cret"}, {"LSTM_DEMO_USERNAME": "ada", "LSTM_DEMO_PASSWORD": ""}],
+)
+def test_auth_needs_both_username_and_password(env):
+    with pytest.raises(ValueError, match="LSTM_DEMO_USERNAME and LSTM_DEMO_PASSWORD"):
+        AppSettings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("GRADIO_SERVER_PORT", "http"),
+        ("LSTM_DEMO_PORT", "80a"),
+        ("LSTM_DEMO_MAX_ROWS", "lots"),
+        ("LSTM_DEMO_MAX_UPLOAD_MB", "50MB"),
+    ],
+)
+def test_a_malformed_number_names_its_variable(name, value):
+    with pytest.raises(ValueError, match=name):
+        AppSettings.from_env({name: value})
+
+
+def _settings_variables() -> set[str]:
+    source = Path(config_module.__file__).read_text(encoding="utf-8")
+    names = set(re.findall(r"""["']((?:LSTM_DEMO|GRADIO)_[A-Z_]+)["']""", source))
+    assert len(names) >= 10, names  # the pattern still finds what from_env reads
+    return names
+
+
+def test_every_environment_variable_is_documented_in_the_readme():
+    readme = ROOT / "README.md"
+    if not readme.exists():
+        pytest.skip("README.md does not exist yet, so there is no configuration table to check")
+    text = readme.read_text(encoding="utf-8")
+    table = [line for line in text.splitlines() if line.lstrip().startswith("|")]
+    undocumented = sorted(n for n in _settings_variables() if not any(n in line for line in table))
+    assert not undocumented, f"README.md's configuration table does not list {undocumented}"

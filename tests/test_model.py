@@ -1,0 +1,143 @@
+"""The classifier: shapes for every variant, padding that never changes a result, DropConnect."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lstm_demo.config import ENCODERS, POOLINGS, ModelConfig
+from lstm_demo.model import TextClassifier, reverse_within_length
+
+VOCAB, CLASSES = 40, 3
+SEQS = [[5, 9, 2, 33, 7], [12, 3], [4, 4, 8, 21, 30, 2, 17], [39]]  # different lengths, max 7
+
+
+def _cfg(**kw) -> ModelConfig:
+    base = dict(
+        embedding_dim=8,
+        hidden_size=6,
+        vocab_size=VOCAB,
+        num_classes=CLASSES,
+        embedding_dropout=0.0,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+    )
+    return ModelConfig(**{**base, **kw})
+
+
+def _model(seed: int = 0, packing: str = "padded", **kw) -> TextClassifier:
+    torch.manual_seed(seed)
+    return TextClassifier(_cfg(**kw), packing=packing)
+
+
+def _batch(seqs: list[list[int]], extra: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded (B, T + extra) ids and (B,) lengths."""
+    T = max(len(s) for s in seqs) + extra
+    ids = torch.zeros(len(seqs), T, dtype=torch.long)  # (B, T)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s)
+    return ids, torch.tensor([len(s) for s in seqs])
+
+
+VARIANTS = [
+    pytest.param(encoder, pooling, bidi, id=f"{encoder}-{pooling}-{'bi' if bidi else 'uni'}")
+    for encoder in ENCODERS
+    for pooling in POOLINGS
+    for bidi in (False, True)
+]
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("encoder, pooling, bidirectional", VARIANTS)
+def test_logits_have_one_row_per_text_and_one_column_per_class(encoder, pooling, bidirectional, num_layers):
+    model = _model(encoder=encoder, pooling=pooling, bidirectional=bidirectional, num_layers=num_layers)
+    ids, lengths = _batch(SEQS)
+    logits = model(ids, lengths)
+    assert logits.shape == (len(SEQS), CLASSES)
+    assert torch.isfinite(logits).all()
+    out = model.encoder(model.embedding(ids), lengths)
+    assert out.shape == (len(SEQS), ids.shape[1], 6 * (2 if bidirectional else 1))  # (B, T, D*H)
+    logits.sum().backward()  # every variant trains
+    assert model.embedding.weight.grad is not None and model.encoder.rnn.weight_hh_l0.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("encoder, pooling, bidirectional", VARIANTS)
+def test_padding_never_changes_the_logits(encoder, pooling, bidirectional):
+    kw = dict(encoder=encoder, pooling=pooling, bidirectional=bidirectional, num_layers=2)
+    padded = _model(**kw).eval()
+    packed = _model(packing="packed", **kw).eval()
+    packed.load_state_dict(padded.state_dict())
+    with torch.no_grad():
+        alone = torch.cat([padded(*_batch([s])) for s in SEQS])  # no padding at all
+        batch = padded(*_batch(SEQS))
+        more_padding = padded(*_batch(SEQS, extra=5))
+        via_packing = packed(*_batch(SEQS, extra=2))
+    torch.testing.assert_close(batch, alone, atol=1e-5, rtol=0)
+    torch.testing.assert_close(more_padding, alone, atol=1e-5, rtol=0)
+    torch.testing.assert_close(via_packing, alone, atol=1e-5, rtol=0)
+
+
+def test_lengths_default_to_the_non_pad_tokens():
+    model = _model(bidirectional=True, pooling="last").eval()
+    ids, lengths = _batch(SEQS, extra=3)
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids), model(ids, lengths))
+
+
+def test_reverse_within_length_leaves_padding_in_place():
+    x = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]])  # (B, T)
+    out = reverse_within_length(x, torch.tensor([3, 2]))
+    assert out.tolist() == [[3, 2, 1, 0], [5, 4, 0, 0]]
+
+
+def _dropconnect_model(p: float, bidirectional: bool = False) -> TextClassifier:
+    return _model(recurrent_dropout=p, bidirectional=bidirectional, pooling="mean")
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_dropconnect_masks_recurrent_weights_in_training_only(bidirectional):
+    model = _dropconnect_model(0.5, bidirectional).train()
+    ids, lengths = _batch(SEQS)
+    stored = model.encoder.rnn.weight_hh_l0.detach().clone()
+    first, second = model(ids, lengths), model(ids, lengths)
+    assert not torch.allclose(first, second)  # a fresh mask each forward
+    torch.testing.assert_close(model.encoder.rnn.weight_hh_l0.detach(), stored)  # the stored weights stay whole
+    second.sum().backward()
+    grad = model.encoder.rnn.weight_hh_l0.grad
+    assert grad is not None and grad.abs().sum() > 0
+    assert (grad == 0).any()  # dropped connections get no gradient
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids, lengths), model(ids, lengths), atol=0, rtol=0)
+
+
+def test_without_recurrent_dropout_training_forwards_agree():
+    model = _dropconnect_model(0.0).train()  # all other dropouts are 0 too (see _cfg)
+    ids, lengths = _batch(SEQS)
+    torch.testing.assert_close(model(ids, lengths), model(ids, lengths), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"vocab_size": 1}, "vocab_size must be at least 2"),
+        ({"vocab_size": 0}, "vocab_size must be at least 2"),
+        ({"num_classes": 1}, "num_classes must be at least 2"),
+    ],
+)
+def test_model_refuses_a_vocabulary_or_label_set_it_cannot_use(kw, message):
+    with pytest.raises(ValueError, match=message):
+        TextClassifier(_cfg(**kw))
+
+
+def test_model_refuses_an_unknown_packing():
+    with pytest.raises(ValueError, match="packing"):
+        TextClassifier(_cfg(), packing="auto")
+
+
+def test_state_dict_holds_only_the_real_weights():
+    model = _model(bidirectional=True, num_layers=2, pooling="attention")
+    names = set(model.state_dict())
+    assert "encoder.rnn.weight_hh_l1_reverse" in names and "pooling.score.weight" in names
+    assert all(n.split(".")[0] in {"embedding", "encoder", "pooling", "head"} for n in names)
+    assert not any("_cells" in n for n in names)

@@ -1,0 +1,160 @@
+"""The service: a CSV in, a completed run with its curve and model out; predictions; failures recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import LABELS, write_toy_csv
+
+from lstm_demo.config import AppSettings
+from lstm_demo.service import Service, ServiceError, TrainEvent
+
+EPOCHS = 3
+
+
+def _service(home: Path) -> Service:
+    return Service(AppSettings.from_env({"LSTM_DEMO_HOME": str(home)}))
+
+
+def _train(svc: Service, csv: Path, **kwargs) -> list[TrainEvent]:
+    overrides = {"train__epochs": EPOCHS, **kwargs.pop("overrides", {})}
+    return list(svc.train(csv, preset_name="fast", overrides=overrides, **kwargs))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A service in a fresh home with one completed run (trained with a test file)."""
+    home = tmp_path_factory.mktemp("home")
+    csv = write_toy_csv(home / "train.csv", n=80, seed=0)
+    test_csv = write_toy_csv(home / "test.csv", n=20, seed=1)
+    svc = _service(home)
+    events = _train(svc, csv, test_path=test_csv, name="toy")
+    yield svc, events, csv
+    svc.close()
+
+
+def test_training_records_a_completed_run_with_its_curve(trained):
+    svc, events, _ = trained
+    last = events[-1]
+    assert last.progress.kind == "done" and last.run is not None
+    assert all(e.run is None for e in events[:-1])
+    run = svc.run(last.run_id)
+    s = run.summary
+    assert (s.status, s.preset, s.name, s.epochs_run, s.dataset_name) == ("completed", "fast", "toy", EPOCHS, "train.csv")
+    assert s.val_accuracy is not None and s.test_accuracy is not None and s.error is None
+    assert s.val_accuracy >= 0.75  # the two vocabularies barely overlap
+    epochs = [p for p in run.curve if p.kind == "epoch"]
+    assert [p.epoch for p in epochs] == list(range(1, EPOCHS + 1))
+    assert all(p.val_accuracy is not None and p.train_loss is not None for p in epochs)
+    assert run.config["labels"] == list(LABELS) and run.config["model"]["vocab_size"] > 2
+    assert sorted(p.name for p in Path(s.model_dir).iterdir()) == sorted(
+        ["config.json", "tokenizer.json", "model.safetensors", "metrics.json"]
+    )
+    assert [r.id for r in svc.runs()] == [last.run_id]
+
+
+def test_predict_returns_every_class_with_probabilities_summing_to_one(trained):
+    svc, events, _ = trained
+    texts = ["great wonderful fun film", "awful boring dull plot", "words nobody has seen"]
+    predictions = svc.predict(events[-1].run_id, texts)
+    assert [p.text for p in predictions] == texts
+    for p in predictions:
+        assert list(p.probabilities) == list(LABELS)
+        assert sum(p.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+        assert p.label == max(p.probabilities, key=p.probabilities.get)
+    assert (predictions[0].label, predictions[1].label) == ("pos", "neg")
+
+
+def test_predict_accepts_a_unique_id_prefix_and_one_string(trained):
+    svc, events, _ = trained
+    run_id = events[-1].run_id
+    [by_prefix] = svc.predict(run_id[:6], "superb charming acting")
+    [by_id] = svc.predict(run_id, ["superb charming acting"])
+    assert by_prefix == by_id
+
+
+@pytest.mark.parametrize("texts", [[""], ["   \n"], ["fine", ""]])
+def test_predict_refuses_empty_text(trained, texts):
+    svc, events, _ = trained
+    with pytest.raises(ServiceError, match="empty"):
+        svc.predict(events[-1].run_id, texts)
+
+
+def test_predict_refuses_an_unknown_run(trained):
+    with pytest.raises(ServiceError, match="zzzzzz"):
+        trained[0].predict("zzzzzz", ["hello"])
+
+
+def test_a_new_service_on_the_same_home_predicts_the_same(trained):
+    svc, events, _ = trained
+    run_id = events[-1].run_id
+    text = ["the plot was dull but the acting great"]
+    again = _service(svc.settings.home)
+    try:
+        assert again.predict(run_id, text) == svc.predict(run_id, text)
+        assert again.interrupted == []  # a completed run is not touched at start-up
+    finally:
+        again.close()
+
+
+def test_a_failure_midway_marks_only_that_run_failed(trained):
+    svc, events, csv = trained
+    good = events[-1].run_id
+    calls = []
+
+    def explode() -> bool:
+        calls.append(1)
+        if len(calls) == 4:
+            raise RuntimeError("disk on fire")
+        return False
+
+    seen: list[TrainEvent] = []
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        for event in svc.train(csv, preset_name="fast", overrides={"train__epochs": EPOCHS}, should_stop=explode):
+            seen.append(event)
+    failed = svc.run(seen[0].run_id).summary
+    assert failed.status == "failed" and "RuntimeError: disk on fire" in failed.error
+    assert failed.model_dir is None and not (svc.settings.runs_dir / failed.id).exists()
+    assert svc.run(good).summary.status == "completed"
+    assert svc.predict(good, ["great fun"])[0].label == "pos"
+    with pytest.raises(ServiceError, match="failed"):
+        svc.predict(failed.id, ["great fun"])
+    svc.delete(failed.id)
+
+
+def test_should_stop_cancels_the_run(trained):
+    svc, _, csv = trained
+    events = list(svc.train(csv, preset_name="fast", overrides={"train__epochs": EPOCHS}, should_stop=lambda: True))
+    assert events[-1].progress.kind == "cancelled" and events[-1].run.status == "cancelled"
+    svc.delete(events[-1].run_id)
+
+
+def test_bad_input_is_refused_before_a_run_is_recorded(tmp_path):
+    svc = _service(tmp_path / "home")
+    try:
+        (tmp_path / "empty.csv").write_text("")
+        with pytest.raises(ValueError, match="empty.csv is empty"):
+            _train(svc, tmp_path / "empty.csv")
+        with pytest.raises(ValueError, match="unknown preset"):
+            svc.prepare(write_toy_csv(tmp_path / "t.csv"), preset_name="huge")
+        assert svc.runs() == []
+    finally:
+        svc.close()
+
+
+def test_delete_removes_the_directory_and_the_row(tmp_path):
+    svc = _service(tmp_path / "home")
+    try:
+        events = _train(svc, write_toy_csv(tmp_path / "t.csv", n=40), overrides={"train__epochs": 1})
+        run_id = events[-1].run_id
+        model_dir = Path(events[-1].run.model_dir)
+        assert model_dir.is_dir() and svc.predict(run_id, "great")  # loads (and caches) the model
+        assert svc.delete(run_id).id == run_id
+        assert not model_dir.exists() and svc.runs() == []
+        with pytest.raises(ServiceError):
+            svc.run(run_id)
+        with pytest.raises(ServiceError):
+            svc.predict(run_id, "great")  # not answered from the cache
+    finally:
+        svc.close()

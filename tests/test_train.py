@@ -1,0 +1,246 @@
+"""Metrics, length bucketing and the training generator on tiny synthetic id sequences."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from helpers import toy_sequences, toy_vocab_size
+
+from lstm_demo.config import ModelConfig, RunConfig, TrainConfig
+from lstm_demo.metrics import classification_report
+from lstm_demo.train import (
+    Progress,
+    TrainResult,
+    collate,
+    make_batches,
+    predict_logits,
+    resolve_device,
+    resolve_packing,
+    train,
+)
+
+# ----------------------------------------------------------------------------------- metrics
+
+
+def test_classification_report_on_a_hand_computed_example():
+    y_true = [0, 0, 0, 1, 1, 2]
+    y_pred = [0, 0, 1, 1, 2, 2]
+    r = classification_report(y_true, y_pred, ["a", "b", "c"])
+    assert r["confusion"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]  # rows: true class, columns: predicted
+    assert r["accuracy"] == pytest.approx(4 / 6)
+    assert r["n"] == 6 and r["labels"] == ["a", "b", "c"]
+    a, b, c = (r["per_class"][k] for k in "abc")
+    assert (a["precision"], a["recall"], a["f1"], a["support"]) == pytest.approx((1.0, 2 / 3, 0.8, 3))
+    assert (b["precision"], b["recall"], b["f1"], b["support"]) == pytest.approx((0.5, 0.5, 0.5, 2))
+    assert (c["precision"], c["recall"], c["f1"], c["support"]) == pytest.approx((0.5, 1.0, 2 / 3, 1))
+    assert r["macro_f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
+
+
+def test_a_class_absent_from_both_sides_does_not_lower_macro_f1():
+    full = classification_report([0, 1, 1], [0, 1, 0], ["a", "b"])
+    with_absent = classification_report([0, 1, 1], [0, 1, 0], ["a", "b", "never"])
+    assert with_absent["macro_f1"] == pytest.approx(full["macro_f1"])
+    assert with_absent["per_class"]["never"]["support"] == 0
+    # a class that is predicted but never present counts, with F1 0
+    wrong = classification_report([0, 0], [0, 1], ["a", "b"])
+    assert wrong["macro_f1"] == pytest.approx((2 / 3 + 0) / 2)
+
+
+def test_classification_report_agrees_with_scikit_learn():
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = random.Random(3)
+    y_true = [rng.randrange(4) for _ in range(200)]
+    y_pred = [t if rng.random() < 0.6 else rng.randrange(4) for t in y_true]
+    r = classification_report(y_true, y_pred, list("abcd"))
+    assert r["accuracy"] == pytest.approx(metrics.accuracy_score(y_true, y_pred))
+    assert r["macro_f1"] == pytest.approx(metrics.f1_score(y_true, y_pred, average="macro"))
+    assert r["confusion"] == metrics.confusion_matrix(y_true, y_pred).tolist()
+
+
+def test_classification_report_refuses_mismatched_lengths():
+    with pytest.raises(ValueError, match="differ in length"):
+        classification_report([0, 1], [0], ["a", "b"])
+
+
+# ----------------------------------------------------------------------------------- batching
+
+
+def _padding(batches: list[list[int]], lengths: list[int]) -> int:
+    return sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches)
+
+
+@pytest.mark.parametrize("n, batch_size", [(1, 4), (37, 8), (1000, 16), (2000, 8)])
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_make_batches_covers_every_index_once_and_buckets_by_length(n, batch_size, shuffled):
+    lengths = [random.Random(i).randint(1, 60) for i in range(n)]
+    batches = make_batches(lengths, batch_size, random.Random(0) if shuffled else None)
+    assert sorted(i for b in batches for i in b) == list(range(n))
+    assert all(1 <= len(b) <= batch_size for b in batches)
+    if not shuffled:
+        assert [lengths[i] for b in batches for i in b] == sorted(lengths)
+    if n >= 1000:  # far less padding than batches of random texts
+        unbucketed = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
+        assert _padding(batches, lengths) < 0.1 * _padding(unbucketed, lengths)
+
+
+def test_make_batches_is_seeded_and_varies_between_epochs():
+    lengths = [random.Random(i).randint(1, 30) for i in range(300)]
+    rng_a, rng_b = random.Random(5), random.Random(5)
+    epoch1 = make_batches(lengths, 8, rng_a)
+    assert epoch1 == make_batches(lengths, 8, rng_b)
+    assert make_batches(lengths, 8, rng_a) != epoch1
+
+
+def test_collate_right_pads_with_zero_and_gives_an_empty_text_one_unk():
+    ids, lengths = collate([[5, 6, 7], [], [8]], torch.device("cpu"))
+    assert ids.tolist() == [[5, 6, 7], [1, 0, 0], [8, 0, 0]]
+    assert lengths.tolist() == [3, 1, 1]
+
+
+# ----------------------------------------------------------------------------------- training
+
+
+def _config(**train_kw) -> RunConfig:
+    model = ModelConfig(
+        embedding_dim=16,
+        hidden_size=16,
+        embedding_dropout=0.0,
+        dropout=0.0,
+        recurrent_dropout=0.1,
+        pooling="max",
+        vocab_size=toy_vocab_size(),
+        num_classes=2,
+    )
+    tc = dict(batch_size=16, epochs=3, learning_rate=1e-2, seed=1, device="cpu", log_every=5)
+    return RunConfig(model=model, train=TrainConfig(**{**tc, **train_kw}), labels=("neg", "pos"))
+
+
+TRAIN = toy_sequences(160, seed=0)
+VAL = toy_sequences(60, seed=1)
+
+
+def _run(cfg: RunConfig, data=TRAIN, should_stop=None) -> list[Progress]:
+    return list(train(cfg, *data, *VAL, test=VAL, should_stop=should_stop))
+
+
+def _result(reports: list[Progress]) -> TrainResult:
+    assert reports[-1].kind == "done"
+    assert reports[-1].result is not None
+    return reports[-1].result
+
+
+@pytest.fixture(scope="module")
+def reports() -> list[Progress]:
+    return _run(_config(log_every=2))
+
+
+def test_training_learns_a_separable_task(reports):
+    result = _result(reports)
+    assert result.val["accuracy"] >= 0.95
+    assert result.test is not None and result.test["accuracy"] == result.val["accuracy"]  # same texts
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.epochs_run == 3 and not result.stopped_early
+    assert result.device == "cpu" and result.packing == "padded"
+    assert result.train_seconds > 0 and result.tokens_per_second > 0
+    assert not result.model.training
+
+
+def test_progress_reports_carry_the_documented_fields(reports):
+    kinds = [r.kind for r in reports]
+    assert kinds[0] == "start" and kinds[-1] == "done"
+    assert kinds.count("epoch") == 3 and "step" in kinds
+    steps_per_epoch = 10  # 160 texts / 16
+    for r in reports:
+        assert (r.epochs, r.steps_per_epoch) == (3, steps_per_epoch)
+        if r.kind in ("step", "epoch"):
+            assert 1 <= r.epoch <= 3 and 1 <= r.step <= steps_per_epoch
+            assert r.train_loss > 0 and r.tokens_per_second > 0 and r.eta_seconds >= 0
+        if r.kind == "epoch":
+            assert r.step == steps_per_epoch
+            assert 0 <= r.val_accuracy <= 1 and 0 <= r.val_macro_f1 <= 1 and r.val_loss > 0
+            assert 1 <= r.best_epoch <= r.epoch
+    fractions = [r.fraction for r in reports if r.kind in ("step", "epoch")]
+    assert fractions == sorted(fractions) and len(set(fractions)) == len(fractions)  # strictly rising
+    assert reports[0].fraction == 0.0 and reports[-1].fraction == 1.0
+    assert reports[-1].eta_seconds == 0.0
+    elapsed = [r.elapsed for r in reports]
+    assert elapsed == sorted(elapsed)
+
+
+def _weights(result: TrainResult) -> dict[str, torch.Tensor]:
+    return result.model.state_dict()
+
+
+def _figures(result: TrainResult) -> list[tuple]:
+    return [(h["train_loss"], h["val_loss"], h["val_accuracy"]) for h in result.history]
+
+
+def test_training_is_repeatable_on_the_cpu_with_a_seed(reports):
+    first, again, other = _result(reports), _result(_run(_config(log_every=2))), _result(_run(_config(seed=2)))
+    assert _figures(again) == _figures(first)
+    for name, tensor in _weights(first).items():
+        assert torch.equal(tensor, _weights(again)[name]), name
+    assert _figures(other) != _figures(first)
+    assert not torch.equal(_weights(other)["head.weight"], _weights(first)["head.weight"])
+
+
+def test_early_stopping_restores_the_best_epoch():
+    result = _result(_run(_config(epochs=30, patience=2)))
+    assert result.stopped_early
+    assert result.epochs_run == result.best_epoch + 2 < 30
+    best = result.history[result.best_epoch - 1]
+    assert best["val_accuracy"] == max(h["val_accuracy"] for h in result.history)
+    assert result.val["accuracy"] == best["val_accuracy"]
+    # the loss pins the weights down more tightly than accuracy: it moves every epoch
+    assert result.val["loss"] == pytest.approx(best["val_loss"], rel=1e-5)
+    assert result.history[-1]["val_loss"] != pytest.approx(best["val_loss"], rel=1e-5)
+
+
+def test_should_stop_cancels_between_steps():
+    calls = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return len(calls) == 3
+
+    reports = _run(_config(), should_stop=stop)
+    assert reports[-1].kind == "cancelled"
+    assert (reports[-1].epoch, reports[-1].step) == (1, 3)
+    assert reports[-1].result is None and all(r.kind != "epoch" for r in reports)
+    assert len(calls) == 3  # nothing ran after the cancel
+
+
+def test_class_weights_change_the_loss_and_still_learn():
+    data = toy_sequences(160, seed=4, weights=(0.85, 0.15))
+    plain = _run(_config(log_every=1, epochs=2), data=data)
+    weighted = _run(_config(log_every=1, epochs=2, class_weights=True), data=data)
+    first_loss = [next(r.train_loss for r in rs if r.kind == "step") for rs in (plain, weighted)]
+    assert first_loss[0] != pytest.approx(first_loss[1])
+    assert _result(weighted).val["per_class"]["pos"]["recall"] > 0.5
+
+
+def test_train_refuses_labels_that_do_not_match_the_model():
+    cfg = _config()
+    bad = RunConfig(model=cfg.model, train=cfg.train, labels=("a", "b", "c"))
+    with pytest.raises(ValueError, match="num_classes"):
+        next(train(bad, *TRAIN, *VAL))
+
+
+def test_predict_logits_keeps_the_input_order(reports):
+    model = _result(reports).model
+    seqs = VAL[0][:20]
+    logits = predict_logits(model, seqs, batch_size=7)  # (N, C), batches sorted by length inside
+    with torch.no_grad():
+        one_by_one = torch.cat([model(*collate([s], torch.device("cpu"))) for s in seqs])
+    torch.testing.assert_close(logits, one_by_one, atol=1e-5, rtol=0)
+
+
+def test_devices_and_packing_resolve():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_packing("auto", torch.device("cpu"), bidirectional=True) == "padded"
+    assert resolve_packing("packed", torch.device("cpu"), bidirectional=False) == "packed"
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            resolve_device("cuda")
