@@ -21,7 +21,7 @@ PACKINGS = ("auto", "padded", "packed")
 @dataclass(frozen=True)
 class PreprocessConfig:
     lowercase: bool = True  # fold case before tokenizing
-    strip_accents: bool = True  # "café" -> "cafe" (NFKD, combining marks dropped)
+    strip_accents: bool = True  # "café" -> "cafe" (NFD, combining marks dropped)
     remove_stopwords: bool = False  # drop English stop words (a fixed list shipped with the package)
     stem: bool = False  # Snowball (Porter2) English stemmer on every word
     max_length: int = 128  # tokens kept per text; longer texts are cut at the end
@@ -105,6 +105,14 @@ class TrainConfig:
             raise ValueError(f"monitor must be accuracy or macro_f1, got {self.monitor!r}")
         if self.packing not in PACKINGS:
             raise ValueError(f"packing must be one of {PACKINGS}, got {self.packing!r}")
+        if self.log_every < 1:
+            raise ValueError(f"log_every must be at least 1, got {self.log_every}")
+        if self.patience < 0:
+            raise ValueError(f"patience must be 0 (never stop early) or more, got {self.patience}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must not be negative, got {self.weight_decay}")
         if not 0.0 <= self.word_dropout < 1.0:
             raise ValueError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
         if self.learning_rate <= 0:
@@ -132,6 +140,8 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         """Rebuild from `to_dict` output; unknown keys are rejected so a corrupt file cannot pass."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a run configuration must be a JSON object, not {type(d).__name__}")
         parts = {
             "preprocess": PreprocessConfig,
             "tokenizer": TokenizerConfig,
@@ -254,6 +264,18 @@ def _env_bool(env: dict[str, str], name: str, default: bool) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _env_number(env: dict[str, str], names: tuple[str, ...], cast: type, default: float | int) -> Any:
+    """The first of `names` that is set, as a number; a malformed value names its variable."""
+    for name in names:
+        value = env.get(name)
+        if value:
+            try:
+                return cast(value)
+            except ValueError:
+                raise ValueError(f"{name} must be a number, got {value!r}") from None
+    return default
+
+
 @dataclass(frozen=True)
 class AppSettings:
     """Settings read from the environment (the README's configuration table lists each one)."""
@@ -280,10 +302,10 @@ class AppSettings:
             home=home,
             db_url=db_url,
             host=env.get("GRADIO_SERVER_NAME") or env.get("LSTM_DEMO_HOST") or "127.0.0.1",
-            port=int(env.get("GRADIO_SERVER_PORT") or env.get("LSTM_DEMO_PORT") or 7860),
+            port=_env_number(env, ("GRADIO_SERVER_PORT", "LSTM_DEMO_PORT"), int, 7860),
             auth=(user, password) if user and password else None,
-            max_upload_mb=float(env.get("LSTM_DEMO_MAX_UPLOAD_MB") or 50),
-            max_rows=int(env.get("LSTM_DEMO_MAX_ROWS") or 500_000),
+            max_upload_mb=_env_number(env, ("LSTM_DEMO_MAX_UPLOAD_MB",), float, 50.0),
+            max_rows=_env_number(env, ("LSTM_DEMO_MAX_ROWS",), int, 500_000),
             device=env.get("LSTM_DEMO_DEVICE") or "auto",
             share=_env_bool(env, "LSTM_DEMO_SHARE", False),
         )

@@ -301,7 +301,7 @@ def _read_bytes(path: str | os.PathLike[str], max_bytes: int) -> tuple[str, byte
                 )
             raw = f.read(max_bytes + 1)
     except FileNotFoundError as err:
-        raise DataError(f"{name}: file not found; upload it again") from err
+        raise DataError(f"{name}: file not found; check the path, or upload it again") from err
     except IsADirectoryError as err:
         raise DataError(f"{name} is a folder, not a file: upload a CSV or TSV file") from err
     except OSError as err:

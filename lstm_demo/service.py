@@ -14,17 +14,19 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from . import artifacts, explain, gates
+from . import artifacts, gates
 from .config import AppSettings, RunConfig, override, preset
 from .data import Table, check_labels, read_table, read_texts
-from .explain import Explanation
 from .store import MetricPoint, RunDetail, RunSummary, Store, StoreError
 from .tokenization import TextEncoder
 from .train import Progress, predict_logits, resolve_device, train
+
+if TYPE_CHECKING:
+    from . import explain
 
 
 class ServiceError(ValueError):
@@ -102,14 +104,14 @@ class Service:
         labels = table.classes
         val_table = None
         if val_path is not None:
-            val_table = read_table(val_path, table.text_column, table.label_column, **limits)
+            val_table = read_table(val_path, table.text_column, table.label_column, min_classes=1, **limits)
             check_labels(val_table, labels)
             train_idx, val_idx = list(range(len(table.texts))), []
         else:
             train_idx, val_idx = table.split(cfg.train.val_fraction, cfg.train.seed)
         test_table = None
         if test_path is not None:
-            test_table = read_table(test_path, table.text_column, table.label_column, **limits)
+            test_table = read_table(test_path, table.text_column, table.label_column, min_classes=1, **limits)
             check_labels(test_table, labels)
         cfg = override(
             cfg,
@@ -136,6 +138,7 @@ class Service:
     ) -> Iterator[TrainEvent]:
         """Train a prepared run, recording its progress; yields events, the last holds the run."""
         run_id, cfg, table = prepared.run_id, prepared.config, prepared.table
+        finished = False  # once the run has its final status, closing the generator changes nothing
         try:
             texts = table.texts
             train_texts = [texts[i] for i in prepared.train_idx]
@@ -171,17 +174,22 @@ class Service:
                     self.store.add_metric(run_id, _metric_point(progress))
                 if progress.kind == "cancelled":
                     run = self.store.finish_run(run_id, status="cancelled", epochs_run=progress.epoch - 1)
+                    finished = True
                     yield TrainEvent(run_id, progress, run)
                     return
                 if progress.kind == "done":
-                    yield TrainEvent(run_id, progress, self._finish(run_id, cfg, encoder, progress, prepared))
+                    run = self._finish(run_id, cfg, encoder, progress, prepared)
+                    finished = True
+                    yield TrainEvent(run_id, progress, run)
                     return
                 yield TrainEvent(run_id, progress)
         except GeneratorExit:
-            self.store.finish_run(run_id, status="cancelled")
+            if not finished:
+                self.store.finish_run(run_id, status="cancelled")
             raise
         except BaseException as e:
-            self.store.finish_run(run_id, status="failed", error=_describe(e))
+            if not finished:
+                self.store.finish_run(run_id, status="failed", error=_describe(e))
             raise
 
     def train(self, train_path: str | os.PathLike[str], **kwargs: Any) -> Iterator[TrainEvent]:
@@ -290,8 +298,10 @@ class Service:
         methods: Sequence[str] = ("ig",),
         target: str | None = None,
         steps: int = 50,
-    ) -> Explanation:
+    ) -> explain.Explanation:
         """Attributions of every asked method for one text (Captum, in `explain`)."""
+        from . import explain  # captum loads only when something is explained
+
         loaded = self.load(run_id)
         return explain.explain(
             loaded.model, loaded.encoder, loaded.labels, _text(text), methods, target, steps
@@ -323,6 +333,8 @@ class Service:
         methods: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         """ERASER comprehensiveness/sufficiency of every method (and a random ordering) on a table's texts."""
+        from . import explain
+
         loaded = self.load(run_id)
         table = self.predict_file(run_id, path, loaded.config.text_column)
         return explain.faithfulness(

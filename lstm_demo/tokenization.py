@@ -228,7 +228,8 @@ def _trainer(config: TokenizerConfig) -> trainers.Trainer:
     room = config.vocab_size - len(SPECIAL_TOKENS)
     if config.kind == "bpe":
         return trainers.BpeTrainer(limit_alphabet=max(1, min(MAX_ALPHABET, room)), **common)
-    # WordPiece adds "##c" beside every character "c", so its alphabet takes up to twice the room
+    # WordPiece adds "##c" beside every character "c", so its alphabet takes up to twice the room.
+    # Its training is not deterministic (huggingface/tokenizers#1794): the saved tokenizer.json is the truth.
     return trainers.WordPieceTrainer(limit_alphabet=max(1, min(MAX_ALPHABET, room // 2)), **common)
 
 

@@ -14,7 +14,15 @@ from helpers import toy_rows
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from lstm_demo.artifacts import CONFIG, METRICS, MODEL_FILES, TOKENIZER, WEIGHTS, load_model_dir, save_model_dir
+from lstm_demo.artifacts import (
+    CONFIG,
+    METRICS,
+    MODEL_FILES,
+    TOKENIZER,
+    WEIGHTS,
+    load_model_dir,
+    save_model_dir,
+)
 from lstm_demo.config import ModelConfig, PreprocessConfig, RunConfig, TokenizerConfig
 from lstm_demo.model import TextClassifier
 from lstm_demo.tokenization import TextEncoder
@@ -159,20 +167,76 @@ DAMAGE = [
         pytest.param(lambda d, name=name: (d / name).unlink(), rf"has no {name}", id=f"missing-{name}")
         for name in MODEL_FILES
     ],
-    pytest.param(lambda d: (d / CONFIG).write_text("{not json"), "config.json is not a valid run configuration", id="corrupt-config"),
-    pytest.param(_edit_config(lambda c: c.update(extra=1)), "unknown configuration key 'extra'", id="unknown-key"),
-    pytest.param(_edit_config(lambda c: c["model"].update(depth=3)), r"unknown ModelConfig keys: \['depth'\]", id="unknown-model-key"),
-    pytest.param(_edit_config(lambda c: c.update(labels=["a", "b"])), "2 labels but num_classes=3", id="labels-vs-classes"),
-    pytest.param(_edit_config(lambda c: c["model"].update(hidden_size=7)), r"encoder\.rnn\.\w+ has shape .*the config needs", id="other-shape-config"),
-    pytest.param(_edit_weights(lambda s: s.update({"head.weight": torch.zeros(4, 12)})), r"head\.weight has shape \(4, 12\)", id="other-shape-weights"),
-    pytest.param(_edit_weights(lambda s: s.update({"head.extra": torch.zeros(1)})), r"extra \['head\.extra'\]", id="extra-tensor"),
-    pytest.param(_edit_weights(lambda s: s.pop("head.bias")), r"missing \['head\.bias'\]", id="missing-tensor"),
-    pytest.param(_edit_weights(lambda s: s["head.bias"].fill_(float("nan"))), r"head\.bias holds NaN", id="nan-weights"),
-    pytest.param(_edit_weights(lambda s: s.update({"head.bias": s["head.bias"].double()})), r"head\.bias has shape .*float64", id="other-dtype"),
-    pytest.param(lambda d: (d / WEIGHTS).write_bytes(b"\x80\x04not safetensors"), "not a valid safetensors file", id="pickle-weights"),
-    pytest.param(_other_tokenizer, r"tokenizer\.json has \d+ tokens, the model expects \d+", id="tokenizer-vocab"),
-    pytest.param(lambda d: (d / TOKENIZER).write_text("[]"), "tokenizer.json is not a valid tokenizer", id="corrupt-tokenizer"),
-    pytest.param(lambda d: (d / METRICS).write_text("{"), "metrics.json is not valid JSON", id="corrupt-metrics"),
+    pytest.param(
+        lambda d: (d / CONFIG).write_text("{not json"),
+        "config.json is not a valid run configuration",
+        id="corrupt-config",
+    ),
+    pytest.param(
+        lambda d: (d / CONFIG).write_text("[1, 2]"),
+        "config.json is not a valid run configuration",
+        id="config-not-an-object",
+    ),
+    pytest.param(
+        _edit_config(lambda c: c["tokenizer"].update(kind="bpe")),
+        "tokenizer.json holds a WordLevel model but the run's tokenizer kind is 'bpe'",
+        id="tokenizer-kind",
+    ),
+    pytest.param(
+        _edit_config(lambda c: c.update(extra=1)), "unknown configuration key 'extra'", id="unknown-key"
+    ),
+    pytest.param(
+        _edit_config(lambda c: c["model"].update(depth=3)),
+        r"unknown ModelConfig keys: \['depth'\]",
+        id="unknown-model-key",
+    ),
+    pytest.param(
+        _edit_config(lambda c: c.update(labels=["a", "b"])),
+        "2 labels but num_classes=3",
+        id="labels-vs-classes",
+    ),
+    pytest.param(
+        _edit_config(lambda c: c["model"].update(hidden_size=7)),
+        r"encoder\.rnn\.\w+ has shape .*the config needs",
+        id="other-shape-config",
+    ),
+    pytest.param(
+        _edit_weights(lambda s: s.update({"head.weight": torch.zeros(4, 12)})),
+        r"head\.weight has shape \(4, 12\)",
+        id="other-shape-weights",
+    ),
+    pytest.param(
+        _edit_weights(lambda s: s.update({"head.extra": torch.zeros(1)})),
+        r"extra \['head\.extra'\]",
+        id="extra-tensor",
+    ),
+    pytest.param(
+        _edit_weights(lambda s: s.pop("head.bias")), r"missing \['head\.bias'\]", id="missing-tensor"
+    ),
+    pytest.param(
+        _edit_weights(lambda s: s["head.bias"].fill_(float("nan"))), r"head\.bias holds NaN", id="nan-weights"
+    ),
+    pytest.param(
+        _edit_weights(lambda s: s.update({"head.bias": s["head.bias"].double()})),
+        r"head\.bias has shape .*float64",
+        id="other-dtype",
+    ),
+    pytest.param(
+        lambda d: (d / WEIGHTS).write_bytes(b"\x80\x04not safetensors"),
+        "not a valid safetensors file",
+        id="pickle-weights",
+    ),
+    pytest.param(
+        _other_tokenizer, r"tokenizer\.json has \d+ tokens, the model expects \d+", id="tokenizer-vocab"
+    ),
+    pytest.param(
+        lambda d: (d / TOKENIZER).write_text("[]"),
+        "tokenizer.json is not a valid tokenizer",
+        id="corrupt-tokenizer",
+    ),
+    pytest.param(
+        lambda d: (d / METRICS).write_text("{"), "metrics.json is not valid JSON", id="corrupt-metrics"
+    ),
 ]
 
 

@@ -32,7 +32,8 @@ TRAIN_KEYS = {
 
 
 def lstm_demo(home: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LSTM_DEMO_HOME": str(home)}
+    # one intra-op thread: on CI's shared cores OpenMP threads spin against each other
+    env = {"OMP_NUM_THREADS": "1", **os.environ, "LSTM_DEMO_HOME": str(home)}
     return subprocess.run(
         [sys.executable, "-m", "lstm_demo.cli", *args], env=env, capture_output=True, text=True, timeout=300
     )
@@ -52,7 +53,9 @@ def home(tmp_path_factory) -> Path:
 def trained(home) -> dict:
     train_csv = write_toy_csv(home / "train.csv", n=80, seed=0)
     test_csv = write_toy_csv(home / "test.csv", n=20, seed=1)
-    proc = lstm_demo(home, "train", str(train_csv), "--test", str(test_csv), "--preset", "fast", "--epochs", "2", "--json")
+    proc = lstm_demo(
+        home, "train", str(train_csv), "--test", str(test_csv), "--preset", "fast", "--epochs", "2", "--json"
+    )
     out = last_json(proc)
     out["stderr"] = proc.stderr
     return out

@@ -86,36 +86,39 @@ def test_from_dict_rejects_what_to_dict_never_writes(mutate, message):
         RunConfig.from_dict(d)
 
 
+BAD_VALUES = [  # (settings class, one bad value); the error must name the option
+    (PreprocessConfig, {"max_length": 0}),
+    (TokenizerConfig, {"kind": "char"}),
+    (TokenizerConfig, {"vocab_size": 3}),
+    (TokenizerConfig, {"min_frequency": 0}),
+    (ModelConfig, {"encoder": "transformer"}),
+    (ModelConfig, {"pooling": "sum"}),
+    (ModelConfig, {"embedding_dim": 0}),
+    (ModelConfig, {"hidden_size": 0}),
+    (ModelConfig, {"num_layers": 0}),
+    (ModelConfig, {"embedding_dropout": 1.0}),
+    (ModelConfig, {"dropout": -0.1}),
+    (ModelConfig, {"recurrent_dropout": 1.5}),
+    (TrainConfig, {"batch_size": 0}),
+    (TrainConfig, {"epochs": 0}),
+    (TrainConfig, {"val_fraction": 0.0}),
+    (TrainConfig, {"val_fraction": 0.95}),
+    (TrainConfig, {"monitor": "loss"}),
+    (TrainConfig, {"packing": "ragged"}),
+    (TrainConfig, {"learning_rate": 0.0}),
+    # accepted today, then fail (or misbehave) only once training runs:
+    (TrainConfig, {"log_every": 0}),  # `step % 0` in train.py
+    (TrainConfig, {"patience": -1}),
+    (TrainConfig, {"label_smoothing": 1.5}),
+    (TrainConfig, {"weight_decay": -1.0}),
+]
+
+
 @pytest.mark.parametrize(
-    "cls, kwargs, option",
-    [
-        (PreprocessConfig, {"max_length": 0}, "max_length"),
-        (TokenizerConfig, {"kind": "char"}, "kind"),
-        (TokenizerConfig, {"vocab_size": 3}, "vocab_size"),
-        (TokenizerConfig, {"min_frequency": 0}, "min_frequency"),
-        (ModelConfig, {"encoder": "transformer"}, "encoder"),
-        (ModelConfig, {"pooling": "sum"}, "pooling"),
-        (ModelConfig, {"embedding_dim": 0}, "embedding_dim"),
-        (ModelConfig, {"hidden_size": 0}, "hidden_size"),
-        (ModelConfig, {"num_layers": 0}, "num_layers"),
-        (ModelConfig, {"embedding_dropout": 1.0}, "embedding_dropout"),
-        (ModelConfig, {"dropout": -0.1}, "dropout"),
-        (ModelConfig, {"recurrent_dropout": 1.5}, "recurrent_dropout"),
-        (TrainConfig, {"batch_size": 0}, "batch_size"),
-        (TrainConfig, {"epochs": 0}, "epochs"),
-        (TrainConfig, {"val_fraction": 0.0}, "val_fraction"),
-        (TrainConfig, {"val_fraction": 0.95}, "val_fraction"),
-        (TrainConfig, {"monitor": "loss"}, "monitor"),
-        (TrainConfig, {"packing": "ragged"}, "packing"),
-        (TrainConfig, {"learning_rate": 0.0}, "learning_rate"),
-        # accepted today, then fail (or misbehave) only once training runs:
-        (TrainConfig, {"log_every": 0}, "log_every"),  # `step % 0` in train.py
-        (TrainConfig, {"patience": -1}, "patience"),
-        (TrainConfig, {"label_smoothing": 1.5}, "label_smoothing"),
-        (TrainConfig, {"weight_decay": -1.0}, "weight_decay"),
-    ],
+    "cls, kwargs", BAD_VALUES, ids=[f"{c.__name__}.{next(iter(kw))}" for c, kw in BAD_VALUES]
 )
-def test_bad_values_raise_a_value_error_naming_the_option(cls, kwargs, option):
+def test_bad_values_raise_a_value_error_naming_the_option(cls, kwargs):
+    option = next(iter(kwargs))
     with pytest.raises(ValueError, match=rf"\b{option}\b"):
         cls(**kwargs)
 
@@ -143,6 +146,12 @@ def test_override_refuses_unknown_options_and_bad_values(overrides, message):
         override(RunConfig(), **overrides)
 
 
+@pytest.mark.parametrize("value", [[], None, "seed", 3])
+def test_from_dict_rejects_a_document_that_is_not_an_object(value):
+    with pytest.raises(ValueError, match="must be a JSON object"):
+        RunConfig.from_dict(value)
+
+
 # ------------------------------------------------------------------------- the environment
 
 HOME = str(Path.home() / ".lstm-demo")
@@ -165,17 +174,28 @@ HOME = str(Path.home() / ".lstm-demo")
                 share=False,
             ),
         ),
-        ({"LSTM_DEMO_HOME": "/data/x"}, dict(home=Path("/data/x"), db_url="sqlite:////data/x/lstm-demo.sqlite3")),
+        (
+            {"LSTM_DEMO_HOME": "/data/x"},
+            dict(home=Path("/data/x"), db_url="sqlite:////data/x/lstm-demo.sqlite3"),
+        ),
         ({"LSTM_DEMO_HOME": ""}, dict(home=Path(HOME))),
         ({"LSTM_DEMO_DB_URL": "postgresql://u@h/db"}, dict(db_url="postgresql://u@h/db")),
         ({"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "8080"}, dict(host="0.0.0.0", port=8080)),
         ({"LSTM_DEMO_HOST": "10.0.0.1", "LSTM_DEMO_PORT": "9000"}, dict(host="10.0.0.1", port=9000)),
         (  # Gradio's own variables win, as a Docker image or Spaces sets them
-            {"GRADIO_SERVER_NAME": "0.0.0.0", "LSTM_DEMO_HOST": "10.0.0.1", "GRADIO_SERVER_PORT": "1", "LSTM_DEMO_PORT": "2"},
+            {
+                "GRADIO_SERVER_NAME": "0.0.0.0",
+                "LSTM_DEMO_HOST": "10.0.0.1",
+                "GRADIO_SERVER_PORT": "1",
+                "LSTM_DEMO_PORT": "2",
+            },
             dict(host="0.0.0.0", port=1),
         ),
         ({"LSTM_DEMO_USERNAME": "ada", "LSTM_DEMO_PASSWORD": "s3cret"}, dict(auth=("ada", "s3cret"))),
-        ({"LSTM_DEMO_MAX_UPLOAD_MB": "2.5", "LSTM_DEMO_MAX_ROWS": "1000"}, dict(max_upload_mb=2.5, max_rows=1000)),
+        (
+            {"LSTM_DEMO_MAX_UPLOAD_MB": "2.5", "LSTM_DEMO_MAX_ROWS": "1000"},
+            dict(max_upload_mb=2.5, max_rows=1000),
+        ),
         ({"LSTM_DEMO_DEVICE": "cpu"}, dict(device="cpu")),
         ({"LSTM_DEMO_SHARE": "1"}, dict(share=True)),
         ({"LSTM_DEMO_SHARE": "true"}, dict(share=True)),
@@ -200,7 +220,11 @@ def test_settings_runs_dir_is_under_home(tmp_path):
 
 @pytest.mark.parametrize(
     "env",
-    [{"LSTM_DEMO_USERNAME": "ada"}, {"LSTM_DEMO_PASSWORD": "s3cret"}, {"LSTM_DEMO_USERNAME": "ada", "LSTM_DEMO_PASSWORD": ""}],
+    [
+        {"LSTM_DEMO_USERNAME": "ada"},
+        {"LSTM_DEMO_PASSWORD": "s3cret"},
+        {"LSTM_DEMO_USERNAME": "ada", "LSTM_DEMO_PASSWORD": ""},
+    ],
 )
 def test_auth_needs_both_username_and_password(env):
     with pytest.raises(ValueError, match="LSTM_DEMO_USERNAME and LSTM_DEMO_PASSWORD"):

@@ -101,7 +101,9 @@ def test_dropconnect_masks_recurrent_weights_in_training_only(bidirectional):
     stored = model.encoder.rnn.weight_hh_l0.detach().clone()
     first, second = model(ids, lengths), model(ids, lengths)
     assert not torch.allclose(first, second)  # a fresh mask each forward
-    torch.testing.assert_close(model.encoder.rnn.weight_hh_l0.detach(), stored)  # the stored weights stay whole
+    torch.testing.assert_close(
+        model.encoder.rnn.weight_hh_l0.detach(), stored
+    )  # the stored weights stay whole
     second.sum().backward()
     grad = model.encoder.rnn.weight_hh_l0.grad
     assert grad is not None and grad.abs().sum() > 0
@@ -141,3 +143,22 @@ def test_state_dict_holds_only_the_real_weights():
     assert "encoder.rnn.weight_hh_l1_reverse" in names and "pooling.score.weight" in names
     assert all(n.split(".")[0] in {"embedding", "encoder", "pooling", "head"} for n in names)
     assert not any("_cells" in n for n in names)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("encoder, pooling, bidirectional", VARIANTS)
+def test_padding_never_changes_the_logits_on_cuda(encoder, pooling, bidirectional, monkeypatch):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # compare fp32 with fp32
+    kw = dict(encoder=encoder, pooling=pooling, bidirectional=bidirectional, num_layers=2)
+    cpu = _model(**kw).eval()
+    with torch.no_grad():
+        alone = torch.cat([cpu(*_batch([s])) for s in SEQS])
+        for packing in ("padded", "packed"):
+            gpu = _model(packing=packing, **kw).eval()
+            gpu.load_state_dict(cpu.state_dict())
+            gpu.cuda()
+            ids, lengths = _batch(SEQS, extra=3)
+            logits = gpu(ids.cuda(), lengths.cuda()).cpu()
+            torch.testing.assert_close(logits, alone, atol=1e-4, rtol=0, msg=packing)

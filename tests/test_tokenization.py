@@ -85,13 +85,17 @@ def test_save_load_round_trip_gives_identical_ids(kind, preprocess, tmp_path):
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("steps", [{}, {"remove_stopwords": True, "stem": True}], ids=["plain", "stop+stem"])
 def test_truncates_to_max_length(kind, steps):
-    full = train(kind, max_length=512, **steps).encode(CORPUS[0])
-    short = train(kind, max_length=5, **steps).encode(CORPUS[0])
-    assert len(full.ids) > 5
-    assert short.ids == full.ids[:5]
-    assert short.word_index == full.word_index[:5]
+    text = " ".join(CORPUS)
+    full = train(kind, max_length=512, **steps)
+    # the same tokenizer under a shorter max_length: the run's config decides where texts are cut
+    short = TextEncoder.from_json(full.to_json(), PreprocessConfig(max_length=5, **steps), full.config)
+    long_, cut = full.encode(text), short.encode(text)
+    assert len(long_.ids) > 5
+    assert cut.ids == long_.ids[:5]
+    assert cut.word_index == long_.word_index[:5]
     # the words shown stop where the model stopped reading
-    assert short.words == full.words[: short.word_index[-1] + 1]
+    assert cut.words == long_.words[: cut.word_index[-1] + 1]
+    assert short.encode_batch([text]) == [cut.ids]
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 import torch
@@ -178,7 +179,11 @@ def _figures(result: TrainResult) -> list[tuple]:
 
 
 def test_training_is_repeatable_on_the_cpu_with_a_seed(reports):
-    first, again, other = _result(reports), _result(_run(_config(log_every=2))), _result(_run(_config(seed=2)))
+    first, again, other = (
+        _result(reports),
+        _result(_run(_config(log_every=2))),
+        _result(_run(_config(seed=2))),
+    )
     assert _figures(again) == _figures(first)
     for name, tensor in _weights(first).items():
         assert torch.equal(tensor, _weights(again)[name]), name
@@ -235,6 +240,18 @@ def test_predict_logits_keeps_the_input_order(reports):
     with torch.no_grad():
         one_by_one = torch.cat([model(*collate([s], torch.device("cpu"))) for s in seqs])
     torch.testing.assert_close(logits, one_by_one, atol=1e-5, rtol=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_mixed_precision_training_on_cuda_learns(bidirectional):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    cfg = _config(device="cuda", mixed_precision=True)
+    cfg = RunConfig(model=replace(cfg.model, bidirectional=bidirectional), train=cfg.train, labels=cfg.labels)
+    result = _result(_run(cfg))
+    assert result.device.startswith("cuda") and result.packing == ("packed" if bidirectional else "padded")
+    assert result.val["accuracy"] >= 0.95
 
 
 def test_devices_and_packing_resolve():

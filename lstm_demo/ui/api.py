@@ -18,6 +18,7 @@ from typing import Any
 
 import gradio as gr
 
+from ..examples import EXAMPLES, example_path
 from ..explain import METHODS
 from ..service import Service
 from ..worker import Job, TrainingWorker
@@ -167,7 +168,36 @@ def register(service: Service, worker: TrainingWorker) -> None:
             overrides=overrides,
             name=name or None,
         )
-        job = worker.submit(prepared)
+        yield from follow(worker.submit(prepared), wait)
+
+    def examples() -> list[dict[str, Any]]:
+        """The example datasets `train_example` can train on: name, title, description, preset."""
+        return [
+            {"name": e.name, "title": e.title, "description": e.description, "preset": e.preset,
+             "overrides": dict(e.overrides)}
+            for e in EXAMPLES.values()
+        ]  # fmt: skip
+
+    def train_example(
+        name: str, encoder: str = "", epochs: int = 0, wait: bool = True
+    ) -> Iterator[dict[str, Any]]:
+        """Train on an example dataset (see `examples`) with its preset; `encoder` lstm, gru or rnn."""
+        if name not in EXAMPLES:
+            raise ValueError(f"unknown example {name!r}; choose one of {', '.join(EXAMPLES)}")
+        example = EXAMPLES[name]
+        overrides = dict(example.overrides)
+        if encoder:
+            overrides["model__encoder"] = encoder
+        if epochs:
+            overrides["train__epochs"] = int(epochs)
+        path = example_path(name, service.settings.home / "examples")
+        title = example.title + (f" ({encoder})" if encoder else "")
+        prepared = service.prepare(
+            path, preset_name=example.preset, overrides=overrides, name=f"example: {title}"
+        )
+        yield from follow(worker.submit(prepared), wait)
+
+    def follow(job: Job, wait: bool) -> Iterator[dict[str, Any]]:
         if not wait:
             yield job_status(job, worker)
             return
@@ -252,6 +282,8 @@ def register(service: Service, worker: TrainingWorker) -> None:
 
     for fn, limit, group in (
         (train, None, None),
+        (examples, 4, None),
+        (train_example, None, None),
         (train_status, 8, None),
         (cancel, 8, None),
         (predict, 4, "predict"),

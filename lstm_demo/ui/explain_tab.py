@@ -23,8 +23,8 @@ from .predict_tab import run_dropdown
 DEFAULT_METHODS = ["ig", "occlusion", "saliency"]
 METHOD_HEADERS = [
     "method",
-    "delta (logits)",
-    "delta / |F(x) - F(baseline)|",
+    "IG delta",
+    "delta share",
     "within 5%",
     "comprehensiveness",
     "sufficiency",
@@ -302,7 +302,7 @@ def build(service: Service, active: gr.State) -> tuple[gr.Dropdown, gr.Dropdown]
             path_plot: plots.decision_path_figure(
                 dp.tokens, dp.probabilities, dp.labels, title=f"run {run_id}"
             ),
-            **draw_gates(run_id, sentence, *controls),
+            **draw_gates(run_id, sentence, *controls, target_label),
         }
         if other:
             try:

@@ -58,9 +58,15 @@ def build(service: Service, active: gr.State) -> gr.Dropdown:
             batch_btn = gr.Button("Predict the file", elem_id="batch-predict")
             batch_message = gr.HTML(elem_id="batch-message")
         with gr.Column():
-            download = gr.File(label="predictions (CSV)", interactive=False, elem_id="batch-download")
+            download = gr.File(
+                label="predictions (CSV)", interactive=False, height=120, elem_id="batch-download"
+            )
     batch_preview = gr.Dataframe(
-        label="first predictions", interactive=False, wrap=True, elem_id="batch-preview"
+        headers=["text", "predicted", "confidence"],
+        label="first predictions",
+        interactive=False,
+        wrap=True,
+        elem_id="batch-preview",
     )
 
     def classify(run_id: str | None, sentence: str | None) -> dict[Any, Any]:

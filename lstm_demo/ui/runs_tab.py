@@ -16,23 +16,8 @@ from . import results
 from .common import duration, fmt, message_html, run_label, user_message
 
 STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
-HEADERS = [
-    "id",
-    "name",
-    "status",
-    "progress",
-    "preset",
-    "dataset",
-    "val acc",
-    "val F1",
-    "test acc",
-    "test F1",
-    "epochs",
-    "duration",
-    "device",
-    "created",
-    "error",
-]
+HEADERS = ["id", "name", "status", "progress", "preset", "dataset", "val acc", "val F1", "test acc", "epochs",
+           "duration", "device", "created"]  # fmt: skip
 LIVE_SECONDS = 2.0  # how often the table refreshes while the tab is open
 
 
@@ -57,25 +42,12 @@ def table_rows(
 ) -> list[list[Any]]:
     rows = []
     for r in service.runs(status=status or None, search=(search or "").strip() or None):
-        rows.append(
-            [
-                r.id,
-                r.name or "",
-                r.status,
-                live_progress(worker, r.id),
-                r.preset,
-                r.dataset_name or "",
-                fmt(r.val_accuracy),
-                fmt(r.val_macro_f1),
-                fmt(r.test_accuracy),
-                fmt(r.test_macro_f1),
-                "" if r.epochs_run is None else r.epochs_run,
-                duration(r.duration_seconds),
-                r.device or "",
-                r.created.strftime("%Y-%m-%d %H:%M:%S"),
-                r.error or "",
-            ]
-        )
+        when = r.created.strftime("%Y-%m-%d %H:%M")
+        rows.append([
+            r.id, r.name or "", r.status, live_progress(worker, r.id), r.preset, r.dataset_name or "",
+            fmt(r.val_accuracy), fmt(r.val_macro_f1), fmt(r.test_accuracy),
+            "" if r.epochs_run is None else r.epochs_run, duration(r.duration_seconds), r.device or "", when,
+        ])  # fmt: skip
     return rows
 
 
@@ -99,7 +71,7 @@ def build(service: Service, worker: TrainingWorker, active: gr.State, tab: gr.Ta
         )
         search = gr.Textbox(label="search (id, name, preset, dataset, device)", elem_id="runs-search")
         refresh_btn = gr.Button("Refresh", elem_id="runs-refresh")
-    table = gr.Dataframe(headers=HEADERS, interactive=False, wrap=True, elem_id="runs-table", max_height=420)
+    table = gr.Dataframe(headers=HEADERS, interactive=False, elem_id="runs-table", max_height=420)
     message = gr.HTML(elem_id="runs-message")
     with gr.Row():
         with gr.Column(scale=2):
@@ -109,10 +81,14 @@ def build(service: Service, worker: TrainingWorker, active: gr.State, tab: gr.Ta
                 cancel_btn = gr.Button("Cancel", elem_id="runs-cancel")
                 delete_btn = gr.Button("Delete", variant="stop", elem_id="runs-delete")
                 export_btn = gr.Button("Export bundle", elem_id="runs-export")
-            exported = gr.File(label="exported bundle", interactive=False, elem_id="runs-export-file")
-            bundle = gr.File(
-                label="import a bundle (.zip)", file_types=[".zip"], type="filepath", elem_id="runs-import"
-            )
+            with gr.Row():
+                exported = gr.File(label="exported bundle", interactive=False, elem_id="runs-export-file")
+                bundle = gr.File(
+                    label="import a bundle (.zip)",
+                    file_types=[".zip"],
+                    type="filepath",
+                    elem_id="runs-import",
+                )
         with gr.Column(scale=3):
             detail_md = gr.Markdown(elem_id="runs-detail")
             per_class = gr.Dataframe(
@@ -149,6 +125,13 @@ def build(service: Service, worker: TrainingWorker, active: gr.State, tab: gr.Ta
             return table_rows(service, worker, status_value, query)
         except Exception:  # a transient database error must not stop the live table
             return gr.skip()
+
+    def picked(evt: gr.SelectData) -> Any:
+        """A click on a table row chooses that run."""
+        row = evt.row_value or []
+        if not row:
+            return gr.skip()
+        return gr.Dropdown(choices=[(run_label(r), r.id) for r in service.runs()], value=row[0])
 
     def show(run_id: str | None) -> dict[Any, Any]:
         if not run_id:
@@ -225,6 +208,7 @@ def build(service: Service, worker: TrainingWorker, active: gr.State, tab: gr.Ta
     for trigger in (refresh_btn.click, status.change, search.submit):
         trigger(refresh, refresh_inputs, refresh_outputs, **private)
     timer.tick(tick, [status, search], table, show_progress="hidden", **private)
+    table.select(picked, None, one, **private)
     one.change(show, one, [detail_md, per_class, confusion, message], **private)
     several.change(overlay, several, [curves, message], **private)
     load_btn.click(load, one, [active, message], **private)

@@ -72,6 +72,19 @@ FIELDS = (
 )
 
 
+def _sections() -> list[tuple[str, list[Field]]]:
+    """The fields in rows: on/off switches together, then model, text and training settings, in FIELDS order."""
+    switches = [f for f in FIELDS if isinstance(preset_value(PRESETS["fast"], f.key), bool)]
+    rest = [f for f in FIELDS if f not in switches]
+    by = {s: [f for f in rest if f.key.startswith(s)] for s in ("model", "tokenizer", "preprocess", "train")}
+    return [
+        ("model", by["model"]),
+        ("text", by["tokenizer"] + by["preprocess"]),
+        ("training", by["train"]),
+        ("switches", switches),
+    ]
+
+
 def preset_value(cfg: RunConfig, key: str) -> Any:
     section, name = key.split("__", 1)
     return getattr(getattr(cfg, section), name)
@@ -91,10 +104,14 @@ def _control(field: Field, value: Any) -> gr.components.Component:
     return gr.Number(precision=0 if isinstance(value, int) else None, **common)
 
 
+SECTIONS = _sections()
+CONTROL_ORDER = tuple(f for _, group in SECTIONS for f in group)  # the order of the controls' values
+
+
 def overrides_from(values: tuple[Any, ...]) -> dict[str, Any]:
     """The advanced controls' values as `config.override` keys, with the preset's Python types."""
     out: dict[str, Any] = {}
-    for field, value in zip(FIELDS, values, strict=True):
+    for field, value in zip(CONTROL_ORDER, values, strict=True):
         if value is None or value == "":
             continue
         kind = type(preset_value(PRESETS["default"], field.key))
@@ -209,8 +226,11 @@ def build(service: Service, worker: TrainingWorker, active: gr.State) -> TrainTa
         )
         run_name = gr.Textbox(label="run name (optional)", elem_id="run-name", max_length=200)
     with gr.Accordion("advanced hyperparameters", open=False, elem_id="advanced"):
-        with gr.Row(equal_height=False):
-            controls = [_control(f, preset_value(PRESETS["fast"], f.key)) for f in FIELDS]
+        controls = []
+        for title, group in SECTIONS:
+            gr.Markdown(f"**{title}**")
+            with gr.Row(equal_height=False):
+                controls += [_control(f, preset_value(PRESETS["fast"], f.key)) for f in group]
     with gr.Row():
         start_btn = gr.Button("Start training", variant="primary", elem_id="train-start")
         cancel_btn = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
@@ -232,6 +252,7 @@ def build(service: Service, worker: TrainingWorker, active: gr.State) -> TrainTa
         label="misclassified examples (held-out data, most confident first)",
         interactive=False,
         wrap=True,
+        column_widths=["64%", "12%", "12%", "12%"],
         elem_id="train-misclassified",
     )
 
@@ -293,7 +314,7 @@ def build(service: Service, worker: TrainingWorker, active: gr.State) -> TrainTa
 
     def on_preset(name: str) -> list[Any]:
         cfg = PRESETS.get(name, PRESETS["fast"])
-        return [cfg.train.epochs] + [preset_value(cfg, f.key) for f in FIELDS]
+        return [cfg.train.epochs] + [preset_value(cfg, f.key) for f in CONTROL_ORDER]
 
     def start(
         path: str | None,

@@ -1,0 +1,76 @@
+"""Padded against packed batches: `python -m benchmarks.packing [--device cpu] [--steps 60]`.
+
+Times forward + backward of the real TextClassifier over length-bucketed batches drawn from
+SST-2's length distribution (or a synthetic one when the data is absent), for a unidirectional
+and a bidirectional LSTM, both paths. `train.resolve_packing("auto")` follows these figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from lstm_demo.config import ModelConfig
+from lstm_demo.model import TextClassifier
+from lstm_demo.train import collate, make_batches
+
+DATA = Path(os.environ.get("LSTM_DEMO_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+
+
+def lengths() -> list[int]:
+    path = DATA / "sst2" / "train.csv"
+    if path.exists():
+        with open(path, newline="") as f:
+            return [max(1, len(r["text"].split())) for r in csv.DictReader(f)]
+    rng = random.Random(0)
+    return [max(1, int(rng.gauss(20, 9))) for _ in range(7000)]
+
+
+def time_path(bidirectional: bool, packing: str, device: torch.device, steps: int, batch_size: int) -> float:
+    torch.manual_seed(0)
+    cfg = ModelConfig(vocab_size=20000, num_classes=2, bidirectional=bidirectional, pooling="max")
+    model = TextClassifier(cfg, packing=packing).to(device).train()
+    rng = random.Random(0)
+    lens = lengths()
+    batches = make_batches(lens, batch_size, rng)[:steps]
+    seqs = [[rng.randrange(2, 20000) for _ in range(n)] for n in lens]
+    times = []
+    for i, batch in enumerate(batches):
+        ids, lengths_ = collate([seqs[j] for j in batch], device)
+        t = time.perf_counter()
+        model(ids, lengths_).sum().backward()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= 5:
+            times.append(time.perf_counter() - t)
+    tokens = sum(len(seqs[j]) for b in batches[5:] for j in b)
+    return tokens / sum(times)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args()
+    device = torch.device(args.device)
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}")
+    print("| encoder | padded tokens/s | packed tokens/s | padded / packed |")
+    print("|---|---:|---:|---:|")
+    for bi in (False, True):
+        padded = statistics.median(time_path(bi, "padded", device, args.steps, args.batch_size) for _ in range(args.repeats))
+        packed = statistics.median(time_path(bi, "packed", device, args.steps, args.batch_size) for _ in range(args.repeats))
+        name = "BiLSTM 128" if bi else "LSTM 128"
+        print(f"| {name} | {padded:,.0f} | {packed:,.0f} | {padded / packed:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
