@@ -89,6 +89,7 @@ class TrainConfig:
     class_weights: bool = False  # weight the loss by inverse class frequency
     label_smoothing: float = 0.0
     word_dropout: float = 0.0  # share of training tokens replaced by [UNK] each step (regularises small data)
+    ema_decay: float = 0.0  # exponential moving average of the weights (validated and kept); 0 turns it off
     seed: int = 13
     val_fraction: float = 0.1  # stratified share of the training table held out for validation
     device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps
@@ -113,6 +114,8 @@ class TrainConfig:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must not be negative, got {self.weight_decay}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if not 0.0 <= self.word_dropout < 1.0:
             raise ValueError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
         if self.learning_rate <= 0:
@@ -206,7 +209,7 @@ PRESETS: dict[str, RunConfig] = {
             recurrent_dropout=0.2,
             pooling="max",
         ),
-        train=TrainConfig(batch_size=32, epochs=12, learning_rate=2e-3, weight_decay=0.0, patience=4),
+        train=TrainConfig(batch_size=32, epochs=12, learning_rate=2e-3, patience=4, ema_decay=0.995),
     ),
     "fast": RunConfig(
         preset="fast",

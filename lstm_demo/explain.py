@@ -148,13 +148,15 @@ def _occlusion(x: _Text, steps: int, seed: int) -> tuple[torch.Tensor, float | N
         x.emb, sliding_window_shapes=(1, E), baselines=x.pad_emb, target=x.target,
         additional_forward_args=(x.lengths,), perturbations_per_eval=T,
     )  # fmt: skip
-    # each of a token's E entries carries the whole drop in the logit; the token score is that drop
-    return attr / E, None, "each token in turn replaced by [PAD]"
+    # each of a token's E entries carries the whole drop in the logit; the token score is that drop.
+    # Occluding a [PAD] with [PAD] changes nothing: exactly zero, not batched-vs-single rounding noise.
+    attr = attr / E * (x.ids != PAD_ID)[..., None]  # (1, T, E)
+    return attr, None, "each token in turn replaced by [PAD]"
 
 
 def _saliency(x: _Text, steps: int, seed: int) -> tuple[torch.Tensor, float | None, str]:
     attr = Saliency(x.from_embeddings).attribute(
-        x.emb, target=x.target, abs=True, additional_forward_args=(x.lengths,)
+        x.emb.requires_grad_(), target=x.target, abs=True, additional_forward_args=(x.lengths,)
     )
     return attr, None, "none (local gradient)"
 
@@ -183,7 +185,9 @@ def _check_methods(methods: Sequence[str]) -> None:
 
 def _check_model(model: TextClassifier) -> None:
     if model.training:
-        raise ValueError("the model is in training mode (dropout would explain a random mask); call model.eval()")
+        raise ValueError(
+            "the model is in training mode (dropout would explain a random mask); call model.eval()"
+        )
 
 
 def attribute(
@@ -282,7 +286,9 @@ def explain(
     predicted = max(range(len(probs)), key=probs.__getitem__)
     c = resolve_target(labels, target, predicted)
     attributions = {
-        m: attribute(model, enc.ids, c, m, steps=steps, seed=seed, word_index=enc.word_index, n_words=len(enc.words))
+        m: attribute(
+            model, enc.ids, c, m, steps=steps, seed=seed, word_index=enc.word_index, n_words=len(enc.words)
+        )
         for m in dict.fromkeys(methods)
     }
     return Explanation(
@@ -290,7 +296,7 @@ def explain(
         tokens=list(enc.tokens),
         words=list(enc.words),
         word_index=list(enc.word_index),
-        probabilities=dict(zip(labels, probs)),
+        probabilities=dict(zip(labels, probs, strict=True)),
         predicted=labels[predicted],
         target=labels[c],
         attributions=attributions,

@@ -96,12 +96,19 @@ def _weights(rnn: nn.RNNBase, layer: int, suffix: str) -> tuple[torch.Tensor, ..
     w_ih = getattr(rnn, f"weight_ih_l{layer}{suffix}")
     w_hh = getattr(rnn, f"weight_hh_l{layer}{suffix}")
     if rnn.bias:
-        return w_ih, w_hh, getattr(rnn, f"bias_ih_l{layer}{suffix}"), getattr(rnn, f"bias_hh_l{layer}{suffix}")
+        return (
+            w_ih,
+            w_hh,
+            getattr(rnn, f"bias_ih_l{layer}{suffix}"),
+            getattr(rnn, f"bias_hh_l{layer}{suffix}"),
+        )
     zeros = torch.zeros(w_ih.shape[0], device=w_ih.device, dtype=w_ih.dtype)
     return w_ih, w_hh, zeros, zeros
 
 
-def _run_direction(kind: str, rnn: nn.RNNBase, x: torch.Tensor, layer: int, suffix: str) -> dict[str, torch.Tensor]:
+def _run_direction(
+    kind: str, rnn: nn.RNNBase, x: torch.Tensor, layer: int, suffix: str
+) -> dict[str, torch.Tensor]:
     """One layer, one direction, left to right over (B, T, In) -> state name -> (B, T, H)."""
     w_ih, w_hh, b_ih, b_hh = _weights(rnn, layer, suffix)
     B, T, _ = x.shape
@@ -171,7 +178,9 @@ def _device(model: nn.Module) -> torch.device:
 
 def _check(model: TextClassifier, ids: Sequence[int]) -> None:
     if model.training:
-        raise ValueError("the model is in training mode (dropout would change every trace); call model.eval()")
+        raise ValueError(
+            "the model is in training mode (dropout would change every trace); call model.eval()"
+        )
     if len(ids) == 0:
         raise ValueError("the text has no tokens the model knows: nothing to trace")
 
@@ -258,7 +267,9 @@ def select_units(
         return order[:k]
     if mode == "contribution":
         if lt.layer != trace.num_layers - 1:
-            raise ValueError("contribution is defined for the last layer only (the one the output layer reads)")
+            raise ValueError(
+                "contribution is defined for the last layer only (the one the output layer reads)"
+            )
         c = trace.predicted if target is None else target
         if not 0 <= c < len(trace.unit_contributions):
             raise ValueError(f"target must be a class index in 0..{len(trace.unit_contributions) - 1}")
@@ -283,7 +294,9 @@ def decision_path(
     device = _device(model)
     full = torch.tensor(list(ids), device=device)  # (T,)
     lengths = torch.arange(1, T + 1, device=device)  # (T,)
-    prefixes = full[None, :].expand(T, T) * (torch.arange(T, device=device)[None, :] < lengths[:, None])  # (T, T)
+    prefixes = full[None, :].expand(T, T) * (
+        torch.arange(T, device=device)[None, :] < lengths[:, None]
+    )  # (T, T)
     with torch.no_grad():
         probs = torch.softmax(model(prefixes, lengths).float(), dim=-1)  # (T, C)
     if probs.shape[1] != len(labels):

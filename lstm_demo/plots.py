@@ -46,7 +46,7 @@ def highlight_html(
         raise ValueError(f"got {len(scores)} scores for {len(tokens)} tokens")
     scale = _scale(scores) if scale is None else scale
     spans = []
-    for token, score in zip(tokens, scores):
+    for token, score in zip(tokens, scores, strict=True):
         if score is None:
             style, title = "color: #888;", "not seen by the model"
         else:
@@ -71,7 +71,11 @@ def methods_html(
         f"<td>{highlight_html(tokens, scores)}</td></tr>"
         for name, scores in scores_by_method.items()
     ]
-    cap = f'<caption style="caption-side: bottom; text-align: left;">{_esc(caption)}</caption>' if caption else ""
+    cap = (
+        f'<caption style="caption-side: bottom; text-align: left;">{_esc(caption)}</caption>'
+        if caption
+        else ""
+    )
     return f'<table class="lstm-demo-methods">{cap}{"".join(rows)}</table>'
 
 
@@ -103,7 +107,9 @@ def gate_heatmaps(
     grids = {n: [[row[u] for u in units] for row in states[n]] for n in names}  # name -> T x k
     bound = max((abs(v) for grid in grids.values() for row in grid for v in row), default=0.0) or 1.0
     safe_tokens = [_esc(t) for t in tokens]
-    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, shared_yaxes=True, horizontal_spacing=0.02)
+    fig = make_subplots(
+        rows=1, cols=len(names), subplot_titles=names, shared_yaxes=True, horizontal_spacing=0.02
+    )
     for col, name in enumerate(names, start=1):
         custom = [[[tok, f"unit {u}", name] for u in units] for tok in safe_tokens]  # T x k x 3
         fig.add_trace(
@@ -126,7 +132,12 @@ def gate_heatmaps(
     fig.update_yaxes(title_text="token", row=1, col=1)
     fig.update_layout(
         title=_esc(title) if title else None,
-        coloraxis={"colorscale": DIVERGING, "cmin": -bound, "cmax": bound, "colorbar": {"title": {"text": "value"}}},
+        coloraxis={
+            "colorscale": DIVERGING,
+            "cmin": -bound,
+            "cmax": bound,
+            "colorbar": {"title": {"text": "value"}},
+        },
         height=max(320, 22 * len(tokens) + 140),
         margin={"l": 10, "r": 10, "t": 60, "b": 40},
     )

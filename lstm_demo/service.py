@@ -326,26 +326,40 @@ class Service:
     def faithfulness(
         self,
         run_id: str,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | None = None,
         *,
+        texts: Sequence[str] | None = None,
         n: int = 200,
         steps: int = 50,
         methods: Sequence[str] | None = None,
     ) -> dict[str, Any]:
-        """ERASER comprehensiveness/sufficiency of every method (and a random ordering) on a table's texts."""
+        """ERASER comprehensiveness/sufficiency of every method (and a random ordering).
+
+        Over the texts of a table (`path`) or the given `texts` (one sentence in the app).
+        """
         from . import explain
 
         loaded = self.load(run_id)
-        table = self.predict_file(run_id, path, loaded.config.text_column)
+        if texts is None:
+            if path is None:
+                raise ServiceError("faithfulness needs a table of texts or a list of texts")
+            texts = self.predict_file(run_id, path, loaded.config.text_column).texts
+        texts = [_text(t) for t in texts]
         return explain.faithfulness(
             loaded.model,
             loaded.encoder,
             loaded.labels,
-            list(table.texts),
+            list(texts),
             tuple(methods or explain.METHODS),
             n=n,
             steps=steps,
         )
+
+    def select_units(
+        self, trace: gates.GateTrace, mode: str = "variance", k: int = 10, **kwargs: Any
+    ) -> list[int]:
+        """Which units of a trace to show, most telling first (see `gates.select_units`)."""
+        return gates.select_units(trace, mode, k, **kwargs)
 
     # ------------------------------------------------------------------ runs
 
@@ -363,6 +377,12 @@ class Service:
 
     def curves(self, run_ids: Sequence[str]) -> dict[str, tuple[MetricPoint, ...]]:
         return self.store.curves([self.resolve(r) for r in run_ids])
+
+    def cancel_queued(self, run_id: str) -> RunSummary:
+        """Record a run cancelled before its training started."""
+        return self.store.finish_run(
+            self.resolve(run_id), status="cancelled", error="cancelled before it started"
+        )
 
     def delete(self, run_id: str) -> RunSummary:
         """Delete the run's row, its metrics and its model directory."""

@@ -124,7 +124,7 @@ class TrainingWorker:
         """A worker that trains through `service.execute` and records queued cancellations in its store."""
 
         def cancel_queued(run_id: str) -> None:
-            service.store.finish_run(run_id, status="cancelled", error="cancelled before it started")
+            service.cancel_queued(run_id)
 
         return cls(service.execute, cancel_queued=cancel_queued, device_of=_device_key)
 

@@ -147,3 +147,21 @@ def test_refuses_empty_texts_training_mode_and_wrong_labels():
         decision_path(model, [3, 4], ["a", "b"])
     with pytest.raises(ValueError, match="training mode"):
         decision_path(model.train(), [3, 4], ["a", "b", "c"])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_traces_and_decision_paths_on_cuda_equal_the_cpu():
+    cpu = _model("lstm", "attention", bidirectional=True)
+    gpu = _model("lstm", "attention", bidirectional=True).cuda()
+    ids = [4, 9, 2, 17, 5]
+    on_cpu, on_gpu = trace(cpu, ids), trace(gpu, ids)
+    for a, b in zip(on_cpu.layers, on_gpu.layers, strict=True):
+        for name in a.states:
+            torch.testing.assert_close(
+                torch.tensor(b.states[name]), torch.tensor(a.states[name]), atol=1e-4, rtol=0
+            )
+    path = decision_path(gpu, ids, ["a", "b", "c"]).probabilities
+    assert torch.allclose(
+        torch.tensor(path), torch.tensor(decision_path(cpu, ids, ["a", "b", "c"]).probabilities), atol=1e-4
+    )

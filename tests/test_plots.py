@@ -9,7 +9,13 @@ import pytest
 
 from lstm_demo.plots import decision_path_figure, gate_heatmaps, highlight_html, methods_html, score_color
 
-HOSTILE = ["<script>alert(1)</script>", "<img src=x onerror=alert(2)>", '" onmouseover="alert(3)', "&amp;", "ok"]
+HOSTILE = [
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(2)>",
+    '" onmouseover="alert(3)',
+    "&amp;",
+    "ok",
+]
 
 
 class _Collect(HTMLParser):
@@ -45,7 +51,9 @@ def test_highlight_shows_hostile_tokens_as_text_and_never_as_markup():
 
 
 def test_methods_side_by_side_escape_method_names_and_tokens():
-    markup = methods_html(HOSTILE, {"<b>ig</b>": [1, 0, 0, 0, 0], "occlusion": [0, 1, 0, 0, 0]}, caption="<i>x</i>")
+    markup = methods_html(
+        HOSTILE, {"<b>ig</b>": [1, 0, 0, 0, 0], "occlusion": [0, 1, 0, 0, 0]}, caption="<i>x</i>"
+    )
     parsed = _parse(markup)
     assert set(parsed.tags) == {"table", "caption", "tr", "th", "td", "div", "span"}
     assert parsed.texts == ["<i>x</i>", "<b>ig</b>", *HOSTILE, "occlusion", *HOSTILE]
@@ -77,7 +85,11 @@ def test_gate_heatmaps_share_a_symmetric_scale_and_escape_hover_text():
     }
     fig = gate_heatmaps(tokens, states, units=[2, 0], names=["input", "cell"], title="<b>layer 0</b>")
     assert [t.type for t in fig.data] == ["heatmap", "heatmap"]
-    assert [list(row) for row in fig.data[1].z] == [[1.0, -2.5], [0.0, 0.0], [1.0, 1.0]]  # columns in the requested order
+    assert [list(row) for row in fig.data[1].z] == [
+        [1.0, -2.5],
+        [0.0, 0.0],
+        [1.0, 1.0],
+    ]  # columns in the requested order
     assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (-2.5, 2.5)
     assert all(t.coloraxis == "coloraxis" for t in fig.data)
     hover = fig.data[0]

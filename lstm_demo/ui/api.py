@@ -11,7 +11,7 @@ to describe the endpoints.
 import csv
 import functools
 import inspect
-import tempfile
+import json
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from ..examples import EXAMPLES, example_path
 from ..explain import METHODS
 from ..service import Service
 from ..worker import Job, TrainingWorker
-from .common import plain, resolve_run, user_message
+from .common import plain, resolve_run, scratch_dir, user_message
 
 # Aliases the command line accepts, so `explain`'s `methods` can be written either way.
 METHOD_ALIASES = {"gradshap": "gradient_shap", "inputxgrad": "input_x_gradient"}
@@ -72,8 +72,6 @@ def parse_methods(methods: str | Sequence[str]) -> list[str]:
 
 def parse_options(options: str) -> dict[str, Any]:
     """Hyperparameter overrides as JSON, e.g. '{"model__hidden_size": 64, "train__seed": 3}'."""
-    import json
-
     if not options or not options.strip():
         return {}
     try:
@@ -138,7 +136,7 @@ def predict_table(
     for start in range(0, len(table.texts), BATCH):
         predictions += service.predict(run_id, list(table.texts[start : start + BATCH]))
     labels = list(predictions[0].probabilities) if predictions else []
-    out = Path(tempfile.mkdtemp(prefix="lstm-demo-")) / f"predictions-{Path(table.source).stem}.csv"
+    out = scratch_dir() / f"predictions-{Path(table.source).stem}.csv"
     return write_predictions(out, table, predictions, labels), table, predictions
 
 
@@ -263,7 +261,7 @@ def register(service: Service, worker: TrainingWorker) -> None:
         return plain(service.run(run_id))
 
     def delete(run_id: str) -> dict[str, Any]:
-        """Delete a run with its metrics and model files (a queued or running one is cancelled first)."""
+        """Delete a run with its metrics and model files (cancel a queued or running one first)."""
         run_id = service.resolve(run_id)
         job = worker.get(run_id)
         if job is not None and not job.finished:
@@ -273,7 +271,7 @@ def register(service: Service, worker: TrainingWorker) -> None:
     def export(run_id: str) -> gr.FileData:
         """A zip bundle of the run (config, tokenizer, safetensors weights, metrics, model card)."""
         run_id = service.resolve(run_id)
-        out = Path(tempfile.mkdtemp(prefix="lstm-demo-")) / f"lstm-demo-{run_id}.zip"
+        out = scratch_dir() / f"lstm-demo-{run_id}.zip"
         return gr.FileData(path=str(service.export(run_id, out)), orig_name=out.name)
 
     def import_bundle(file: gr.FileData) -> dict[str, Any]:

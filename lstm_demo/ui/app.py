@@ -38,7 +38,8 @@ INTRO = (
 def build_app(service: Service, worker: TrainingWorker | None = None) -> gr.Blocks:
     """The whole app around one service; trainings go through `worker` (one is made when not given)."""
     worker = worker or TrainingWorker.for_service(service)
-    with gr.Blocks(title="LSTM demo", analytics_enabled=False) as demo:
+    # uploads and handed-out files leave Gradio's cache after a day (checked hourly)
+    with gr.Blocks(title="LSTM demo", analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
         api.register(service, worker)  # first, so the endpoints get their plain names
         active = gr.State(None)  # this session's active model: set by a finished training or "Load as active"
         gr.Markdown(INTRO, elem_id="intro")
@@ -61,7 +62,7 @@ def build_app(service: Service, worker: TrainingWorker | None = None) -> gr.Bloc
         refresh = functools.partial(predict_tab.run_dropdown, service)
         predict_t.select(refresh, predict_run, predict_run, **private)
         explain_t.select(refresh, explain_run, explain_run, **private)
-        explain_t.select(functools.partial(refresh, newest=False), compare_run, compare_run, **private)
+        explain_t.select(functools.partial(refresh, optional=True), compare_run, compare_run, **private)
         for tab in (train_t, examples_t, predict_t, explain_t, about_t):
             tab.select(_timer_off, None, timer, **private)
         demo.load(functools.partial(latest_completed, service), None, active, **private)

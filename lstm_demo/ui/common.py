@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import html
 import logging
+import shutil
+import tempfile
+import time
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from ..service import Service, ServiceError
@@ -36,6 +40,24 @@ def message_html(text: str | list[str] | tuple[str, ...], kind: str = "error") -
     body = "<br>".join(html.escape(line) for line in lines)
     role = ' role="alert"' if kind == "error" else ""
     return f'<div class="lstm-demo-msg lstm-demo-msg-{kind}"{role}>{body}</div>'
+
+
+def scratch_dir(max_age: float = 3600.0) -> Path:
+    """A new folder for a file the app hands out (a prediction CSV, a bundle, an example copy).
+
+    Gradio copies such files into its own cache before serving them, so folders older than
+    `max_age` seconds are removed here, each time a new one is made.
+    """
+    root = Path(tempfile.gettempdir()) / "lstm-demo-scratch"
+    root.mkdir(exist_ok=True)
+    now = time.time()
+    for old in root.iterdir():
+        try:
+            if now - old.stat().st_mtime > max_age:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:  # removed by another request meanwhile
+            pass
+    return Path(tempfile.mkdtemp(dir=root))
 
 
 def fmt(value: float | None, digits: int = 3) -> str:

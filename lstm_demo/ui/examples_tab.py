@@ -5,15 +5,13 @@ from __future__ import annotations
 import functools
 import html
 import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from ..examples import EXAMPLES, example_path
 from ..service import Service
-from .common import user_message
+from .common import scratch_dir, user_message
 from .train_tab import TrainTab
 
 # The long-range task is there to compare an LSTM with a vanilla RNN: it gets a button for each.
@@ -23,7 +21,7 @@ ENCODER_BUTTONS = {"long_range": (("lstm", "Train an LSTM"), ("rnn", "Train a va
 def example_copy(service: Service, name: str) -> str:
     """The example's CSV copied to a fresh temporary folder, where Gradio may serve it from."""
     source = example_path(name, service.settings.home / "examples")
-    target = Path(tempfile.mkdtemp(prefix="lstm-demo-")) / source.name
+    target = scratch_dir() / source.name
     shutil.copyfile(source, target)
     return str(target)
 

@@ -5,10 +5,7 @@ explaining the same sentence beside the first.
 
 from __future__ import annotations
 
-import csv
 import functools
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -41,18 +38,8 @@ PREDICTED = ""  # the target dropdown's value for "the predicted class"
 def sentence_faithfulness(
     service: Service, run_id: str, text: str, methods: list[str], steps: int
 ) -> dict[str, Any]:
-    """ERASER comprehensiveness/sufficiency of each method (and chance) on this one sentence.
-
-    `Service.faithfulness` reads a table, so the sentence goes through a one-row CSV whose text
-    column has the run's own column name.
-    """
-    column = service.run(run_id).config.get("text_column") or "text"
-    other = "row" if column != "row" else "n"  # a second column keeps the file a two-column CSV
-    with tempfile.TemporaryDirectory(prefix="lstm-demo-") as tmp:
-        path = Path(tmp) / "sentence.csv"
-        with path.open("w", newline="", encoding="utf-8") as f:
-            csv.writer(f).writerows([[column, other], [text, "1"]])
-        return service.faithfulness(run_id, path, n=1, steps=steps, methods=methods)
+    """ERASER comprehensiveness/sufficiency of each method (and chance) on this one sentence."""
+    return service.faithfulness(run_id, texts=[text], n=1, steps=steps, methods=methods)
 
 
 def method_rows(explanation: Any, faithfulness: dict[str, Any] | None) -> list[list[Any]]:
@@ -108,11 +95,7 @@ def gate_figure(
         STATE_NAMES[trace.encoder]
     )
     labels = labels_of(service, run_id)
-    indices = (
-        [int(u) for u in units.replace(",", " ").split()] if order == "index" and units.strip() else None
-    )
-    if order == "index" and not indices:
-        raise ValueError("type the unit numbers to show, e.g. 0 5 12")
+    indices = unit_numbers(units) if order == "index" else None
     chosen = select_units(
         trace,
         order,
@@ -126,6 +109,14 @@ def gate_figure(
     lt = trace.layer(int(layer), direction)
     title = f"layer {lt.layer}, {direction}: {len(chosen)} units by {order}"
     return plots.gate_heatmaps(trace.tokens, lt.states, chosen, names=states, title=title)
+
+
+def unit_numbers(text: str) -> list[int]:
+    """'0 5, 12' -> [0, 5, 12]."""
+    parts = (text or "").replace(",", " ").split()
+    if not parts or not all(p.isdigit() for p in parts):
+        raise ValueError("type the unit numbers to show as whole numbers, e.g. 0 5 12")
+    return [int(p) for p in parts]
 
 
 def model_controls(service: Service, run_id: str | None) -> tuple[Any, ...]:
@@ -166,7 +157,7 @@ def build(service: Service, active: gr.State) -> tuple[gr.Dropdown, gr.Dropdown]
             compare = run_dropdown(
                 service,
                 None,
-                newest=False,
+                optional=True,
                 label="compare with run (optional)",
                 elem_id="explain-compare",
                 interactive=True,

@@ -15,12 +15,19 @@ from .common import message_html, resolve_run, run_choices, user_message
 BATCH_PREVIEW_ROWS = 20
 
 
-def run_dropdown(service: Service, current: str | None, *, newest: bool = True, **kwargs: Any) -> gr.Dropdown:
-    """The completed runs as choices, keeping `current` when it is still there (else the newest, or none)."""
+def run_dropdown(
+    service: Service, current: str | None, *, optional: bool = False, **kwargs: Any
+) -> gr.Dropdown:
+    """The completed runs as choices, keeping `current` when it is still there, else the newest run;
+    an `optional` dropdown starts with a "none" choice (value "") and falls back to it instead."""
     choices = run_choices(service)
     ids = [value for _, value in choices]
-    value = current if current in ids else (ids[0] if ids and newest else None)
-    return gr.Dropdown(choices=choices, value=value, **kwargs)
+    if optional:
+        choices = [("none", ""), *choices]
+        return gr.Dropdown(choices=choices, value=current if current in ids else "", **kwargs)
+    return gr.Dropdown(
+        choices=choices, value=current if current in ids else (ids[0] if ids else None), **kwargs
+    )
 
 
 def build(service: Service, active: gr.State) -> gr.Dropdown:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
 
 import plotly.graph_objects as go
@@ -16,22 +18,25 @@ MISSED_HEADERS = ["text", "true label", "predicted", "confidence"]
 def metrics_markdown(detail: Any) -> str:
     """A short summary of a stored run: status, scores, epochs, time, device."""
     s = detail.summary
-    lines = [f"**Run `{s.id}`**: {s.status}" + (f", {s.name}" if s.name else "")]
+    lines = [f"**Run `{s.id}`**: {s.status}" + (f", {md_text(s.name)}" if s.name else "")]
     if s.val_accuracy is not None:
         lines.append(f"- validation: accuracy **{fmt(s.val_accuracy)}**, macro-F1 **{fmt(s.val_macro_f1)}**")
     if s.test_accuracy is not None:
         lines.append(f"- test: accuracy **{fmt(s.test_accuracy)}**, macro-F1 **{fmt(s.test_macro_f1)}**")
     if s.epochs_run is not None:
         best = f", best epoch {s.best_epoch}" if s.best_epoch is not None else ""
-        lines.append(f"- {s.epochs_run} epochs{best}, {duration(s.duration_seconds)} on {s.device or '?'}")
+        lines.append(
+            f"- {s.epochs_run} epochs{best}, {duration(s.duration_seconds)} on {md_text(s.device or '?')}"
+        )
     if s.error:
-        lines.append(f"- {s.error}")
-    return "\n".join(_md_safe(line) for line in lines)
+        lines.append(f"- {md_text(s.error)}")
+    return "\n".join(lines)
 
 
-def _md_safe(line: str) -> str:
-    """Markdown for a line that may carry a run name or an error (user text): no HTML through it."""
-    return line.replace("<", "&lt;").replace(">", "&gt;")
+def md_text(text: str) -> str:
+    """User text (a run name, an error) shown literally inside Markdown: no HTML, links or emphasis."""
+    text = html.escape(text, quote=False)
+    return re.sub(r"([\\`*_\[\]()#+!|{}~-])", r"\\\1", text)
 
 
 def report_of(detail: Any) -> dict[str, Any] | None:

@@ -3,8 +3,6 @@ load as active, cancel, delete, export and import bundles."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -13,7 +11,7 @@ from .. import charts
 from ..service import Service
 from ..worker import TrainingWorker
 from . import results
-from .common import duration, fmt, message_html, run_label, user_message
+from .common import duration, fmt, message_html, run_label, scratch_dir, user_message
 
 STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
 HEADERS = ["id", "name", "status", "progress", "preset", "dataset", "val acc", "val F1", "test acc", "epochs",
@@ -187,7 +185,7 @@ def build(service: Service, worker: TrainingWorker, active: gr.State, tab: gr.Ta
         if not run_id:
             return {message: message_html("choose a run first"), exported: None}
         try:
-            out = Path(tempfile.mkdtemp(prefix="lstm-demo-")) / f"lstm-demo-{run_id}.zip"
+            out = scratch_dir() / f"lstm-demo-{run_id}.zip"
             path = service.export(run_id, out)
         except Exception as e:
             return {message: message_html(user_message(e)), exported: None}

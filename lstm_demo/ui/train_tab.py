@@ -15,108 +15,16 @@ from typing import Any
 import gradio as gr
 
 from .. import charts
-from ..config import ENCODERS, POOLINGS, PRESETS, TOKENIZER_KINDS, RunConfig
+from ..config import PRESETS
 from ..data import DataError, preview_table, read_table
 from ..examples import EXAMPLES
 from ..service import Service
 from ..worker import Job, TrainingWorker
 from . import results
 from .common import duration, message_html, user_message
+from .hyperparameters import build_controls, overrides_from, preset_values
 
 MISSED_SAMPLE = 1000  # validation texts predicted at the end to find mistakes
-
-
-@dataclass(frozen=True)
-class Field:
-    """One hyperparameter control; `key` is the `section__name` that `config.override` takes."""
-
-    key: str
-    label: str
-    choices: tuple[str, ...] = ()
-    minimum: float | None = None
-    maximum: float | None = None
-    step: float | None = None
-    info: str = ""
-
-
-FIELDS = (
-    Field("model__encoder", "recurrent layer", ENCODERS, info="rnn is a vanilla tanh RNN, for comparison"),
-    Field("model__bidirectional", "bidirectional"),
-    Field("model__num_layers", "layers", minimum=1, maximum=4, step=1),
-    Field("model__embedding_dim", "embedding size"),
-    Field("model__hidden_size", "hidden size"),
-    Field("model__pooling", "pooling", POOLINGS, info="how the states over the text become one vector"),
-    Field("model__embedding_dropout", "embedding dropout", minimum=0.0, maximum=0.9, step=0.05),
-    Field("model__dropout", "dropout", minimum=0.0, maximum=0.9, step=0.05),
-    Field("model__recurrent_dropout", "recurrent dropout", minimum=0.0, maximum=0.9, step=0.05),
-    Field("tokenizer__kind", "tokenizer", TOKENIZER_KINDS),
-    Field("tokenizer__vocab_size", "vocabulary size"),
-    Field("tokenizer__min_frequency", "minimum word count"),
-    Field("preprocess__max_length", "tokens kept per text"),
-    Field("preprocess__lowercase", "lowercase"),
-    Field("preprocess__strip_accents", "strip accents"),
-    Field("preprocess__remove_stopwords", "remove stop words"),
-    Field("preprocess__stem", "stem words"),
-    Field("train__batch_size", "batch size"),
-    Field("train__learning_rate", "learning rate"),
-    Field("train__weight_decay", "weight decay"),
-    Field(
-        "train__patience", "early-stopping patience", info="epochs without improvement; 0 never stops early"
-    ),
-    Field("train__monitor", "monitored metric", ("accuracy", "macro_f1")),
-    Field("train__class_weights", "weight classes by rarity"),
-    Field("train__label_smoothing", "label smoothing", minimum=0.0, maximum=0.5, step=0.05),
-    Field("train__val_fraction", "validation share", minimum=0.05, maximum=0.5, step=0.05),
-    Field("train__seed", "seed"),
-    Field("train__device", "device", ("auto", "cpu", "cuda", "mps"), info="auto: CUDA, then MPS, then CPU"),
-)
-
-
-def _sections() -> list[tuple[str, list[Field]]]:
-    """The fields in rows: on/off switches together, then model, text and training settings, in FIELDS order."""
-    switches = [f for f in FIELDS if isinstance(preset_value(PRESETS["fast"], f.key), bool)]
-    rest = [f for f in FIELDS if f not in switches]
-    by = {s: [f for f in rest if f.key.startswith(s)] for s in ("model", "tokenizer", "preprocess", "train")}
-    return [
-        ("model", by["model"]),
-        ("text", by["tokenizer"] + by["preprocess"]),
-        ("training", by["train"]),
-        ("switches", switches),
-    ]
-
-
-def preset_value(cfg: RunConfig, key: str) -> Any:
-    section, name = key.split("__", 1)
-    return getattr(getattr(cfg, section), name)
-
-
-def _control(field: Field, value: Any) -> gr.components.Component:
-    elem_id = "hp-" + field.key.replace("__", "-").replace("_", "-")
-    common = {"label": field.label, "value": value, "elem_id": elem_id, "info": field.info or None}
-    if isinstance(value, bool):
-        return gr.Checkbox(**common)
-    if field.choices:
-        return gr.Dropdown(
-            choices=list(field.choices), allow_custom_value=field.key == "train__device", **common
-        )
-    if field.minimum is not None:
-        return gr.Slider(minimum=field.minimum, maximum=field.maximum, step=field.step, **common)
-    return gr.Number(precision=0 if isinstance(value, int) else None, **common)
-
-
-SECTIONS = _sections()
-CONTROL_ORDER = tuple(f for _, group in SECTIONS for f in group)  # the order of the controls' values
-
-
-def overrides_from(values: tuple[Any, ...]) -> dict[str, Any]:
-    """The advanced controls' values as `config.override` keys, with the preset's Python types."""
-    out: dict[str, Any] = {}
-    for field, value in zip(CONTROL_ORDER, values, strict=True):
-        if value is None or value == "":
-            continue
-        kind = type(preset_value(PRESETS["default"], field.key))
-        out[field.key] = kind(value) if kind in (int, float) else value
-    return out
 
 
 # ---------------------------------------------------------------------------------- rendering
@@ -206,7 +114,7 @@ def build(service: Service, worker: TrainingWorker, active: gr.State) -> TrainTa
                 label_col = gr.Dropdown(
                     label="label column", choices=[], elem_id="label-column", interactive=True
                 )
-            data_summary = gr.Markdown(elem_id="data-summary")
+            data_summary = gr.HTML(elem_id="data-summary")
         with gr.Column(scale=3):
             preview = gr.Dataframe(
                 label="first rows", interactive=False, wrap=True, elem_id="data-preview", max_height=260
@@ -226,11 +134,7 @@ def build(service: Service, worker: TrainingWorker, active: gr.State) -> TrainTa
         )
         run_name = gr.Textbox(label="run name (optional)", elem_id="run-name", max_length=200)
     with gr.Accordion("advanced hyperparameters", open=False, elem_id="advanced"):
-        controls = []
-        for title, group in SECTIONS:
-            gr.Markdown(f"**{title}**")
-            with gr.Row(equal_height=False):
-                controls += [_control(f, preset_value(PRESETS["fast"], f.key)) for f in group]
+        controls = build_controls(PRESETS["fast"])
     with gr.Row():
         start_btn = gr.Button("Start training", variant="primary", elem_id="train-start")
         cancel_btn = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
@@ -267,11 +171,14 @@ def build(service: Service, worker: TrainingWorker, active: gr.State) -> TrainTa
         except Exception as e:
             return {upload_msg: message_html(user_message(e)), distribution: None, data_summary: ""}
         counts = table.label_counts()
-        summary = f"{len(table.texts):,} rows, {len(counts)} classes (text: `{table.text_column}`, label: `{table.label_column}`)"
+        summary = (
+            f"{len(table.texts):,} rows, {len(counts)} classes "
+            f"(text column {table.text_column!r}, label column {table.label_column!r})"
+        )
         return {
             upload_msg: message_html(list(table.notes), "info"),
             distribution: charts.label_distribution(counts),
-            data_summary: summary.replace("<", "&lt;"),
+            data_summary: f"<p>{html.escape(summary)}</p>",
         }
 
     def inspect(path: str | None) -> dict[Any, Any]:
@@ -314,7 +221,7 @@ def build(service: Service, worker: TrainingWorker, active: gr.State) -> TrainTa
 
     def on_preset(name: str) -> list[Any]:
         cfg = PRESETS.get(name, PRESETS["fast"])
-        return [cfg.train.epochs] + [preset_value(cfg, f.key) for f in CONTROL_ORDER]
+        return [cfg.train.epochs, *preset_values(cfg)]
 
     def start(
         path: str | None,

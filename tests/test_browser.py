@@ -1,0 +1,350 @@
+"""The app in a real browser: Playwright driving Debian's Chromium against `python app.py` on loopback.
+
+One server for the module, started the way a person starts it (a subprocess, a temporary
+LSTM_DEMO_HOME, a free port through GRADIO_SERVER_PORT, CPU). Each test opens its own page and
+asserts on what a person sees: text in the page, not the server's answers. Screenshots of every
+tab land in `artifacts/screenshots/` (git-ignored) for a person to look at after a CI run.
+
+Needs /usr/bin/chromium (`.ci/run` installs it) and the `playwright` package; `playwright install`
+is not used, so no browser is downloaded.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from helpers import toy_rows, write_toy_csv
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+MARKUP = "<img src=x onerror=alert(1)>"
+TABS = {"train": "Train", "examples": "Examples", "predict": "Predict", "explain": "Explain", "runs": "Runs",
+        "about": "How an LSTM works"}  # fmt: skip
+# Generous: a shared 2-core machine trains the `fast` preset on 100 rows in about 5 s when idle.
+START_S, TRAIN_MS, ANSWER_MS = 90, 180_000, 60_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(home: Path, log: Path, timeout: float = START_S) -> tuple[subprocess.Popen, str]:
+    """`python app.py` on a free loopback port; returns the process and its URL once GET / answers 200."""
+    port = free_port()
+    env = {**os.environ, "LSTM_DEMO_HOME": str(home), "LSTM_DEMO_DEVICE": "cpu", "GRADIO_SERVER_NAME": "127.0.0.1",
+           "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    stop_app(proc)
+    raise RuntimeError(f"the app did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def stop_app(proc: subprocess.Popen) -> None:
+    """Ctrl-C, as a person stops it (the worker then records any training as cancelled)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    home = tmp_path_factory.mktemp("home")
+    proc, url = start_app(home, home.parent / "app.log")
+    yield url
+    stop_app(proc)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@dataclass
+class Visit:
+    """A page on the app, with what it raised: dialogs (dismissed) and uncaught script errors."""
+
+    page: Any
+    dialogs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def visit(browser: Any, app_url: str) -> Iterator[Visit]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(ANSWER_MS)
+    page = context.new_page()
+    v = Visit(page)
+
+    def on_dialog(dialog: Any) -> None:
+        v.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    page.on("pageerror", lambda error: v.errors.append(str(error)))
+    page.goto(app_url)
+    page.wait_for_selector("#train-upload input[type=file]", state="attached")
+    yield v
+    context.close()
+
+
+# ------------------------------------------------------------------------------------- steps
+
+
+def text_of(page: Any, selector: str) -> str:
+    return page.locator(selector).inner_text()
+
+
+def open_tab(page: Any, name: str) -> None:
+    page.click(f"#tab-{name}-button")
+    page.wait_for_selector(f"#tab-{name}", state="visible")
+
+
+def screenshot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def upload(page: Any, path: Path) -> None:
+    """Choose `path` in the Train tab's file box, replacing any file already there."""
+    clear = page.locator("#train-upload button[aria-label=Clear]")
+    if clear.count():
+        clear.click()  # and wait for the cleared form, so that its update cannot land after the new file's
+        page.wait_for_function(
+            "['#upload-message', '#data-summary'].every(s => document.querySelector(s).innerText.trim() === '')"
+        )
+    page.set_input_files("#train-upload input[type=file]", str(path))
+
+
+def wait_for_text(page: Any, selector: str, pattern: str, timeout: float = ANSWER_MS) -> str:
+    """Wait until the element's visible text matches the regular expression; returns that text."""
+    page.wait_for_function(
+        "([sel, pat]) => { const e = document.querySelector(sel); return !!e && new RegExp(pat).test(e.innerText); }",
+        arg=[selector, pattern],
+        timeout=timeout,
+    )
+    return text_of(page, selector)
+
+
+def train(page: Any, name: str = "") -> str:
+    """Start a `fast` training of the uploaded file and wait until it is shown as finished; returns the run id."""
+    page.locator("#preset input").click()
+    page.get_by_role("option", name="fast", exact=True).click()
+    assert page.input_value("#preset input") == "fast"
+    if name:
+        page.locator("#run-name").locator("textarea, input").first.fill(name)
+    page.click("#train-start")
+    progress = page.locator("#train-progress [data-status]")
+    progress.wait_for(state="attached")
+    assert progress.get_attribute("data-status") in ("queued", "running", "completed")
+    page.wait_for_selector(
+        "#train-progress [data-status=completed], #train-progress [data-status=failed], "
+        "#train-progress [data-status=cancelled]",
+        timeout=TRAIN_MS,
+    )
+    assert progress.get_attribute("data-status") == "completed", text_of(page, "#train-message")
+    return progress.get_attribute("data-run")
+
+
+def meter(page: Any, label: str) -> float:
+    """The probability the Predict tab's bar shows for `label`."""
+    return float(page.locator(f"#predict-probabilities meter[aria-label={label}]").get_attribute("value"))
+
+
+# ------------------------------------------------------------------------------------- tests
+
+
+def test_upload_train_predict_explain_as_a_person_does(visit: Visit, tmp_path: Path) -> None:
+    page = visit.page
+    upload(page, write_toy_csv(tmp_path / "reviews.csv", n=120, seed=4))
+
+    # the preview, the guessed columns and the label distribution
+    assert "120 rows, 2 classes" in wait_for_text(page, "#data-summary", "rows")
+    assert page.input_value("#text-column input") == "text"
+    assert page.input_value("#label-column input") == "label"
+    preview = text_of(page, "#data-preview")
+    assert toy_rows(120, 4)[0][0] in preview and "label" in preview
+    page.locator("#label-distribution .main-svg").first.wait_for()
+    assert "read reviews.csv" in text_of(page, "#upload-message")  # how it was read, not a problem
+    screenshot(page, "train-uploaded")
+
+    run_id = train(page)
+    assert re.search(r"completed · 100%", text_of(page, "#train-progress"))
+    metrics = wait_for_text(page, "#train-metrics", "accuracy")
+    assert f"Run {run_id}: completed" in metrics and re.search(r"validation: accuracy \d\.\d{3}", metrics)
+    assert "now the active model" in text_of(page, "#train-message")
+    per_class = text_of(page, "#train-per-class")
+    assert "neg" in per_class and "pos" in per_class and "precision" in per_class
+    page.locator("#train-curves .main-svg").first.wait_for()
+    page.locator("#train-confusion .main-svg").first.wait_for()
+    screenshot(page, "train")
+
+    open_tab(page, "examples")
+    examples = text_of(page, "#tab-examples")
+    assert "Movie reviews" in examples and "Remember the first word" in examples
+    assert text_of(page, "#example-movie-reviews") == "Try it"
+    screenshot(page, "examples")
+
+    # Predict: the new run is the active model, and the probabilities follow the text
+    open_tab(page, "predict")
+    assert page.input_value("#predict-run input").startswith(run_id)
+    page.fill("#predict-text textarea", "great wonderful superb film")
+    page.wait_for_selector("#predict-probabilities [data-testid=label-output-value]")
+    first = meter(page, "pos")
+    assert meter(page, "neg") + first == pytest.approx(1.0, abs=1e-4)
+    assert re.search(r"\d+%", text_of(page, "#predict-probabilities"))
+    page.locator("#predict-text textarea").press_sequentially(" but awful boring dreadful", delay=20)
+    page.wait_for_function(
+        "p => Number(document.querySelector('#predict-probabilities meter[aria-label=pos]').value) !== p",
+        arg=first,
+    )
+    assert text_of(page, "#predict-probabilities [data-testid=label-output-value]") in ("neg", "pos")
+    screenshot(page, "predict")
+
+    # Explain: one row of highlighted words per method, the methods table, the plots
+    open_tab(page, "explain")
+    sentence = "the film was great but the plot dull"
+    page.fill("#explain-text textarea", sentence)
+    page.click("#explain-button")
+    page.wait_for_selector("#explain-highlights .lstm-demo-token")
+    highlights = text_of(page, "#explain-highlights")
+    for title in ("Integrated Gradients", "Occlusion", "Saliency"):
+        assert title in highlights and title in text_of(page, "#explain-table")
+    tokens = page.locator("#explain-highlights .lstm-demo-token").all_inner_texts()
+    assert tokens == sentence.split() * 3
+    assert re.search(r"explaining '(neg|pos)' \(p = \d\.\d{3}", highlights)
+    page.locator("#decision-path .main-svg").first.wait_for()
+    page.locator("#gate-heatmaps .main-svg").first.wait_for()
+    screenshot(page, "explain")
+
+    open_tab(page, "runs")
+    wait_for_text(page, "#runs-table", re.escape(run_id))
+    assert "reviews.csv" in text_of(page, "#runs-table")
+    screenshot(page, "runs")
+
+    open_tab(page, "about")
+    assert "forget" in text_of(page, "#tab-about")
+    screenshot(page, "about")
+    assert not visit.dialogs and not visit.errors
+
+
+def test_markup_in_texts_and_names_is_shown_as_text(visit: Visit, tmp_path: Path) -> None:
+    """A person's text is never HTML: the payload shows literally in every place it appears,
+    nothing runs (no dialog) and no <img> element is made from it."""
+    page = visit.page
+    data = tmp_path / "markup.csv"
+    rows = [
+        (f"{text} {MARKUP}" if i % 3 == 0 else text, label) for i, (text, label) in enumerate(toy_rows(80, 5))
+    ]
+    with data.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([("text", "label"), *rows])
+
+    upload(page, data)
+    wait_for_text(page, "#data-summary", "rows")
+    assert MARKUP in text_of(page, "#data-preview")  # the preview table
+    run_id = train(page, name=f"mine {MARKUP}")
+    assert f"mine {MARKUP}" in wait_for_text(page, "#train-metrics", "accuracy")  # the run's name
+
+    open_tab(page, "predict")
+    assert MARKUP in page.input_value("#predict-run input")  # the run dropdown's label
+    page.fill("#predict-text textarea", f"great film {MARKUP}")
+    page.wait_for_selector("#predict-probabilities [data-testid=label-output-value]")
+    page.set_input_files("#batch-upload input[type=file]", str(data))
+    page.wait_for_function("document.querySelector('#batch-text-column input').value === 'text'")
+    page.click("#batch-predict")
+    assert "80 texts" in wait_for_text(page, "#batch-message", "classified")
+    assert MARKUP in text_of(page, "#batch-preview")  # the batch result's preview
+    screenshot(page, "markup-predict")
+
+    open_tab(page, "explain")
+    page.fill("#explain-text textarea", f"great film {MARKUP}")
+    page.click("#explain-button")
+    page.wait_for_selector("#explain-highlights .lstm-demo-token")
+    for row in page.locator("#explain-highlights tr").all_inner_texts():
+        assert row.rstrip().endswith(f"great film {MARKUP}")
+    assert MARKUP in page.input_value("#explain-run input")
+    # the plots label their axes with the tokenizer's tokens, each one shown as text
+    page.locator("#gate-heatmaps .main-svg").first.wait_for()
+    for plot, axis in (("#decision-path", "xtick"), ("#gate-heatmaps", "ytick")):
+        ticks = [t.text_content() for t in page.locator(f"{plot} .{axis}").all()]
+        assert "".join(ticks) == "greatfilm" + MARKUP.replace(" ", ""), ticks
+    screenshot(page, "markup-explain")
+
+    open_tab(page, "runs")
+    assert f"mine {MARKUP}" in wait_for_text(page, "#runs-table", re.escape(run_id))
+
+    page.wait_for_timeout(500)  # a broken image's onerror fires as soon as it is attached; give it time
+    assert page.locator('img[src="x"]').count() == 0
+    assert visit.dialogs == [] and visit.errors == []
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        ("picture.csv", b"\x89PNG\r\n\x1a\n" + bytes(64), "is a PNG image, not a table"),
+        ("header-only.csv", b"text,label\n", "has a header ('text', 'label') but no data rows"),
+    ],
+)
+def test_a_bad_upload_is_answered_next_to_it_and_the_app_keeps_working(
+    visit: Visit, tmp_path: Path, name: str, content: bytes, says: str
+) -> None:
+    page = visit.page
+    bad = tmp_path / name
+    bad.write_bytes(content)
+    upload(page, bad)
+    message = wait_for_text(page, "#upload-message", re.escape(says))
+    assert message.startswith(name) and page.locator("#upload-message [role=alert]").count() == 1
+    assert page.input_value("#text-column input") == ""  # nothing half-read is offered
+
+    page.click("#train-start")  # starting anyway gets the same message, and no training
+    page.wait_for_timeout(1000)
+    assert says in text_of(page, "#upload-message")
+    assert page.locator("#train-progress [data-status]").count() == 0
+    assert "Traceback" not in text_of(page, "body") and page.locator(".toast-body").count() == 0
+
+    upload(page, write_toy_csv(tmp_path / "good.csv", n=40))  # the same page goes on working
+    assert "40 rows, 2 classes" in wait_for_text(page, "#data-summary", "rows")
+    assert says not in text_of(page, "#upload-message")
+    assert page.input_value("#text-column input") == "text"
+    assert not visit.dialogs and not visit.errors
