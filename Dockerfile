@@ -24,11 +24,11 @@ ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /app
 RUN pip install --no-cache-dir ${TORCH}
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md app.py ./
 COPY lstm_demo ./lstm_demo
-RUN pip install --no-cache-dir .
-COPY app.py ./
 COPY assets ./assets
+# editable: the app finds its example data in /app/assets beside the package
+RUN pip install --no-cache-dir -e .
 
 RUN useradd --create-home --uid 1000 app && mkdir -p /data && chown app /data
 USER app

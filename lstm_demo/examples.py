@@ -17,8 +17,9 @@ from typing import Any
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "examples"
 
-# The long-range task: the first word decides the label, everything after it is noise.
-KEYS = {"alpha": "A", "omega": "B"}
+# The long-range task (Hochreiter & Schmidhuber 1997, experiment 6a, "temporal order"): two key words
+# among distractors; the label is the keys in the order they appear.
+KEYS = ("alpha", "omega")
 DISTRACTORS = (
     "apple", "river", "stone", "cloud", "green", "table", "window", "music", "paper", "garden",
     "silver", "market", "candle", "forest", "bridge", "yellow", "pocket", "engine", "winter", "summer",
@@ -26,14 +27,10 @@ DISTRACTORS = (
     "island", "button", "carpet", "dragon", "feather", "harbor", "jacket", "kettle", "lemon", "meadow",
     "needle", "ocean", "pillow", "rocket", "saddle", "tunnel", "valley", "wagon", "violin", "tiger",
 )  # fmt: skip
-LONG_RANGE_LENGTH = 60  # words per text; a vanilla RNN loses the first word well before this
-# Settings under which an LSTM learns the task and a vanilla RNN stays near chance (tests/test_examples.py):
-# only the last hidden state reaches the classifier, and it reads the text left to right.
-LONG_RANGE_OVERRIDES: dict[str, Any] = {
-    "model__pooling": "last",
-    "model__bidirectional": False,
-    "train__epochs": 6,
-}
+LONG_RANGE_LENGTH = 60  # words per text: fits the `fast` preset's max_length of 64
+# Train with these on the `fast` preset: only the state after the last word reaches the classifier,
+# and it reads left to right, so the first key must be carried across the whole text.
+LONG_RANGE_OVERRIDES: dict[str, Any] = {"model__pooling": "last", "model__bidirectional": False}
 
 
 @dataclass(frozen=True)
@@ -47,25 +44,28 @@ class Example:
     overrides: Mapping[str, Any] = field(default_factory=dict)  # `section__field` overrides on the preset
 
 
-def make_long_range(
-    n: int = 2000, length: int = LONG_RANGE_LENGTH, seed: int = 0
-) -> list[tuple[str, str]]:
-    """`n` (text, label) rows, balanced: a key word ("alpha" -> A, "omega" -> B) and `length - 1`
-    random distractor words. The label depends on the first word only, so a classifier that reads
-    left to right must carry it across the whole text.
+def make_long_range(n: int = 2000, length: int = LONG_RANGE_LENGTH, seed: int = 0) -> list[tuple[str, str]]:
+    """`n` (text, label) rows of `length` random distractor words with two key words put in:
+    the first within the first sixth of the text, the second just after the middle. The label
+    names the keys in order ("alpha-omega"); the four labels are balanced.
 
-    Train it with pooling "last" and a unidirectional encoder (`LONG_RANGE_OVERRIDES`): mean or max
-    pooling, attention or a backward direction would let the key reach the output without memory.
+    Train it with pooling "last" and a unidirectional encoder (`LONG_RANGE_OVERRIDES`) on the
+    `fast` preset: the first key must then survive half the text, and a write of the second key,
+    in the recurrent state. An LSTM learns this (validation accuracy 0.97-1.0 over 9 seeds); a
+    vanilla RNN stays near chance, 0.25, or at best learns the recent key alone, 0.5 (tests/test_examples.py). Mean or max pooling, attention or a backward direction would
+    let the keys reach the output without that memory.
     """
-    if n < 2 or length < 2:
-        raise ValueError(f"need n >= 2 and length >= 2, got n={n}, length={length}")
+    if n < 1 or length < 4:
+        raise ValueError(f"need n >= 1 and length >= 4, got n={n}, length={length}")
     rng = random.Random(seed)
-    keys = list(KEYS)
+    window = max(1, length // 6)
     rows = []
     for i in range(n):
-        key = keys[i % len(keys)]
-        words = [key] + [rng.choice(DISTRACTORS) for _ in range(length - 1)]
-        rows.append((" ".join(words), KEYS[key]))
+        first, second = KEYS[i % 2], KEYS[(i // 2) % 2]
+        words = [rng.choice(DISTRACTORS) for _ in range(length)]
+        words[rng.randrange(window)] = first
+        words[length // 2 + rng.randrange(window)] = second
+        rows.append((" ".join(words), f"{first}-{second}"))
     rng.shuffle(rows)
     return rows
 
@@ -93,18 +93,19 @@ EXAMPLES: dict[str, Example] = {
         name="movie_reviews",
         title="Movie reviews (positive / negative / neutral)",
         description=(
-            "390 short review sentences written for this app, some with negation "
-            "(\"not bad at all\", \"I didn't enjoy it\"). Trains in seconds on a CPU."
+            "Short review sentences written for this app, some with negation "
+            '("not bad at all", "I didn\'t enjoy it"). Trains in seconds on a CPU.'
         ),
         path=ASSETS / "movie_reviews.csv",
     ),
     "long_range": Example(
         name="long_range",
-        title="Remember the first word (LSTM vs vanilla RNN)",
+        title="Long-range memory: which came first? (LSTM vs vanilla RNN)",
         description=(
-            f"Texts of {LONG_RANGE_LENGTH} words whose label depends only on the first word (alpha or omega). "
-            "With last-state pooling an LSTM learns it and a vanilla RNN stays near chance: "
-            "train both and look at the gates holding the first word."
+            f'{LONG_RANGE_LENGTH} random words with "alpha" or "omega" near the start and again past the '
+            "middle; the label is the pair in order. With last-state pooling an LSTM learns it in seconds "
+            "and a vanilla RNN (encoder rnn) stays at chance: compare them, then watch the gates hold the "
+            "first key."
         ),
         path=None,
         generator=write_long_range_csv,

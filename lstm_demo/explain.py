@@ -6,7 +6,10 @@ dimension; subword scores are then summed per word for display. Methods:
 
 * ``ig``: Integrated Gradients on the embedding layer, from an all-[PAD] baseline of the same length
   (the [PAD] vector is the embedding's zero row). Completeness says the token scores sum to
-  F(x) - F(baseline); the gap (captum's convergence delta) is returned and flagged above 5%.
+  F(x) - F(baseline); the gap (captum's convergence delta) is returned and flagged above 5%. A flag
+  is common on long texts: the straight path from [PAD] can cross near-discontinuities of the
+  recurrent dynamics (measured: F jumping ~5 logits within 1e-4 of the path), which no feasible
+  step count resolves, so the scores there are an approximation and say so.
 * ``gradient_shap``: GradientSHAP (expected gradients) on the word vectors, baselines [PAD] plus a few
   random-token sequences drawn with a fixed seed, so the same text always gets the same scores.
 * ``occlusion``: F(x) - F(x with that one token's vector replaced by [PAD]'s), all tokens in one batch.
@@ -16,12 +19,14 @@ dimension; subword scores are then summed per word for display. Methods:
 
 cuDNN's LSTM refuses a backward pass in eval mode ("cudnn RNN backward can only be called in training
 mode") and a training-mode model would explain a random dropout mask instead of the model, so every
-attribution runs through `_attribute`, which turns cuDNN off around the call; the model stays in eval.
+attribution runs through `attribute`, which turns cuDNN off around the method (`_gradients_allowed`)
+whatever the method; the model stays in eval mode.
 """
 
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -80,18 +85,40 @@ class Explanation:
         return asdict(self)
 
 
+_cudnn_lock = threading.Lock()
+_cudnn_users = 0  # attributions running now; cuDNN is off while there is at least one
+_cudnn_before = True  # the setting to restore when the last one finishes
+_rng_lock = threading.Lock()
+
+
 @contextmanager
 def _gradients_allowed() -> Iterator[None]:
-    """Backward through the recurrent layer in eval mode: cuDNN's RNN kernel only does it in training mode."""
-    with torch.backends.cudnn.flags(enabled=False):
+    """Backward through the recurrent layer in eval mode: cuDNN's RNN kernel only does it in training mode.
+
+    The switch is process-wide, so concurrent explanations (several users of the app) share it: the
+    first one in turns cuDNN off, the last one out restores what was there before.
+    """
+    global _cudnn_users, _cudnn_before
+    with _cudnn_lock:
+        if _cudnn_users == 0:
+            _cudnn_before = torch.backends.cudnn.enabled
+            torch.backends.cudnn.enabled = False
+        _cudnn_users += 1
+    try:
         yield
+    finally:
+        with _cudnn_lock:
+            _cudnn_users -= 1
+            if _cudnn_users == 0:
+                torch.backends.cudnn.enabled = _cudnn_before
 
 
 @contextmanager
-def _seeded(seed: int) -> Iterator[None]:
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
     """captum draws with numpy and torch's global generators: seed both, then put them back as they were."""
-    state = np.random.get_state()
-    with torch.random.fork_rng(devices=[]):
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with _rng_lock, torch.random.fork_rng(devices=devices):
+        state = np.random.get_state()
         np.random.seed(seed)
         torch.manual_seed(seed)
         try:
@@ -134,7 +161,7 @@ def _gradient_shap(x: _Text, steps: int, seed: int) -> tuple[torch.Tensor, float
     randoms = torch.randint(2, max(vocab, 3), (SHAP_RANDOM_BASELINES, T), generator=generator)  # (K, T)
     with torch.no_grad():
         baselines = torch.cat([x.pad_emb, x.model.embedding(randoms.to(x.ids.device))])  # (K+1, T, E)
-    with _seeded(seed):
+    with _seeded(seed, x.ids.device):
         attr = GradientShap(x.from_embeddings).attribute(
             x.emb, baselines=baselines, n_samples=steps, target=x.target, additional_forward_args=(x.lengths,)
         )
@@ -211,6 +238,8 @@ def attribute(
         raise ValueError(EMPTY_TEXT)
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
+    if not 0 <= target < model.head.out_features:
+        raise ValueError(f"target must be a class index in 0..{model.head.out_features - 1}, got {target}")
     start = time.perf_counter()
     x = _Text(model, ids, target)
     with _gradients_allowed():  # every method, gradient-based or not, runs inside this
@@ -223,12 +252,14 @@ def attribute(
         delta_ratio = abs(delta) / abs(gap) if gap != 0 else None
         delta_ok = abs(delta) <= DELTA_TOLERANCE * abs(gap)
     if word_index is None:
-        word_index, n_words = list(range(len(ids))), len(ids)
+        word_index = range(len(ids))
+    if n_words is None:
+        n_words = max(word_index, default=-1) + 1
     return MethodAttribution(
         method=method,
         title=METHODS[method],
         token_scores=token_scores,
-        word_scores=group_words(token_scores, word_index, n_words if n_words is not None else len(ids)),
+        word_scores=group_words(token_scores, word_index, n_words),
         delta=delta,
         delta_ratio=delta_ratio,
         delta_ok=delta_ok,

@@ -22,14 +22,7 @@ import torch
 from torch import nn
 
 from .model import TextClassifier, reverse_within_length
-
-STATE_NAMES = {
-    "lstm": ("input", "forget", "candidate", "output", "cell", "hidden"),
-    "gru": ("reset", "update", "candidate", "hidden"),
-    "rnn": ("hidden",),
-}
-SELECT_MODES = ("variance", "contribution", "index")
-DIRECTIONS = ("forward", "backward")
+from .names import DIRECTIONS, SELECT_MODES, STATE_NAMES  # noqa: F401  (re-exported for callers)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,6 +130,17 @@ def test_every_method_runs_with_cudnn_switched_off(trained, monkeypatch):
     assert not model.training
 
 
+def test_overlapping_explanations_keep_cudnn_off_until_the_last_one_ends():
+    """Two users explaining at once: the first to finish must not switch cuDNN back on under the other."""
+    first, second = ex._gradients_allowed(), ex._gradients_allowed()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert not torch.backends.cudnn.enabled
+    second.__exit__(None, None, None)
+    assert torch.backends.cudnn.enabled
+
+
 def test_target_by_label_name_and_unknown_labels(trained):
     model, encoder = trained
     e = explain(model, encoder, LABELS, "w1 good w2", methods=("ig", "saliency"), target="negative")
@@ -226,6 +239,37 @@ def test_faithfulness_ranks_the_cue_word_above_chance(trained):
         ig_ok.append(attribute(model, ids, target, "ig", steps=20).delta_ok)
     assert result["ig"]["delta_ok_share"] == pytest.approx(np.mean(ig_ok))
     assert faithfulness(model, encoder, LABELS, texts, methods=("ig",), n=10, steps=20)["ig"]["n"] <= 10
+
+
+SST2 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "sst2"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SST2.is_dir(), reason="needs ../shared/datasets/sst2")
+def test_ig_finds_what_the_default_model_uses_on_sst2(tmp_path):
+    """The `default` preset trained through the service (40 s to 3 min on 2 CPU cores), 200 test sentences.
+
+    Measured there: IG comprehensiveness 0.54 against random 0.10, but IG's delta within 5% for
+    only ~45% of texts at 50 steps (82% at 2000): longer texts cross near-discontinuities of the
+    recurrent dynamics on the straight path from [PAD], which no step count resolves. That share
+    is reported (and flagged per explanation), not asserted.
+    """
+    from lstm_demo.config import AppSettings
+    from lstm_demo.service import Service
+
+    svc = Service(AppSettings.from_env({"LSTM_DEMO_HOME": str(tmp_path), "LSTM_DEMO_DEVICE": "cpu"}))
+    events = list(svc.train(SST2 / "train.csv", val_path=SST2 / "dev.csv", preset_name="default"))
+    loaded = svc.load(events[-1].run.id)
+    with open(SST2 / "test.csv", newline="", encoding="utf-8") as f:
+        texts = [row["text"] for row in csv.DictReader(f)]
+    result = faithfulness(
+        loaded.model, loaded.encoder, loaded.labels, texts, methods=("ig", "occlusion"), n=200
+    )
+    assert result["ig"]["n"] == 200
+    assert result["ig"]["comprehensiveness"] >= 2 * result["random"]["comprehensiveness"]
+    assert result["occlusion"]["comprehensiveness"] >= 2 * result["random"]["comprehensiveness"]
+    assert result["ig"]["sufficiency"] < result["random"]["sufficiency"]
+    assert 0.0 < result["ig"]["delta_ok_share"] <= 1.0
 
 
 @pytest.mark.gpu

@@ -12,7 +12,7 @@ import gradio as gr
 
 from .. import charts, plots
 from ..explain import METHODS
-from ..gates import DIRECTIONS, SELECT_MODES, STATE_NAMES, select_units
+from ..names import DIRECTIONS, SELECT_MODES, STATE_NAMES
 from ..service import Service
 from .common import fmt, labels_of, message_html, resolve_run, user_message
 from .predict_tab import run_dropdown
@@ -96,7 +96,7 @@ def gate_figure(
     )
     labels = labels_of(service, run_id)
     indices = unit_numbers(units) if order == "index" else None
-    chosen = select_units(
+    chosen = service.select_units(
         trace,
         order,
         int(k),

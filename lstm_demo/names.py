@@ -1,0 +1,16 @@
+"""Plain names shared by the engine and the UI, with no heavy imports.
+
+The UI lists these in its controls; `gates.py` and `explain.py` compute them. Keeping them here
+lets the UI start without loading torch or captum for a list of words.
+"""
+
+from __future__ import annotations
+
+# states recorded per encoder, in the order the heatmaps show them (PyTorch's gate order aside)
+STATE_NAMES: dict[str, tuple[str, ...]] = {
+    "lstm": ("input", "forget", "candidate", "output", "cell", "hidden"),
+    "gru": ("reset", "update", "candidate", "hidden"),
+    "rnn": ("hidden",),
+}
+SELECT_MODES = ("variance", "contribution", "index")  # how the units to show are chosen
+DIRECTIONS = ("forward", "backward")
