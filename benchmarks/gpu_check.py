@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +25,6 @@ from torch import nn
 from lstm_demo.config import AppSettings
 from lstm_demo.service import Service
 from lstm_demo.train import collate, make_batches
-import random
 
 
 def _emit(**row) -> None:
@@ -35,15 +35,32 @@ def train_ours(data: Path, epochs: int, packing: str = "auto", amp: bool = True)
     home = tempfile.mkdtemp(prefix="gpu-check-")
     svc = Service(AppSettings.from_env({"LSTM_DEMO_HOME": home, "LSTM_DEMO_DEVICE": "cuda"}))
     result = run_id = None
-    overrides = {"train__epochs": epochs, "train__patience": 0, "train__packing": packing, "train__mixed_precision": amp}
-    for ev in svc.train(data / "train.csv", val_path=data / "dev.csv", test_path=data / "test.csv",
-                        preset_name="default", overrides=overrides):
+    overrides = {
+        "train__epochs": epochs,
+        "train__patience": 0,
+        "train__packing": packing,
+        "train__mixed_precision": amp,
+    }
+    for ev in svc.train(
+        data / "train.csv",
+        val_path=data / "dev.csv",
+        test_path=data / "test.csv",
+        preset_name="default",
+        overrides=overrides,
+    ):
         run_id = ev.run_id
         result = ev.progress.result or result
-    return svc, run_id, {
-        "tokens_per_second": result.tokens_per_second, "seconds_per_epoch": result.seconds_per_epoch,
-        "test_accuracy": result.test["accuracy"], "packing": result.packing, "device": result.device,
-    }
+    return (
+        svc,
+        run_id,
+        {
+            "tokens_per_second": result.tokens_per_second,
+            "seconds_per_epoch": result.seconds_per_epoch,
+            "test_accuracy": result.test["accuracy"],
+            "packing": result.packing,
+            "device": result.device,
+        },
+    )
 
 
 def bare_lstm(svc: Service, run_id: str, epochs: int, data: Path) -> dict:
@@ -58,7 +75,9 @@ def bare_lstm(svc: Service, run_id: str, epochs: int, data: Path) -> dict:
     device = torch.device("cuda")
     m, tc = cfg.model, cfg.train
     emb = nn.Embedding(m.vocab_size, m.embedding_dim, padding_idx=0).to(device)
-    lstm = nn.LSTM(m.embedding_dim, m.hidden_size, m.num_layers, batch_first=True, bidirectional=m.bidirectional).to(device)
+    lstm = nn.LSTM(
+        m.embedding_dim, m.hidden_size, m.num_layers, batch_first=True, bidirectional=m.bidirectional
+    ).to(device)
     head = nn.Linear(m.hidden_size * m.directions, m.num_classes).to(device)
     params = [*emb.parameters(), *lstm.parameters(), *head.parameters()]
     opt = torch.optim.Adam(params, lr=tc.learning_rate)
@@ -90,17 +109,27 @@ def bare_lstm(svc: Service, run_id: str, epochs: int, data: Path) -> dict:
 
 def main() -> int:
     p = argparse.ArgumentParser()
-    p.add_argument("--data", type=Path, default=Path(os.environ.get("LSTM_DEMO_DATASETS", "../shared/datasets")) / "sst2")
+    p.add_argument(
+        "--data", type=Path, default=Path(os.environ.get("LSTM_DEMO_DATASETS", "../shared/datasets")) / "sst2"
+    )
     p.add_argument("--epochs", type=int, default=4)
     args = p.parse_args()
     if not torch.cuda.is_available():
         _emit(check="cuda", ok=False, error="no CUDA device")
         return 1
-    _emit(check="cuda", ok=True, device=torch.cuda.get_device_name(), torch=torch.__version__,
-          cudnn=torch.backends.cudnn.version(), bf16=torch.cuda.is_bf16_supported())
+    _emit(
+        check="cuda",
+        ok=True,
+        device=torch.cuda.get_device_name(),
+        torch=torch.__version__,
+        cudnn=torch.backends.cudnn.version(),
+        bf16=torch.cuda.is_bf16_supported(),
+    )
     svc, run_id, ours = train_ours(args.data, args.epochs)
     bare = bare_lstm(svc, run_id, args.epochs, args.data)
-    _emit(check="throughput", ours=ours, bare=bare, ratio=ours["tokens_per_second"] / bare["tokens_per_second"])
+    _emit(
+        check="throughput", ours=ours, bare=bare, ratio=ours["tokens_per_second"] / bare["tokens_per_second"]
+    )
     for packing in ("padded", "packed"):
         _, _, r = train_ours(args.data, 2, packing=packing)
         _emit(check="packing", packing=packing, **r)
@@ -119,12 +148,21 @@ def main() -> int:
     cpu_model = loaded.model.to("cpu")
     cpu = explain.explain(cpu_model, loaded.encoder, loaded.labels, text, methods)
     diffs = {
-        m: max(abs(a - b) for a, b in zip(gpu.attributions[m].token_scores, cpu.attributions[m].token_scores))
+        m: max(
+            abs(a - b)
+            for a, b in zip(gpu.attributions[m].token_scores, cpu.attributions[m].token_scores, strict=True)
+        )
         for m in methods
     }
-    _emit(check="explain_cuda", ok=True, model_stayed_in_eval=still_eval, seconds=gpu_s,
-          ig_delta_ok=gpu.attributions["ig"].delta_ok, max_abs_diff_vs_cpu=diffs,
-          cudnn_enabled_after=torch.backends.cudnn.enabled)
+    _emit(
+        check="explain_cuda",
+        ok=True,
+        model_stayed_in_eval=still_eval,
+        seconds=gpu_s,
+        ig_delta_ok=gpu.attributions["ig"].delta_ok,
+        max_abs_diff_vs_cpu=diffs,
+        cudnn_enabled_after=torch.backends.cudnn.enabled,
+    )
     return 0
 
 

@@ -62,12 +62,18 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
     device = torch.device(args.device)
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}")
+    print(
+        f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}"
+    )
     print("| encoder | padded tokens/s | packed tokens/s | padded / packed |")
     print("|---|---:|---:|---:|")
     for bi in (False, True):
-        padded = statistics.median(time_path(bi, "padded", device, args.steps, args.batch_size) for _ in range(args.repeats))
-        packed = statistics.median(time_path(bi, "packed", device, args.steps, args.batch_size) for _ in range(args.repeats))
+        padded = statistics.median(
+            time_path(bi, "padded", device, args.steps, args.batch_size) for _ in range(args.repeats)
+        )
+        packed = statistics.median(
+            time_path(bi, "packed", device, args.steps, args.batch_size) for _ in range(args.repeats)
+        )
         name = "BiLSTM 128" if bi else "LSTM 128"
         print(f"| {name} | {padded:,.0f} | {packed:,.0f} | {padded / packed:.2f} |")
 

@@ -21,7 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-DATASETS = Path(os.environ.get("LSTM_DEMO_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
+DATASETS = Path(
+    os.environ.get("LSTM_DEMO_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets")
+)
 OURS = ("default", "seed")
 PEERS = ("tfidf", "keras")
 
@@ -54,7 +56,11 @@ def run_ours(ds: str, preset: str, epochs: int | None) -> dict:
 
     d = DATASETS / ds
     home = tempfile.mkdtemp(prefix="lstm-demo-bench-")
-    svc = Service(AppSettings.from_env({"LSTM_DEMO_HOME": home, "LSTM_DEMO_DEVICE": os.environ.get("LSTM_DEMO_DEVICE", "auto")}))
+    svc = Service(
+        AppSettings.from_env(
+            {"LSTM_DEMO_HOME": home, "LSTM_DEMO_DEVICE": os.environ.get("LSTM_DEMO_DEVICE", "auto")}
+        )
+    )
     kw: dict = {"test_path": d / "test.csv", "preset_name": preset, "overrides": {"train__epochs": epochs}}
     if (d / "dev.csv").exists():
         kw["val_path"] = d / "dev.csv"
@@ -118,15 +124,21 @@ def print_table(ds: str, rows: list[dict]) -> None:
     by = {r["model"]: r for r in rows}
     tfidf, keras = by.get("tfidf-logreg"), by.get("keras-lstm")
     print(f"\n## {ds}\n")
-    print("| model | test acc % | macro-F1 % | s/epoch | tokens/s | peak MB | acc - tfidf | acc - keras | speed vs keras |")
+    print(
+        "| model | test acc % | macro-F1 % | s/epoch | tokens/s | peak MB | acc - tfidf | acc - keras | speed vs keras |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         if "error" in r:
             print(f"| {r['model']} | error: {r['error']} |")
             continue
         acc = r["test_accuracy"]
-        d_tfidf = _fmt(100 * (acc - tfidf["test_accuracy"]), "+.1f") if tfidf and "error" not in tfidf else "-"
-        d_keras = _fmt(100 * (acc - keras["test_accuracy"]), "+.1f") if keras and "error" not in keras else "-"
+        d_tfidf = (
+            _fmt(100 * (acc - tfidf["test_accuracy"]), "+.1f") if tfidf and "error" not in tfidf else "-"
+        )
+        d_keras = (
+            _fmt(100 * (acc - keras["test_accuracy"]), "+.1f") if keras and "error" not in keras else "-"
+        )
         speed = "-"
         if keras and "error" not in keras and r.get("seconds_per_epoch") and keras.get("seconds_per_epoch"):
             speed = f"{keras['seconds_per_epoch'] / r['seconds_per_epoch']:.1f}x"
@@ -141,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--datasets", nargs="+", default=["sst2", "trec"])
     p.add_argument("--models", nargs="+", default=[*OURS, *PEERS])
     p.add_argument("--epochs", type=int, help="override every model's epochs (a smoke run)")
-    p.add_argument("--quick", action="store_true", help="2 epochs each, TREC only: checks the harness, not the figures")
+    p.add_argument(
+        "--quick", action="store_true", help="2 epochs each, TREC only: checks the harness, not the figures"
+    )
     p.add_argument("--one", nargs=2, metavar=("DATASET", "MODEL"), help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="also print every row as JSON")
     args = p.parse_args(argv)
@@ -159,8 +173,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    print(f"# lstm-demo benchmark  {time.strftime('%Y-%m-%d %H:%M')}  {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(
+        f"# lstm-demo benchmark  {time.strftime('%Y-%m-%d %H:%M')}  {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, torch {torch.__version__}, threads {torch.get_num_threads()}"
+    )
     for ds in args.datasets:
         rows = [_one(ds, m, args.epochs) for m in args.models]
         print_table(ds, rows)
