@@ -225,7 +225,7 @@ PRESETS: dict[str, RunConfig] = {
             recurrent_dropout=0.0,
             pooling="max",
         ),
-        train=TrainConfig(batch_size=32, epochs=8, learning_rate=5e-3, patience=0),
+        train=TrainConfig(batch_size=16, epochs=8, learning_rate=5e-3, patience=0),
     ),
 }
 

@@ -81,16 +81,16 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def resolve_packing(packing: str, device: torch.device, bidirectional: bool) -> str:
-    """`auto`: padded batches everywhere except bidirectional encoders on CUDA.
+    """`auto` means padded batches: measured faster than packed ones on every device we ran.
 
-    Measured with `python -m benchmarks.packing` (see benchmarks/README.md): on the CPU padded
-    batches are faster for every encoder (packed sequences leave the oneDNN kernel); on CUDA
-    cuDNN runs a packed bidirectional layer in one call, while the exact padded path runs the
-    two directions separately.
+    `python -m benchmarks.packing` (tokens per second, forward + backward, batch 32): CPU
+    padded/packed 1.84x (LSTM) and 1.81x (BiLSTM); H200 1.70x and 1.06x. Packed sequences leave
+    the oneDNN kernel on the CPU; on CUDA the exact padded bidirectional path runs the two
+    directions as two cuDNN calls and still keeps up with one packed call.
     """
     if packing != "auto":
         return packing
-    return "packed" if device.type == "cuda" and bidirectional else "padded"
+    return "padded"
 
 
 def make_batches(lengths: Sequence[int], batch_size: int, rng: random.Random | None) -> list[list[int]]:
@@ -118,9 +118,7 @@ def collate(seqs: Sequence[Sequence[int]], device: torch.device) -> tuple[torch.
     """Right-pad id lists with 0 ([PAD]); an empty text becomes one [UNK] (id 1)."""
     seqs = [s if len(s) else [1] for s in seqs]
     T = max(len(s) for s in seqs)
-    ids = torch.zeros(len(seqs), T, dtype=torch.long)  # (B, T)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.as_tensor(s, dtype=torch.long)
+    ids = torch.tensor([list(s) + [0] * (T - len(s)) for s in seqs], dtype=torch.long)  # (B, T)
     lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)  # (B,)
     return ids.to(device, non_blocking=True), lengths.to(device, non_blocking=True)
 
@@ -227,7 +225,8 @@ def train(
     for epoch in range(1, tc.epochs + 1):
         model.train()
         epoch_start = time.perf_counter()
-        loss_sum, loss_n = 0.0, 0
+        # the running loss stays on the device: a .item() per step would stall the GPU queue
+        loss_sum, loss_n = torch.zeros((), device=device), 0
         for step, batch in enumerate(make_batches(lengths, tc.batch_size, rng), start=1):
             if should_stop is not None and should_stop():
                 yield Progress(
@@ -257,9 +256,9 @@ def train(
             scaler.update()
             if ema is not None:
                 ema.update_parameters(model)
-            loss_sum += loss.item() * len(batch)
+            loss_sum += loss.detach() * len(batch)
             loss_n += len(batch)
-            tokens_seen += int(lens.sum())
+            tokens_seen += sum(lengths[i] for i in batch)
             if step % tc.log_every == 0 and step < steps_per_epoch:
                 now = time.perf_counter()
                 done = (epoch - 1) * steps_per_epoch + step
@@ -272,7 +271,7 @@ def train(
                     steps_per_epoch,
                     now - start,
                     eta_seconds=rate * (tc.epochs * steps_per_epoch - done),
-                    train_loss=loss_sum / loss_n,
+                    train_loss=loss_sum.item() / loss_n,
                     tokens_per_second=tokens_seen / (train_time + now - epoch_start),
                 )
         train_time += time.perf_counter() - epoch_start
@@ -285,7 +284,7 @@ def train(
             stale += 1
         entry = {
             "epoch": epoch,
-            "train_loss": loss_sum / max(loss_n, 1),
+            "train_loss": loss_sum.item() / max(loss_n, 1),
             "val_loss": val["loss"],
             "val_accuracy": val["accuracy"],
             "val_macro_f1": val["macro_f1"],
