@@ -132,7 +132,7 @@ def main() -> int:
     )
     for packing in ("padded", "packed"):
         _, _, r = train_ours(args.data, 2, packing=packing)
-        _emit(check="packing", packing=packing, **r)
+        _emit(check="packing", requested=packing, **r)
     _, _, r = train_ours(args.data, args.epochs, amp=False)
     _emit(check="fp32", **r)
 
