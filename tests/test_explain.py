@@ -67,26 +67,87 @@ def _logit(model, ids, target, pad=False):
         return float(model(ids_t, torch.tensor([len(ids)]))[0, target])
 
 
+@pytest.mark.parametrize("method", ["ig", "ig_uniform"])
 @pytest.mark.parametrize("text", ["w1 w2 good w3", "bad w4 w4 w9 w0 w11 w2", "w5 w6 w7 w8 w9 w10 w11 bad"])
-def test_ig_scores_add_up_to_the_logit_change_from_the_baseline(trained, text):
+def test_ig_scores_add_up_to_the_logit_change_from_the_baseline(trained, method, text):
     model, encoder = trained
     ids = encoder.encode(text).ids
     for steps in (4, 300):  # too coarse to converge on this sharp model, then plenty
-        e = explain(model, encoder, LABELS, text, methods=("ig",), steps=steps)
-        ig = e.attributions["ig"]
+        e = explain(model, encoder, LABELS, text, methods=(method,), steps=steps)
+        ig = e.attributions[method]
         c = LABELS.index(e.target)
         gap = _logit(model, ids, c) - _logit(model, ids, c, pad=True)
         assert ig.delta == pytest.approx(sum(ig.token_scores) - gap, abs=1e-4)
         assert ig.delta_ratio == pytest.approx(abs(ig.delta) / abs(gap))
         assert ig.delta_ok == (ig.delta_ratio <= ex.DELTA_TOLERANCE)
-        assert f"{steps} steps" in ig.baseline and "[PAD]" in ig.baseline
+        assert f"{steps} " in ig.baseline and "[PAD]" in ig.baseline
     assert ig.delta_ok and sum(ig.token_scores) == pytest.approx(gap, rel=0.01)  # completeness
+
+
+def _cliff(where: float, steepness: float, height: float = 10.0) -> TextClassifier:
+    """One word, one LSTM unit, weights set by hand so that the logit falls off a cliff along IG's path.
+
+    The word vector is x = 1, so the path is a * 1. The input gate is sigmoid(steepness * (a - where));
+    the forget gate is shut and the candidate and output gates wide open, so h = tanh(input gate) and
+    the logit climbs height * tanh(1) ~ 7.6 within ~4 / steepness of a = `where`.
+    """
+    cfg = ModelConfig(
+        embedding_dim=1, hidden_size=1, bidirectional=False, pooling="last", embedding_dropout=0.0,
+        recurrent_dropout=0.0, dropout=0.0, vocab_size=3, num_classes=2,
+    )  # fmt: skip
+    model = TextClassifier(cfg)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.embedding.weight[1] = 1.0
+        model.encoder.rnn.weight_ih_l0[0] = steepness  # gates in PyTorch's order: i, f, g, o
+        model.encoder.rnn.bias_ih_l0[:] = torch.tensor([-steepness * where, -30.0, 30.0, 30.0])
+        model.head.weight[1] = height
+    return model.eval()
+
+
+@pytest.mark.parametrize("where", [0.37, 0.61, 0.83])
+@pytest.mark.parametrize("steepness", [300.0, 3e3, 3e4, 3e5])
+def test_adaptive_ig_keeps_completeness_across_a_cliff_that_even_steps_step_over(where, steepness):
+    model = _cliff(where, steepness)
+    gap = _logit(model, [1], 1) - _logit(model, [1], 1, pad=True)
+    assert gap == pytest.approx(10 * np.tanh(1), rel=1e-3)
+    uniform = attribute(model, [1], 1, "ig_uniform")  # 50 evenly spread steps
+    assert uniform.delta_ratio > 0.1 and not uniform.delta_ok
+    adaptive = attribute(model, [1], 1, "ig")  # 50 gradient evaluations too, placed by a scan of F
+    assert adaptive.delta_ok and adaptive.token_scores[0] == pytest.approx(gap, rel=0.02)
+    assert adaptive.delta == pytest.approx(adaptive.token_scores[0] - gap, abs=1e-4)  # measured, not set
+    assert "50 gradient evaluations" in adaptive.baseline and "forward evaluations" in adaptive.baseline
+
+
+def test_a_step_narrower_than_float32_resolves_is_shared_by_finite_difference_or_left_flagged():
+    """No scan resolves a step of width 1e-8; IG's integral is then the step itself, dF across it."""
+    model = _cliff(0.37, 1e8)  # the gradient inside the last interval around the step still sees it
+    gap = _logit(model, [1], 1) - _logit(model, [1], 1, pad=True)
+    a = attribute(model, [1], 1, "ig")
+    assert a.delta_ok and a.token_scores[0] == pytest.approx(gap, rel=1e-3)
+    assert "1 step(s) narrower than 1e-06 shared by finite difference" in a.baseline
+    # a step so sharp that float32 sees no gradient anywhere: nothing to share it by, so it is left
+    # out and delta says so, rather than being forced into the scores
+    a = attribute(_cliff(0.37, 1e9), [1], 1, "ig")
+    assert a.token_scores == [0.0] and a.delta == pytest.approx(-gap, rel=1e-4) and not a.delta_ok
+    assert "left unattributed" in a.baseline
+
+
+def test_adaptive_and_captum_ig_compute_the_same_integral_on_a_smooth_path(trained):
+    model, encoder = trained
+    ids = encoder.encode("w3 w1 good w7 w2").ids
+    adaptive = attribute(model, ids, 1, "ig")
+    captum = attribute(model, ids, 1, "ig_uniform", steps=1000)
+    assert adaptive.token_scores == pytest.approx(
+        captum.token_scores, abs=0.01 * max(map(abs, captum.token_scores))
+    )
 
 
 # Saliency and input x gradient are left out on purpose: both read the gradient at the text itself,
 # and a saturated cue word can have a smaller gradient than an idle filler word. The methods kept
 # compare the text with a baseline, so they must find the one word that moves the logit.
-@pytest.mark.parametrize("method", ["ig", "gradient_shap", "occlusion"])
+@pytest.mark.parametrize("method", ["ig", "ig_uniform", "gradient_shap", "occlusion"])
 @pytest.mark.parametrize(
     "text,cue", [("w1 w2 good w3 w4", 2), ("bad w4 w9 w0", 0), ("w5 w6 w7 w8 w9 w10 bad", 6)]
 )
@@ -203,7 +264,7 @@ def test_texts_without_tokens_are_refused_with_a_clear_message(text):
 
 def test_refuses_unknown_methods_and_training_mode(trained):
     model, encoder = trained
-    with pytest.raises(ValueError, match="methods must be chosen from ig, gradient_shap"):
+    with pytest.raises(ValueError, match="methods must be chosen from ig, ig_uniform, gradient_shap"):
         explain(model, encoder, LABELS, "good", methods=("lime",))
     try:
         with pytest.raises(ValueError, match="training mode"):
@@ -249,10 +310,8 @@ SST2 = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "sst2"
 def test_ig_finds_what_the_default_model_uses_on_sst2(tmp_path):
     """The `default` preset trained through the service (40 s to 3 min on 2 CPU cores), 200 test sentences.
 
-    Measured there: IG comprehensiveness 0.54 against random 0.10, but IG's delta within 5% for
-    only ~45% of texts at 50 steps (82% at 2000): longer texts cross near-discontinuities of the
-    recurrent dynamics on the straight path from [PAD], which no step count resolves. That share
-    is reported (and flagged per explanation), not asserted.
+    Measured there: IG comprehensiveness 0.54 against random 0.10; IG's delta within 5% for 98.5% of
+    the texts with 50 adaptive gradient evaluations, against ~45% for 50 evenly spaced ones.
     """
     from lstm_demo.config import AppSettings
     from lstm_demo.service import Service
@@ -269,7 +328,7 @@ def test_ig_finds_what_the_default_model_uses_on_sst2(tmp_path):
     assert result["ig"]["comprehensiveness"] >= 2 * result["random"]["comprehensiveness"]
     assert result["occlusion"]["comprehensiveness"] >= 2 * result["random"]["comprehensiveness"]
     assert result["ig"]["sufficiency"] < result["random"]["sufficiency"]
-    assert 0.0 < result["ig"]["delta_ok_share"] <= 1.0
+    assert result["ig"]["delta_ok_share"] >= 0.95
 
 
 @pytest.mark.gpu
