@@ -18,6 +18,15 @@ from typing import Any
 from .config import PRESETS
 
 EXIT_USAGE = 2
+# the command line's short method names -> the explain module's keys
+METHOD_ALIASES = {
+    "ig": "ig",
+    "ig_uniform": "ig_uniform",
+    "gradshap": "gradient_shap",
+    "occlusion": "occlusion",
+    "saliency": "saliency",
+    "inputxgrad": "input_x_gradient",
+}
 
 
 def _json_default(o: Any) -> Any:
@@ -197,9 +206,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    exp = _service().explain(
-        args.run_id, args.text, methods=args.method, target=args.target, steps=args.steps
-    )
+    methods = [METHOD_ALIASES[m] for m in args.method]
+    exp = _service().explain(args.run_id, args.text, methods=methods, target=args.target, steps=args.steps)
     if args.json:
         _emit(exp.to_dict())
         return 0
@@ -313,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("run_id")
     x.add_argument("text")
     x.add_argument(
-        "--method", action="append", choices=["ig", "gradshap", "occlusion", "saliency", "inputxgrad"]
+        "--method", action="append", choices=list(METHOD_ALIASES), help="repeat for several (default: ig)"
     )
     x.add_argument("--target", help="explain this class instead of the predicted one")
     x.add_argument("--steps", type=int, default=50, help="integration steps for ig")
