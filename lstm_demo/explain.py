@@ -45,16 +45,9 @@ import torch
 from captum.attr import GradientShap, LayerGradientXActivation, LayerIntegratedGradients, Occlusion, Saliency
 
 from .model import TextClassifier
+from .names import METHODS  # noqa: F401  (the method keys and titles; re-exported)
 
 PAD_ID = 0  # the model's padding id (tokenization.PAD_ID); its embedding row is zero
-METHODS = {
-    "ig": "Integrated Gradients",
-    "ig_uniform": "Integrated Gradients (uniform steps)",
-    "gradient_shap": "GradientSHAP",
-    "occlusion": "Occlusion",
-    "saliency": "Saliency",
-    "input_x_gradient": "Input x Gradient",
-}
 DELTA_TOLERANCE = 0.05  # IG's |delta| may be at most this share of |F(x) - F(baseline)|
 # Adaptive IG: where the path is scanned (forward passes only) before the gradients are placed
 IG_SCAN_POINTS = 64  # first, F at this many evenly spaced intervals of the path

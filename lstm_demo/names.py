@@ -14,3 +14,13 @@ STATE_NAMES: dict[str, tuple[str, ...]] = {
 }
 SELECT_MODES = ("variance", "contribution", "index")  # how the units to show are chosen
 DIRECTIONS = ("forward", "backward")
+
+# attribution methods (keys used by the CLI, the API and the UI) and their display titles
+METHODS: dict[str, str] = {
+    "ig": "Integrated Gradients",
+    "ig_uniform": "Integrated Gradients (uniform steps)",
+    "gradient_shap": "GradientSHAP",
+    "occlusion": "Occlusion",
+    "saliency": "Saliency",
+    "input_x_gradient": "Input x Gradient",
+}

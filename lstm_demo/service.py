@@ -21,6 +21,7 @@ import torch
 from . import artifacts, gates
 from .config import AppSettings, RunConfig, override, preset
 from .data import Table, check_labels, read_table, read_texts
+from .names import METHODS
 from .store import MetricPoint, RunDetail, RunSummary, Store, StoreError
 from .tokenization import TextEncoder
 from .train import Progress, predict_logits, resolve_device, train
@@ -350,7 +351,7 @@ class Service:
             loaded.encoder,
             loaded.labels,
             list(texts),
-            tuple(methods or explain.METHODS),
+            tuple(methods or METHODS),
             n=n,
             steps=steps,
         )

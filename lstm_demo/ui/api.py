@@ -19,7 +19,7 @@ from typing import Any
 import gradio as gr
 
 from ..examples import EXAMPLES, example_path
-from ..explain import METHODS
+from ..names import METHODS
 from ..service import Service
 from ..worker import Job, TrainingWorker
 from .common import plain, resolve_run, scratch_dir, user_message

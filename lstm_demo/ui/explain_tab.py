@@ -11,8 +11,7 @@ from typing import Any
 import gradio as gr
 
 from .. import charts, plots
-from ..explain import METHODS
-from ..names import DIRECTIONS, SELECT_MODES, STATE_NAMES
+from ..names import DIRECTIONS, METHODS, SELECT_MODES, STATE_NAMES
 from ..service import Service
 from .common import fmt, labels_of, message_html, resolve_run, user_message
 from .predict_tab import run_dropdown

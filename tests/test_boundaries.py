@@ -1,0 +1,61 @@
+"""Each heavy dependency enters through one module (STYLE.md): checked on the source, import by import."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "lstm_demo"
+
+# dependency -> the only files (relative to lstm_demo/) allowed to import it
+OWNERS = {
+    "captum": {"explain.py"},
+    "tokenizers": {"tokenization.py"},
+    "sqlalchemy": {"store.py", "migrations/env.py"},
+    "alembic": {"store.py", "migrations/env.py"},
+    "safetensors": {"artifacts.py", "bundle.py"},
+}
+# files that must not import torch (the UI never does; data and rendering stay plain)
+TORCH_FREE = ["data.py", "plots.py", "charts.py", "worker.py", "examples.py", "names.py", "config.py", "metrics.py"]
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def _sources() -> dict[str, set[str]]:
+    return {str(p.relative_to(PACKAGE)): _imports(p) for p in PACKAGE.rglob("*.py")}
+
+
+@pytest.mark.parametrize("dependency", sorted(OWNERS))
+def test_a_heavy_dependency_enters_through_its_module(dependency):
+    importers = {name for name, deps in _sources().items() if dependency in deps and "versions/" not in name}
+    assert importers <= OWNERS[dependency], f"{dependency} imported by {sorted(importers - OWNERS[dependency])}"
+
+
+def test_the_ui_imports_neither_torch_nor_captum_nor_sqlalchemy():
+    offenders = {
+        name: deps & {"torch", "captum", "sqlalchemy"}
+        for name, deps in _sources().items()
+        if name.startswith("ui/") and deps & {"torch", "captum", "sqlalchemy"}
+    }
+    assert not offenders
+
+
+@pytest.mark.parametrize("name", TORCH_FREE)
+def test_plain_modules_do_not_import_torch(name):
+    assert "torch" not in _imports(PACKAGE / name)
+
+
+def test_only_the_ui_imports_gradio():
+    importers = {name for name, deps in _sources().items() if "gradio" in deps}
+    assert all(name.startswith("ui/") for name in importers), sorted(importers)
