@@ -18,7 +18,16 @@ OWNERS = {
     "safetensors": {"artifacts.py", "bundle.py"},
 }
 # files that must not import torch (the UI never does; data and rendering stay plain)
-TORCH_FREE = ["data.py", "plots.py", "charts.py", "worker.py", "examples.py", "names.py", "config.py", "metrics.py"]
+TORCH_FREE = [
+    "data.py",
+    "plots.py",
+    "charts.py",
+    "worker.py",
+    "examples.py",
+    "names.py",
+    "config.py",
+    "metrics.py",
+]
 
 
 def _imports(path: Path) -> set[str]:
@@ -39,7 +48,9 @@ def _sources() -> dict[str, set[str]]:
 @pytest.mark.parametrize("dependency", sorted(OWNERS))
 def test_a_heavy_dependency_enters_through_its_module(dependency):
     importers = {name for name, deps in _sources().items() if dependency in deps and "versions/" not in name}
-    assert importers <= OWNERS[dependency], f"{dependency} imported by {sorted(importers - OWNERS[dependency])}"
+    assert importers <= OWNERS[dependency], (
+        f"{dependency} imported by {sorted(importers - OWNERS[dependency])}"
+    )
 
 
 def test_the_ui_imports_neither_torch_nor_captum_nor_sqlalchemy():
