@@ -1,0 +1,40 @@
+"""One training of a preset with overrides on a shared dataset, as one JSON line (the preset sweep).
+
+    OMP_NUM_THREADS=1 python -m benchmarks.sweep trec default '{"train__seed": 1}'
+
+SST-2 validates on its dev set, TREC on a seeded 10% of train; both report test accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+
+from benchmarks.run import DATASETS
+from lstm_demo.config import AppSettings
+from lstm_demo.service import Service
+
+
+def main(argv: list[str]) -> None:
+    ds, preset = argv[0], argv[1]
+    overrides = json.loads(argv[2]) if len(argv) > 2 else {}
+    svc = Service(AppSettings.from_env({"LSTM_DEMO_HOME": tempfile.mkdtemp(prefix="lstm-demo-sweep-")}))
+    d = DATASETS / ds
+    kw = {"test_path": d / "test.csv", "preset_name": preset, "overrides": overrides}
+    if (d / "dev.csv").exists():
+        kw["val_path"] = d / "dev.csv"
+    result = None
+    for event in svc.train(d / "train.csv", **kw):
+        result = event.progress.result or result
+    row = {
+        "dataset": ds, "preset": preset, "overrides": overrides,
+        "test_accuracy": round(result.test["accuracy"], 4), "test_macro_f1": round(result.test["macro_f1"], 4),
+        "val_accuracy": round(result.val["accuracy"], 4), "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run, "seconds_per_epoch": round(result.seconds_per_epoch, 2),
+    }  # fmt: skip
+    print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
