@@ -2,7 +2,7 @@
 
 import os
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
 
 from lstm_demo.ui import launch  # noqa: E402
 
