@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers import write_toy_csv
+
 from lstm_demo.config import AppSettings
 from lstm_demo.service import Service
 
