@@ -323,8 +323,16 @@ def build(service: Service, worker: TrainingWorker, active: gr.State) -> TrainTa
         return message_html(f"cancelling run {run_id}…", "info")
 
     inspect_outputs = [upload_msg, preview, text_col, label_col, distribution, data_summary]
-    file.upload(inspect, file, inspect_outputs, api_visibility="private")
-    file.clear(inspect, file, inspect_outputs, api_visibility="private")
+    # one queue for both, in order: a clear's empty answer must never land after the next upload's preview
+    for event in (file.upload, file.clear):
+        event(
+            inspect,
+            file,
+            inspect_outputs,
+            api_visibility="private",
+            concurrency_id="inspect",
+            concurrency_limit=1,
+        )
     for dropdown in (text_col, label_col):
         dropdown.input(
             on_columns,
