@@ -60,8 +60,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(command: list[str], home: Path) -> tuple[subprocess.Popen, str, float]:
-    """Start a server on a free loopback port; returns it, its URL and the seconds until GET / gave 200."""
+def start(
+    command: list[str], home: Path, timeout: float = LAUNCH_TIMEOUT
+) -> tuple[subprocess.Popen, str, float]:
+    """Start a server on a free loopback port; returns it, its URL and the seconds until GET / gave 200.
+
+    The browser tests start the app with this too. Its output goes to `home/server.log`.
+    """
     port = free_port()
     env = {**os.environ, "LSTM_DEMO_HOME": str(home), "LSTM_DEMO_DEVICE": "cpu", "GRADIO_SERVER_NAME": "127.0.0.1",
            "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}  # fmt: skip
@@ -71,7 +76,7 @@ def start(command: list[str], home: Path) -> tuple[subprocess.Popen, str, float]
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     log.close()
     url = f"http://127.0.0.1:{port}/"
-    while time.perf_counter() - began < LAUNCH_TIMEOUT and proc.poll() is None:
+    while time.perf_counter() - began < timeout and proc.poll() is None:
         try:
             if httpx.get(url, timeout=5).status_code == 200:
                 return proc, url, time.perf_counter() - began
@@ -80,7 +85,7 @@ def start(command: list[str], home: Path) -> tuple[subprocess.Popen, str, float]
         time.sleep(0.05)
     stop(proc)
     tail = (home / "server.log").read_text(errors="replace")[-3000:]
-    raise RuntimeError(f"{' '.join(command)} did not answer within {LAUNCH_TIMEOUT:.0f} s:\n{tail}")
+    raise RuntimeError(f"{' '.join(command)} did not answer within {timeout:.0f} s:\n{tail}")
 
 
 def stop(proc: subprocess.Popen) -> None:

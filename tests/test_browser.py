@@ -12,35 +12,27 @@ is not used, so no browser is downloaded.
 from __future__ import annotations
 
 import csv
-import os
 import re
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from helpers import toy_rows, write_toy_csv
 
+from benchmarks.app_bench import CHROMIUM, CHROMIUM_ARGS, start, stop
 from lstm_demo.examples import EXAMPLES
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 MARKUP = "<img src=x onerror=alert(1)>"
 TABS = {"train": "Train", "examples": "Examples", "predict": "Predict", "explain": "Explain", "runs": "Runs",
         "about": "How an LSTM works"}  # fmt: skip
@@ -48,51 +40,12 @@ TABS = {"train": "Train", "examples": "Examples", "predict": "Predict", "explain
 START_S, TRAIN_MS, ANSWER_MS = 90, 180_000, 60_000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_app(home: Path, log: Path, timeout: float = START_S) -> tuple[subprocess.Popen, str]:
-    """`python app.py` on a free loopback port; returns the process and its URL once GET / answers 200."""
-    port = free_port()
-    env = {**os.environ, "LSTM_DEMO_HOME": str(home), "LSTM_DEMO_DEVICE": "cpu", "GRADIO_SERVER_NAME": "127.0.0.1",
-           "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"}  # fmt: skip
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    stop_app(proc)
-    raise RuntimeError(f"the app did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
-
-
-def stop_app(proc: subprocess.Popen) -> None:
-    """Ctrl-C, as a person stops it (the worker then records any training as cancelled)."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("home")
-    proc, url = start_app(home, home.parent / "app.log")
+    proc, url, _ = start([sys.executable, "app.py"], home, timeout=START_S)
     yield url
-    stop_app(proc)
+    stop(proc)
 
 
 @pytest.fixture(scope="module")
