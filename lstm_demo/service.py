@@ -80,6 +80,10 @@ class Service:
     def close(self) -> None:
         self.store.close()
 
+    def _limits(self) -> dict[str, int]:
+        """The settings' bounds on a table that someone hands us (upload size, rows)."""
+        return {"max_bytes": int(self.settings.max_upload_mb * 2**20), "max_rows": self.settings.max_rows}
+
     # ------------------------------------------------------------------ training
 
     def prepare(
@@ -96,7 +100,7 @@ class Service:
         owner: str | None = None,
     ) -> PreparedRun:
         """Read and validate the data, then record a `queued` run. Raises DataError/ValueError."""
-        limits = {"max_bytes": int(self.settings.max_upload_mb * 2**20), "max_rows": self.settings.max_rows}
+        limits = self._limits()
         table = read_table(train_path, text_column, label_column, **limits)
         cfg = preset(preset_name, **(overrides or {}))
         if cfg.train.device == "auto" and self.settings.device != "auto":
@@ -286,7 +290,7 @@ class Service:
         self, run_id: str, path: str | os.PathLike[str], text_column: str | None = None
     ) -> Table:
         """Read a table of texts for batch prediction (labels optional)."""
-        limits = {"max_bytes": int(self.settings.max_upload_mb * 2**20), "max_rows": self.settings.max_rows}
+        limits = self._limits()
         return read_texts(path, text_column, **limits)
 
     # ------------------------------------------------------------------ opening the model up

@@ -80,7 +80,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def resolve_packing(packing: str, device: torch.device, bidirectional: bool) -> str:
+def resolve_packing(packing: str) -> str:
     """`auto` means padded batches: measured faster than packed ones on every device we ran.
 
     `python -m benchmarks.packing` (tokens per second, forward + backward, batch 32): CPU
@@ -88,9 +88,7 @@ def resolve_packing(packing: str, device: torch.device, bidirectional: bool) -> 
     the oneDNN kernel on the CPU; on CUDA the exact padded bidirectional path runs the two
     directions as two cuDNN calls and still keeps up with one packed call.
     """
-    if packing != "auto":
-        return packing
-    return "padded"
+    return "padded" if packing == "auto" else packing
 
 
 def make_batches(lengths: Sequence[int], batch_size: int, rng: random.Random | None) -> list[list[int]]:
@@ -184,7 +182,7 @@ def train(
     if cfg.model.num_classes != len(labels):
         raise ValueError("cfg.model.num_classes must equal the number of labels")
     device = resolve_device(tc.device)
-    packing = resolve_packing(tc.packing, device, cfg.model.bidirectional)
+    packing = resolve_packing(tc.packing)
     amp = tc.mixed_precision and device.type == "cuda"
     seed_everything(tc.seed)
     model = TextClassifier(cfg.model, packing=packing).to(device)

@@ -250,14 +250,14 @@ def test_mixed_precision_training_on_cuda_learns(bidirectional):
     cfg = _config(device="cuda", mixed_precision=True)
     cfg = RunConfig(model=replace(cfg.model, bidirectional=bidirectional), train=cfg.train, labels=cfg.labels)
     result = _result(_run(cfg))
-    assert result.device.startswith("cuda") and result.packing == ("packed" if bidirectional else "padded")
+    assert result.device.startswith("cuda") and result.packing == "padded"  # `auto` is padded everywhere
     assert result.val["accuracy"] >= 0.95
 
 
 def test_devices_and_packing_resolve():
     assert resolve_device("cpu") == torch.device("cpu")
-    assert resolve_packing("auto", torch.device("cpu"), bidirectional=True) == "padded"
-    assert resolve_packing("packed", torch.device("cpu"), bidirectional=False) == "packed"
+    assert resolve_packing("auto") == "padded"
+    assert resolve_packing("packed") == "packed"
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU"):
             resolve_device("cuda")
