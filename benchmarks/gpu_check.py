@@ -1,5 +1,7 @@
 """GPU checks, run on a CUDA machine: `python -m benchmarks.gpu_check [--data DIR] [--epochs N]`.
 
+`--device cpu` runs only the first check, on the CPU (the same comparison without a GPU).
+
 1. Tokens per second of `default` training on CUDA (our full training loop through the service)
    against a bare `nn.LSTM` loop with the same shapes, batches, optimizer and mixed precision.
 2. Padded against packed batches on CUDA.
@@ -31,9 +33,11 @@ def _emit(**row) -> None:
     print(json.dumps(row), flush=True)
 
 
-def train_ours(data: Path, epochs: int, packing: str = "auto", amp: bool = True) -> tuple[Service, str, dict]:
+def train_ours(
+    data: Path, epochs: int, packing: str = "auto", amp: bool = True, device: str = "cuda"
+) -> tuple[Service, str, dict]:
     home = tempfile.mkdtemp(prefix="gpu-check-")
-    svc = Service(AppSettings.from_env({"LSTM_DEMO_HOME": home, "LSTM_DEMO_DEVICE": "cuda"}))
+    svc = Service(AppSettings.from_env({"LSTM_DEMO_HOME": home, "LSTM_DEMO_DEVICE": device}))
     result = run_id = None
     overrides = {
         "train__epochs": epochs,
@@ -63,7 +67,12 @@ def train_ours(data: Path, epochs: int, packing: str = "auto", amp: bool = True)
     )
 
 
-def bare_lstm(svc: Service, run_id: str, epochs: int, data: Path) -> dict:
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bare_lstm(svc: Service, run_id: str, epochs: int, data: Path, device_name: str = "cuda") -> dict:
     """The same shapes as the run's model, as plainly as PyTorch writes it: no masking, no DropConnect."""
     loaded = svc.load(run_id)
     cfg = loaded.config
@@ -72,7 +81,7 @@ def bare_lstm(svc: Service, run_id: str, epochs: int, data: Path) -> dict:
     with open(data / "train.csv", newline="") as f:
         texts = [r["text"] for r in csv.DictReader(f)]
     seqs = loaded.encoder.encode_batch(texts)
-    device = torch.device("cuda")
+    device = torch.device(device_name)
     m, tc = cfg.model, cfg.train
     emb = nn.Embedding(m.vocab_size, m.embedding_dim, padding_idx=0).to(device)
     lstm = nn.LSTM(
@@ -86,11 +95,11 @@ def bare_lstm(svc: Service, run_id: str, epochs: int, data: Path) -> dict:
     lengths = [max(1, len(s)) for s in seqs]
     tokens, seconds = 0, 0.0
     for epoch in range(epochs):
-        torch.cuda.synchronize()
+        _sync(device)
         t = time.perf_counter()
         for batch in make_batches(lengths, tc.batch_size, rng):
             ids, lens = collate([seqs[i] for i in batch], device)
-            with torch.autocast("cuda", dtype=torch.bfloat16):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 out, _ = lstm(emb(ids))
                 logits = head(out.amax(1))
             loss = F.cross_entropy(logits.float(), y[batch].to(device))
@@ -99,7 +108,7 @@ def bare_lstm(svc: Service, run_id: str, epochs: int, data: Path) -> dict:
             torch.nn.utils.clip_grad_norm_(params, tc.grad_clip)
             opt.step()
             tokens += int(lens.sum())
-        torch.cuda.synchronize()
+        _sync(device)
         if epoch > 0:  # the first epoch warms cuDNN up; ours counts it, so this favours the bare loop
             seconds += time.perf_counter() - t
         else:
@@ -113,7 +122,14 @@ def main() -> int:
         "--data", type=Path, default=Path(os.environ.get("LSTM_DEMO_DATASETS", "../shared/datasets")) / "sst2"
     )
     p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--device", default="cuda", help="cuda (every check) or cpu (the throughput check alone)")
     args = p.parse_args()
+    if args.device == "cpu":
+        svc, run_id, ours = train_ours(args.data, args.epochs, device="cpu")
+        bare = bare_lstm(svc, run_id, args.epochs, args.data, "cpu")
+        ratio = ours["tokens_per_second"] / bare["tokens_per_second"]
+        _emit(check="throughput", device="cpu", ours=ours, bare=bare, ratio=ratio)
+        return 0
     if not torch.cuda.is_available():
         _emit(check="cuda", ok=False, error="no CUDA device")
         return 1

@@ -56,6 +56,20 @@ def _pct(x: float | None) -> str:
 # ---------------------------------------------------------------------------- commands
 
 
+def _settings(items: list[str]) -> dict[str, Any]:
+    """`--set section__name=value` pairs; a value is read as JSON when it can be (true, 3, 0.5)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, raw = item.partition("=")
+        if not eq or "__" not in key:
+            raise ValueError(f"--set takes SECTION__NAME=VALUE, such as train__refit=true; got {item!r}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     svc = _service()
     overrides = {
@@ -64,6 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "train__device": args.device,
         "train__batch_size": args.batch_size,
         "model__encoder": args.encoder,
+        **_settings(args.set),
     }
     events = svc.train(
         args.train_csv,
@@ -81,6 +96,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         p = event.progress
         if p.kind == "start" and not args.quiet:
             print(f"run {event.run_id}: {p.message}", file=sys.stderr)
+        elif p.kind == "epoch" and p.phase == "refit" and not args.quiet:
+            print(
+                f"refit epoch {p.epoch}/{p.epochs}  loss {p.train_loss:.4f}  "
+                f"{p.tokens_per_second:,.0f} tok/s  eta {p.eta_seconds:.0f}s",
+                file=sys.stderr,
+            )
         elif p.kind == "epoch" and not args.quiet:
             print(
                 f"epoch {p.epoch}/{p.epochs}  loss {p.train_loss:.4f}  val_loss {p.val_loss:.4f}  "
@@ -102,6 +123,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "test_macro_f1": result.test["macro_f1"] if result.test else None,
         "best_epoch": result.best_epoch,
         "epochs_run": result.epochs_run,
+        "refit_epochs": result.refit["epochs"] if result.refit else 0,
         "train_seconds": result.train_seconds,
         "seconds_per_epoch": result.seconds_per_epoch,
         "tokens_per_second": result.tokens_per_second,
@@ -120,6 +142,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"run {out['run_id']}  val_acc {_pct(out['val_accuracy'])}  val_f1 {_pct(out['val_macro_f1'])}{test}  "
             f"best epoch {out['best_epoch']}/{out['epochs_run']}  {out['seconds_per_epoch']:.2f} s/epoch on {out['device']}"
         )
+        if result.refit:
+            print(f"refit on all {result.refit['rows']} training rows for {result.refit['epochs']} epochs")
         print(f"model saved in {out['model_dir']}")
     return 0
 
@@ -278,6 +302,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int)
     t.add_argument("--encoder", choices=["lstm", "gru", "rnn"])
     t.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
+    t.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION__NAME=VALUE",
+        help="any other setting, repeatable: --set train__refit=true --set model__hidden_size=256",
+    )
     t.add_argument("--name", help="a label for the run")
     t.add_argument("--json", action="store_true")
     t.add_argument("--quiet", action="store_true", help="no per-epoch lines on stderr")

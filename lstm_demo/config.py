@@ -16,6 +16,7 @@ ENCODERS = ("lstm", "gru", "rnn")
 POOLINGS = ("last", "mean", "max", "attention")
 TOKENIZER_KINDS = ("word", "bpe", "wordpiece")
 PACKINGS = ("auto", "padded", "packed")
+MONITORS = ("accuracy", "macro_f1", "loss")  # validation figures that can choose the epoch (loss: lowest)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,9 @@ class TrainConfig:
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
     patience: int = 0  # epochs without validation improvement before stopping; 0 never stops early
-    monitor: str = "accuracy"  # validation metric for early stopping and best weights: accuracy | macro_f1
+    monitor: str = (
+        "accuracy"  # validation metric for early stopping and best weights: accuracy | macro_f1 | loss
+    )
     grad_clip: float = 5.0  # max gradient norm; 0 disables clipping
     class_weights: bool = False  # weight the loss by inverse class frequency
     label_smoothing: float = 0.0
@@ -92,6 +95,9 @@ class TrainConfig:
     ema_decay: float = 0.0  # exponential moving average of the weights (validated and kept); 0 turns it off
     seed: int = 13
     val_fraction: float = 0.1  # stratified share of the training table held out for validation
+    # after validation has chosen the epoch count, train tokenizer and model again on all training
+    # rows (the held-out share included) and keep that model; not with a separate validation file
+    refit: bool = False
     device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps
     mixed_precision: bool = True  # bf16/fp16 autocast on CUDA only
     packing: str = "auto"  # auto | padded | packed: how variable lengths reach the recurrent kernel
@@ -102,8 +108,8 @@ class TrainConfig:
             raise ValueError("batch_size and epochs must be at least 1")
         if not 0.0 < self.val_fraction < 0.9:
             raise ValueError(f"val_fraction must be in (0, 0.9), got {self.val_fraction}")
-        if self.monitor not in ("accuracy", "macro_f1"):
-            raise ValueError(f"monitor must be accuracy or macro_f1, got {self.monitor!r}")
+        if self.monitor not in MONITORS:
+            raise ValueError(f"monitor must be one of {MONITORS}, got {self.monitor!r}")
         if self.packing not in PACKINGS:
             raise ValueError(f"packing must be one of {PACKINGS}, got {self.packing!r}")
         if self.log_every < 1:

@@ -32,12 +32,19 @@ def lengths_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
 
 
-def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+def reversal_index(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """(B,) lengths -> (B, T) positions that reverse each row's first `length` steps, padding in place."""
+    pos = torch.arange(max_len, device=lengths.device)[None, :]  # (1, T)
+    rev = lengths[:, None] - 1 - pos  # (B, T)
+    return torch.where(rev >= 0, rev, pos)
+
+
+def reverse_within_length(
+    x: torch.Tensor, lengths: torch.Tensor, index: torch.Tensor | None = None
+) -> torch.Tensor:
     """Reverse each row's first `length` steps, leave its padding in place. (B, T, ...) -> same."""
     B, T = x.shape[:2]
-    pos = torch.arange(T, device=x.device)[None, :].expand(B, T)  # (B, T)
-    rev = lengths[:, None] - 1 - pos
-    idx = torch.where(rev >= 0, rev, pos)  # (B, T)
+    idx = reversal_index(lengths, T) if index is None else index  # (B, T)
     return x.gather(1, idx.view(B, T, *([1] * (x.dim() - 2))).expand_as(x))
 
 
@@ -78,14 +85,23 @@ class RecurrentEncoder(nn.Module):
             weights[name] = w
         return weights
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor, packing: str = "padded") -> torch.Tensor:
-        """(B, T, E) embeddings, (B,) lengths -> (B, T, D*H) outputs, zero at padding."""
+    def forward(
+        self, x: torch.Tensor, lengths: torch.Tensor, packing: str = "padded", padded: bool = True
+    ) -> torch.Tensor:
+        """(B, T, E) embeddings, (B,) lengths -> (B, T, D*H) outputs, zero at padding.
+
+        `padded=False` promises every text is T long: then one fused call runs every layer and
+        direction, as a plain `nn.LSTM` would (length-bucketed batches often are uniform).
+        """
         weights = self._weights()
         T = x.shape[1]
         if packing == "packed":
             packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             out, _ = functional_call(self.rnn, weights, (packed,))
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=T)
+            return out
+        if not padded:
+            out, _ = functional_call(self.rnn, weights, (x,))
             return out
         mask = lengths_mask(lengths, T)[..., None]  # (B, T, 1)
         if not self.cfg.bidirectional:
@@ -97,6 +113,7 @@ class RecurrentEncoder(nn.Module):
         self, x: torch.Tensor, lengths: torch.Tensor, weights: dict[str, torch.Tensor]
     ) -> torch.Tensor:
         h = x
+        index = reversal_index(lengths, x.shape[1])  # (B, T), shared by every reversal below
         for layer in range(self.cfg.num_layers):
             cell = self._cells[0 if layer == 0 else 1]
             outs = []
@@ -105,9 +122,9 @@ class RecurrentEncoder(nn.Module):
                     f"{kind}_l0": weights[f"{kind}_l{layer}{suffix}"]
                     for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
                 }
-                inp = h if not suffix else reverse_within_length(h, lengths)
+                inp = h if not suffix else reverse_within_length(h, lengths, index)
                 out, _ = functional_call(cell, w, (inp,))
-                outs.append(out if not suffix else reverse_within_length(out, lengths))
+                outs.append(out if not suffix else reverse_within_length(out, lengths, index))
             h = torch.cat(outs, dim=-1)  # (B, T, 2H)
             if layer < self.cfg.num_layers - 1:
                 h = F.dropout(h, p=self.rnn.dropout, training=self.training)
@@ -132,10 +149,10 @@ class Pooling(nn.Module):
         self.bidirectional = bidirectional
         self.score = nn.Linear(size, 1) if kind == "attention" else None
 
-    def forward(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(B, T, D*H), (B,) -> (B, D*H)."""
+    def forward(self, out: torch.Tensor, lengths: torch.Tensor, padded: bool = True) -> torch.Tensor:
+        """(B, T, D*H), (B,) -> (B, D*H); `padded=False` promises every text is T long."""
         B, T, _ = out.shape
-        mask = lengths_mask(lengths, T)  # (B, T)
+        mask = lengths_mask(lengths, T) if padded else None  # (B, T)
         if self.kind == "last":
             last = out[torch.arange(B, device=out.device), lengths - 1]  # (B, D*H)
             if not self.bidirectional:
@@ -146,8 +163,10 @@ class Pooling(nn.Module):
         if self.kind == "mean":
             return out.sum(1) / lengths[:, None].to(out.dtype)
         if self.kind == "max":
-            return out.masked_fill(~mask[..., None], float("-inf")).amax(1)
-        scores = self.score(out).squeeze(-1).masked_fill(~mask, float("-inf"))  # (B, T)
+            return out.amax(1) if mask is None else out.masked_fill(~mask[..., None], float("-inf")).amax(1)
+        scores = self.score(out).squeeze(-1)  # (B, T)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
         weights = torch.softmax(scores.float(), dim=1).to(out.dtype)
         return torch.einsum("bt,btd->bd", weights, out)
 
@@ -193,17 +212,25 @@ class TextClassifier(nn.Module):
                 if self.cfg.encoder == "lstm" and name.startswith("bias_ih"):
                     w[H : 2 * H] = 1.0  # PyTorch's gate order is i, f, g, o
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, T) token ids (0 = [PAD], right-padded), (B,) lengths -> (B, C) logits."""
+    def forward(
+        self, ids: torch.Tensor, lengths: torch.Tensor | None = None, padded: bool | None = None
+    ) -> torch.Tensor:
+        """(B, T) token ids (0 = [PAD], right-padded), (B,) lengths -> (B, C) logits.
+
+        `padded`: whether any text is shorter than T. None works it out from `lengths`, which costs
+        a device sync on a GPU; the training loop knows it from the host-side lengths.
+        """
         if lengths is None:
             lengths = (ids != 0).sum(1).clamp(min=1)
         x = self.embedding(ids)  # (B, T, E)
-        return self.classify(x, lengths)
+        return self.classify(x, lengths, padded)
 
-    def classify(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def classify(self, x: torch.Tensor, lengths: torch.Tensor, padded: bool | None = None) -> torch.Tensor:
         """Embeddings -> logits; split out so attribution methods can start from embeddings."""
+        if padded is None:
+            padded = bool((lengths < x.shape[1]).any())
         x = F.dropout(x, p=self.cfg.embedding_dropout, training=self.training)
-        out = self.encoder(x, lengths, self.packing)  # (B, T, D*H)
-        pooled = self.pooling(out, lengths)  # (B, D*H)
+        out = self.encoder(x, lengths, self.packing, padded)  # (B, T, D*H)
+        pooled = self.pooling(out, lengths, padded)  # (B, D*H)
         pooled = F.dropout(pooled, p=self.cfg.dropout, training=self.training)
         return self.head(pooled)  # (B, C)

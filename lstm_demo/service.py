@@ -12,7 +12,7 @@ import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,7 @@ from .data import Table, check_labels, read_table, read_texts
 from .names import METHODS
 from .store import MetricPoint, RunDetail, RunSummary, Store, StoreError
 from .tokenization import TextEncoder
-from .train import Progress, predict_logits, resolve_device, train
+from .train import Progress, TrainResult, predict_logits, resolve_device, train
 
 if TYPE_CHECKING:
     from . import explain
@@ -141,53 +141,41 @@ class Service:
     def execute(
         self, prepared: PreparedRun, should_stop: Callable[[], bool] | None = None
     ) -> Iterator[TrainEvent]:
-        """Train a prepared run, recording its progress; yields events, the last holds the run."""
-        run_id, cfg, table = prepared.run_id, prepared.config, prepared.table
+        """Train a prepared run, recording its progress; yields events, the last holds the run.
+
+        With `train.refit` and a validation share taken from the training table, a second pass
+        trains the tokenizer and a fresh model on all training rows for the epoch count the first
+        pass chose on validation, and keeps that model; the validation figures stay the first
+        pass's, the only honest ones left.
+        """
+        run_id = prepared.run_id
         finished = False  # once the run has its final status, closing the generator changes nothing
         try:
-            texts = table.texts
-            train_texts = [texts[i] for i in prepared.train_idx]
-            encoder = TextEncoder.train(train_texts, cfg.preprocess, cfg.tokenizer)
-            cfg = override(cfg, model__vocab_size=encoder.vocab_size)
-            index = {label: i for i, label in enumerate(cfg.labels)}
-            seqs = encoder.encode_batch(texts)
-            y = [index[label] for label in table.labels]
-            if prepared.val_table is not None:
-                val_seqs = encoder.encode_batch(prepared.val_table.texts)
-                val_y = [index[label] for label in prepared.val_table.labels]
-            else:
-                val_seqs = [seqs[i] for i in prepared.val_idx]
-                val_y = [y[i] for i in prepared.val_idx]
-            test = None
-            if prepared.test_table is not None:
-                test = (
-                    encoder.encode_batch(prepared.test_table.texts),
-                    [index[label] for label in prepared.test_table.labels],
+            refit = prepared.config.train.refit and prepared.val_table is None and bool(prepared.val_idx)
+            data = _encode(prepared, prepared.train_idx, with_test=not refit)
+            self.store.start_run(run_id, device=str(resolve_device(data.cfg.train.device)), pid=os.getpid())
+            end = yield from self._follow(
+                run_id, train(data.cfg, *data.train, *data.val, test=data.test, should_stop=should_stop)
+            )
+            result = end.result
+            if result is not None and refit:
+                chosen = result
+                data = _encode(prepared, prepared.train_idx + prepared.val_idx, with_test=True)
+                cfg = override(data.cfg, train__epochs=chosen.best_epoch, train__patience=0)
+                reports = train(
+                    cfg, *data.train, [], [], test=data.test, should_stop=should_stop, phase="refit"
                 )
-            device = resolve_device(cfg.train.device)
-            self.store.start_run(run_id, device=str(device), pid=os.getpid())
-            for progress in train(
-                cfg,
-                [seqs[i] for i in prepared.train_idx],
-                [y[i] for i in prepared.train_idx],
-                val_seqs,
-                val_y,
-                test=test,
-                should_stop=should_stop,
-            ):
-                if progress.kind in ("step", "epoch"):
-                    self.store.add_metric(run_id, _metric_point(progress))
-                if progress.kind == "cancelled":
-                    run = self.store.finish_run(run_id, status="cancelled", epochs_run=progress.epoch - 1)
-                    finished = True
-                    yield TrainEvent(run_id, progress, run)
-                    return
-                if progress.kind == "done":
-                    run = self._finish(run_id, cfg, encoder, progress, prepared)
-                    finished = True
-                    yield TrainEvent(run_id, progress, run)
-                    return
-                yield TrainEvent(run_id, progress)
+                end = yield from self._follow(run_id, reports)
+                result = end.result and _merge_refit(chosen, end.result, len(data.train[0]))
+            if result is None:
+                epochs_run = end.epoch - 1 if end.phase == "train" else chosen.epochs_run
+                run = self.store.finish_run(run_id, status="cancelled", epochs_run=epochs_run)
+            else:
+                run = self._finish(run_id, data.cfg, data.encoder, result, prepared)
+            finished = True
+            if result is not None and result.val is not None:  # the done report speaks for the whole run
+                end = replace(end, val_accuracy=result.val["accuracy"], val_macro_f1=result.val["macro_f1"])
+            yield TrainEvent(run_id, replace(end, result=result), run)
         except GeneratorExit:
             if not finished:
                 self.store.finish_run(run_id, status="cancelled")
@@ -197,16 +185,24 @@ class Service:
                 self.store.finish_run(run_id, status="failed", error=_describe(e))
             raise
 
+    def _follow(self, run_id: str, reports: Iterator[Progress]) -> Iterator[TrainEvent]:
+        """Pass a training pass's reports on, storing the first pass's curve; returns its last report."""
+        for progress in reports:
+            if progress.kind in ("done", "cancelled"):
+                return progress
+            if progress.kind in ("step", "epoch") and progress.phase == "train":
+                self.store.add_metric(run_id, _metric_point(progress))
+            yield TrainEvent(run_id, progress)
+        raise RuntimeError("training ended without a final report")
+
     def train(self, train_path: str | os.PathLike[str], **kwargs: Any) -> Iterator[TrainEvent]:
         """`prepare` + `execute` in one call (the command line's path)."""
         should_stop = kwargs.pop("should_stop", None)
         yield from self.execute(self.prepare(train_path, **kwargs), should_stop)
 
     def _finish(
-        self, run_id: str, cfg: RunConfig, encoder: TextEncoder, progress: Progress, prepared: PreparedRun
+        self, run_id: str, cfg: RunConfig, encoder: TextEncoder, result: TrainResult, prepared: PreparedRun
     ) -> RunSummary:
-        result = progress.result
-        assert result is not None
         metrics = {
             "val": result.val,
             "test": result.test,
@@ -219,6 +215,7 @@ class Service:
             "device": result.device,
             "packing": result.packing,
             "history": result.history,
+            "refit": result.refit,
             "data": {
                 "source": prepared.table.source,
                 "rows": len(prepared.table.texts),
@@ -238,7 +235,7 @@ class Service:
         return self.store.finish_run(
             run_id,
             status="completed",
-            metrics={"val": result.val, "test": result.test},
+            metrics={"val": result.val, "test": result.test, "refit": _without_history(result.refit)},
             best_epoch=result.best_epoch,
             epochs_run=result.epochs_run,
             model_dir=str(model_dir),
@@ -424,6 +421,58 @@ class Service:
 
 
 _NO_TOKENS = "the text has no words the model's tokenizer knows: type a longer sentence"
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """A prepared run's rows as token ids, with the tokenizer trained for them."""
+
+    cfg: RunConfig  # with the tokenizer's vocabulary size
+    encoder: TextEncoder
+    train: tuple[list[list[int]], list[int]]
+    val: tuple[list[list[int]], list[int]]
+    test: tuple[list[list[int]], list[int]] | None
+
+
+def _encode(prepared: PreparedRun, rows: Sequence[int], with_test: bool) -> _Encoded:
+    """Train the tokenizer on `rows` of the training table, then encode every split."""
+    cfg, table = prepared.config, prepared.table
+    encoder = TextEncoder.train([table.texts[i] for i in rows], cfg.preprocess, cfg.tokenizer)
+    index = {label: i for i, label in enumerate(cfg.labels)}
+
+    def split(tbl: Table, idx: Sequence[int] | None = None) -> tuple[list[list[int]], list[int]]:
+        idx = range(len(tbl.texts)) if idx is None else idx
+        return encoder.encode_batch([tbl.texts[i] for i in idx]), [index[tbl.labels[i]] for i in idx]
+
+    val = split(prepared.val_table) if prepared.val_table is not None else split(table, prepared.val_idx)
+    test = split(prepared.test_table) if with_test and prepared.test_table is not None else None
+    return _Encoded(
+        override(cfg, model__vocab_size=encoder.vocab_size), encoder, split(table, rows), val, test
+    )
+
+
+def _merge_refit(chosen: TrainResult, refit: TrainResult, rows: int) -> TrainResult:
+    """The refit model with the first pass's validation figures and both passes' time."""
+    seconds = chosen.train_seconds + refit.train_seconds
+    tokens = chosen.tokens_per_second * chosen.train_seconds + refit.tokens_per_second * refit.train_seconds
+    return replace(
+        chosen,
+        model=refit.model,
+        test=refit.test,
+        train_seconds=seconds,
+        seconds_per_epoch=seconds / (chosen.epochs_run + refit.epochs_run),
+        tokens_per_second=tokens / seconds,
+        refit={
+            "epochs": refit.epochs_run,
+            "rows": rows,
+            "seconds": refit.train_seconds,
+            "history": refit.history,
+        },
+    )
+
+
+def _without_history(refit: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if refit is None else {k: v for k, v in refit.items() if k != "history"}
 
 
 def _text(text: str) -> str:

@@ -8,6 +8,7 @@ run store, the command line) and can cancel between steps through `should_stop`.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import random
 import time
@@ -26,7 +27,7 @@ from .model import TextClassifier
 @dataclass
 class TrainResult:
     model: TextClassifier  # best weights restored, eval mode, on `device`
-    val: dict[str, Any]  # classification_report on the validation split (best epoch)
+    val: dict[str, Any] | None  # classification_report on the validation split (best epoch); None without one
     test: dict[str, Any] | None  # on the test set, evaluated once at the end
     best_epoch: int
     epochs_run: int
@@ -37,6 +38,7 @@ class TrainResult:
     packing: str
     stopped_early: bool
     history: list[dict[str, Any]] = field(default_factory=list)
+    refit: dict[str, Any] | None = None  # set by the service when the kept model was refit on all rows
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class Progress:
     best_epoch: int | None = None
     message: str = ""
     result: TrainResult | None = None
+    phase: str = "train"  # train | refit (the second pass on all rows, without validation)
 
     @property
     def fraction(self) -> float:
@@ -118,7 +121,24 @@ def collate(seqs: Sequence[Sequence[int]], device: torch.device) -> tuple[torch.
     T = max(len(s) for s in seqs)
     ids = torch.tensor([list(s) + [0] * (T - len(s)) for s in seqs], dtype=torch.long)  # (B, T)
     lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)  # (B,)
-    return ids.to(device, non_blocking=True), lengths.to(device, non_blocking=True)
+    return _to(ids, device), _to(lengths, device)
+
+
+def _to(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Host -> device without waiting: from pageable memory a CUDA copy may stall on the stream."""
+    if device.type == "cuda":
+        t = t.pin_memory()
+    return t.to(device, non_blocking=True)
+
+
+def _score(report: dict[str, Any], monitor: str) -> float:
+    """The monitored validation figure, higher is better."""
+    return -report["loss"] if monitor == "loss" else report[monitor]
+
+
+def _padded(lengths: Sequence[int]) -> bool:
+    """Whether a batch of these lengths holds padding (length-bucketed batches often do not)."""
+    return min(lengths) != max(lengths)
 
 
 def _autocast(device: torch.device, enabled: bool):
@@ -140,7 +160,7 @@ def predict_logits(
     for batch in make_batches([len(s) for s in seqs], batch_size, None):
         ids, lengths = collate([seqs[i] for i in batch], device)
         with _autocast(device, mixed_precision):
-            logits = model(ids, lengths)
+            logits = model(ids, lengths, _padded([max(1, len(seqs[i])) for i in batch]))
         out[batch] = logits.float().cpu()
     model.train(was_training)
     return out
@@ -160,6 +180,30 @@ def evaluate(
     return report
 
 
+class WeightAverage:
+    """An exponential moving average of a model's weights, one fused update per step.
+
+    The same arithmetic as `torch.optim.swa_utils.AveragedModel` with its EMA function (the first
+    update copies, later ones lerp), without its per-step host-to-device copy of a step counter,
+    which on CUDA waits for the GPU every step.
+    """
+
+    def __init__(self, model: TextClassifier, decay: float):
+        self.module = copy.deepcopy(model)
+        self.decay = decay
+        self._started = False
+
+    @torch.no_grad()
+    def update(self, model: TextClassifier) -> None:
+        averaged = [p.detach() for p in self.module.parameters()]
+        current = [p.detach() for p in model.parameters()]
+        if not self._started:
+            torch._foreach_copy_(averaged, current)
+            self._started = True
+        else:
+            torch._foreach_lerp_(averaged, current, 1.0 - self.decay)
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)
@@ -176,9 +220,16 @@ def train(
     *,
     test: tuple[Sequence[Sequence[int]], Sequence[int]] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    phase: str = "train",
 ) -> Iterator[Progress]:
-    """Train `cfg.model` on id sequences; yields progress, the final report holds the result."""
+    """Train `cfg.model` on id sequences; yields progress, the final report holds the result.
+
+    Without validation rows it trains exactly `cfg.train.epochs` epochs and keeps the last
+    (averaged) weights: the refit pass, whose epoch count an earlier validated run chose.
+    """
     tc, labels = cfg.train, list(cfg.labels)
+    report = functools.partial(Progress, phase=phase)
+    validated = len(val_seqs) > 0
     if cfg.model.num_classes != len(labels):
         raise ValueError("cfg.model.num_classes must equal the number of labels")
     device = resolve_device(tc.device)
@@ -193,13 +244,7 @@ def train(
         model.parameters(), lr=tc.learning_rate, weight_decay=tc.weight_decay, fused=fused
     )
     # Polyak averaging of the weights: the averaged copy is what is validated and kept
-    ema = (
-        torch.optim.swa_utils.AveragedModel(
-            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(tc.ema_decay)
-        )
-        if tc.ema_decay > 0
-        else None
-    )
+    ema = WeightAverage(model, tc.ema_decay) if tc.ema_decay > 0 else None
     evaluated = ema.module if ema is not None else model
     # fp16 needs loss scaling; bf16 (Ampere and later) does not
     scaler = torch.amp.GradScaler("cuda", enabled=amp and not torch.cuda.is_bf16_supported())
@@ -211,13 +256,16 @@ def train(
     rng = random.Random(tc.seed)
     steps_per_epoch = math.ceil(len(train_seqs) / tc.batch_size)
     y_all = torch.as_tensor(list(train_y), dtype=torch.long)
-    best_score, best_epoch, best_state = -1.0, 0, None
+    best_score, best_epoch, best_state = -math.inf, 0, None
     history: list[dict[str, Any]] = []
     start = time.perf_counter()
     train_time = 0.0
     tokens_seen = 0
     stale = 0
-    yield Progress("start", 0, tc.epochs, 0, steps_per_epoch, 0.0, message=f"training on {device}")
+    message = f"training on {device}"
+    if phase == "refit":
+        message = f"refitting on all {len(train_seqs)} training rows for {tc.epochs} epochs on {device}"
+    yield report("start", 0, tc.epochs, 0, steps_per_epoch, 0.0, message=message)
     epoch = 0
     stopped_early = False
     for epoch in range(1, tc.epochs + 1):
@@ -227,7 +275,7 @@ def train(
         loss_sum, loss_n = torch.zeros((), device=device), 0
         for step, batch in enumerate(make_batches(lengths, tc.batch_size, rng), start=1):
             if should_stop is not None and should_stop():
-                yield Progress(
+                yield report(
                     "cancelled",
                     epoch,
                     tc.epochs,
@@ -238,12 +286,13 @@ def train(
                 )
                 return
             ids, lens = collate([train_seqs[i] for i in batch], device)
-            target = y_all[batch].to(device, non_blocking=True)
+            target = _to(y_all[batch], device)
+            batch_lengths = [lengths[i] for i in batch]
             if tc.word_dropout > 0:  # real tokens (id > 1) become [UNK] (id 1) at random
                 drop = (torch.rand(ids.shape, device=device) < tc.word_dropout) & (ids > 1)
                 ids = ids.masked_fill(drop, 1)
             with _autocast(device, amp):
-                logits = model(ids, lens)
+                logits = model(ids, lens, _padded(batch_lengths))
             loss = F.cross_entropy(logits.float(), target, weight=weight, label_smoothing=tc.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -253,15 +302,15 @@ def train(
             scaler.step(optimizer)
             scaler.update()
             if ema is not None:
-                ema.update_parameters(model)
+                ema.update(model)
             loss_sum += loss.detach() * len(batch)
             loss_n += len(batch)
-            tokens_seen += sum(lengths[i] for i in batch)
+            tokens_seen += sum(batch_lengths)
             if step % tc.log_every == 0 and step < steps_per_epoch:
                 now = time.perf_counter()
                 done = (epoch - 1) * steps_per_epoch + step
                 rate = (now - start) / done
-                yield Progress(
+                yield report(
                     "step",
                     epoch,
                     tc.epochs,
@@ -273,25 +322,26 @@ def train(
                     tokens_per_second=tokens_seen / (train_time + now - epoch_start),
                 )
         train_time += time.perf_counter() - epoch_start
-        val = evaluate(evaluated, val_seqs, val_y, labels, amp)
-        score = val[tc.monitor]
-        if score > best_score:
-            best_score, best_epoch, stale = score, epoch, 0
+        val = evaluate(evaluated, val_seqs, val_y, labels, amp) if validated else {}
+        if not validated:
+            best_epoch = epoch  # nothing to choose by: the last epoch is kept
+        elif _score(val, tc.monitor) > best_score:
+            best_score, best_epoch, stale = _score(val, tc.monitor), epoch, 0
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in evaluated.state_dict().items()})
         else:
             stale += 1
         entry = {
             "epoch": epoch,
             "train_loss": loss_sum.item() / max(loss_n, 1),
-            "val_loss": val["loss"],
-            "val_accuracy": val["accuracy"],
-            "val_macro_f1": val["macro_f1"],
+            "val_loss": val.get("loss"),
+            "val_accuracy": val.get("accuracy"),
+            "val_macro_f1": val.get("macro_f1"),
             "tokens_per_second": tokens_seen / train_time,
             "seconds": time.perf_counter() - epoch_start,
         }
         history.append(entry)
         elapsed = time.perf_counter() - start
-        yield Progress(
+        yield report(
             "epoch",
             epoch,
             tc.epochs,
@@ -300,19 +350,20 @@ def train(
             elapsed,
             eta_seconds=elapsed / epoch * (tc.epochs - epoch),
             train_loss=entry["train_loss"],
-            val_loss=val["loss"],
-            val_accuracy=val["accuracy"],
-            val_macro_f1=val["macro_f1"],
+            val_loss=entry["val_loss"],
+            val_accuracy=entry["val_accuracy"],
+            val_macro_f1=entry["val_macro_f1"],
             tokens_per_second=entry["tokens_per_second"],
             best_epoch=best_epoch,
         )
         if tc.patience and stale >= tc.patience:
             stopped_early = True
             break
-    assert best_state is not None
+    if best_state is None:  # no validation: keep the last weights (averaged, when averaging)
+        best_state = {k: v.detach().clone() for k, v in evaluated.state_dict().items()}
     model.load_state_dict(best_state)
     model.eval()
-    val = evaluate(model, val_seqs, val_y, labels, amp)
+    val = evaluate(model, val_seqs, val_y, labels, amp) if validated else None
     test_report = evaluate(model, test[0], test[1], labels, amp) if test is not None else None
     result = TrainResult(
         model=model,
@@ -328,7 +379,7 @@ def train(
         stopped_early=stopped_early,
         history=history,
     )
-    yield Progress(
+    yield report(
         "done",
         epoch,
         tc.epochs,
@@ -336,8 +387,8 @@ def train(
         steps_per_epoch,
         time.perf_counter() - start,
         eta_seconds=0.0,
-        val_accuracy=val["accuracy"],
-        val_macro_f1=val["macro_f1"],
+        val_accuracy=val["accuracy"] if val else None,
+        val_macro_f1=val["macro_f1"] if val else None,
         best_epoch=best_epoch,
         message="stopped early" if stopped_early else "finished",
         result=result,

@@ -90,8 +90,12 @@ class Job:
     def _report(self, event: Any) -> None:
         with self._changed:
             self.last = event
-            if getattr(event.progress, "kind", None) in ("step", "epoch"):
-                self._history.append(event.progress)
+            progress = event.progress  # the curves are the validated pass's; a refit has none
+            if (
+                getattr(progress, "kind", None) in ("step", "epoch")
+                and getattr(progress, "phase", "train") == "train"
+            ):
+                self._history.append(progress)
             self.version += 1
             self._changed.notify_all()
 

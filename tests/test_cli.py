@@ -124,7 +124,21 @@ BAD = [
     pytest.param(("predict", "nosuchrun", "hello"), "nosuchrun", id="unknown-run"),
     pytest.param(("predict", "{run_id}", "   "), "empty", id="empty-text"),
     pytest.param(("train", "{home}/train.csv", "--epochs", "0"), "epochs", id="zero-epochs"),
+    pytest.param(("train", "{home}/train.csv", "--set", "refit"), "SECTION__NAME=VALUE", id="set-no-value"),
+    pytest.param(("train", "{home}/train.csv", "--set", "train__nope=1"), "train.nope", id="set-unknown"),
+    pytest.param(("train", "{home}/train.csv", "--set", "train__monitor=f1"), "monitor", id="set-bad-value"),
 ]
+
+
+def test_set_reaches_any_setting_and_refit_is_reported(run_cli, home):
+    code, out, err = run_cli("train", f"{home}/train.csv", "--preset", "fast", "--epochs", "2", "--json",
+                             "--set", "train__refit=true", "--set", "train__monitor=loss")  # fmt: skip
+    assert code == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert 1 <= summary["refit_epochs"] <= 2
+    assert "refitting on all 80 training rows" in err and "refit epoch 1/" in err
+    config = json.loads((Path(summary["model_dir"]) / "config.json").read_text())
+    assert (config["train"]["refit"], config["train"]["monitor"]) == (True, "loss")
 
 
 @pytest.mark.parametrize("args, message", BAD)

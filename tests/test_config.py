@@ -103,7 +103,7 @@ BAD_VALUES = [  # (settings class, one bad value); the error must name the optio
     (TrainConfig, {"epochs": 0}),
     (TrainConfig, {"val_fraction": 0.0}),
     (TrainConfig, {"val_fraction": 0.95}),
-    (TrainConfig, {"monitor": "loss"}),
+    (TrainConfig, {"monitor": "val_loss"}),
     (TrainConfig, {"packing": "ragged"}),
     (TrainConfig, {"learning_rate": 0.0}),
     # accepted today, then fail (or misbehave) only once training runs:

@@ -77,6 +77,21 @@ def test_padding_never_changes_the_logits(encoder, pooling, bidirectional):
     torch.testing.assert_close(via_packing, alone, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("encoder, pooling, bidirectional", VARIANTS)
+def test_a_batch_without_padding_takes_one_fused_call_with_the_same_result(encoder, pooling, bidirectional):
+    model = _model(encoder=encoder, pooling=pooling, bidirectional=bidirectional, num_layers=2).eval()
+    ids, lengths = _batch([[5, 9, 2, 33, 7], [4, 4, 8, 21, 30], [1, 2, 3, 4, 5]])  # all five long
+    calls = []
+    hook = model.encoder.rnn.register_forward_hook(lambda *_: calls.append(1))  # the whole stack at once
+    with torch.no_grad():
+        fused, detected = model(ids, lengths, padded=False), model(ids, lengths)
+        hook.remove()
+        exact = model(ids, lengths, padded=True)  # the per-direction path that handles padding
+    assert len(calls) == 2  # the fused call ran for padded=False and for the detected case
+    torch.testing.assert_close(fused, exact, atol=1e-5, rtol=0)
+    torch.testing.assert_close(detected, fused, atol=0, rtol=0)
+
+
 def test_lengths_default_to_the_non_pad_tokens():
     model = _model(bidirectional=True, pooling="last").eval()
     ids, lengths = _batch(SEQS, extra=3)

@@ -141,6 +141,60 @@ def test_should_stop_cancels_the_run(trained):
     svc.delete(events[-1].run_id)
 
 
+def test_refit_trains_the_kept_model_on_every_training_row(tmp_path):
+    """Validation chooses the epochs; tokenizer and model are then trained on all rows and kept."""
+    svc = _service(tmp_path / "home")
+    try:
+        csv = write_toy_csv(tmp_path / "t.csv", n=80)
+        tags = [f"tag{i}" for i in range(40)]  # one word per row: some rows land in validation
+        with csv.open("a", encoding="utf-8") as f:
+            f.writelines(
+                f"{tag} great fun,pos\n" if i % 2 else f"{tag} awful dull,neg\n" for i, tag in enumerate(tags)
+            )
+        events = _train(svc, csv, test_path=write_toy_csv(tmp_path / "test.csv", n=20, seed=1),
+                        overrides={"train__refit": True, "train__patience": 1})  # fmt: skip
+        last = events[-1]
+        result = last.progress.result
+        assert last.run.status == "completed" and result.refit is not None
+        phases = [e.progress.phase for e in events if e.progress.kind == "epoch"]
+        assert phases == ["train"] * result.epochs_run + ["refit"] * result.best_epoch
+        assert result.refit == {**result.refit, "rows": 120, "epochs": result.best_epoch}
+        detail = svc.run(last.run_id)
+        assert detail.metrics["refit"]["rows"] == 120 and "history" not in detail.metrics["refit"]
+        assert [p.epoch for p in detail.curve if p.kind == "epoch"] == list(range(1, result.epochs_run + 1))
+        assert detail.summary.val_accuracy == result.val["accuracy"]  # the first, validated pass's
+        assert detail.summary.test_accuracy == result.test["accuracy"]  # the kept model's
+        loaded = svc.load(last.run_id)
+        assert set(tags) <= set(loaded.encoder.tokenizer.get_vocab())  # every row's words
+        assert loaded.config.model.vocab_size == loaded.encoder.vocab_size
+        assert svc.predict(last.run_id, ["great wonderful fun film"])[0].label == "pos"
+        # a separate validation file is the user's hold-out: it stays out, nothing is refit
+        kept = _train(svc, csv, val_path=write_toy_csv(tmp_path / "val.csv", n=20, seed=2),
+                      overrides={"train__refit": True})  # fmt: skip
+        assert kept[-1].progress.result.refit is None
+        assert {e.progress.phase for e in kept} == {"train"}
+        plain = _train(svc, csv)  # no refit: the validation rows' words stay unknown
+        assert not set(tags) <= set(svc.load(plain[-1].run_id).encoder.tokenizer.get_vocab())
+    finally:
+        svc.close()
+
+
+def test_cancelling_during_the_refit_cancels_the_run(tmp_path):
+    svc = _service(tmp_path / "home")
+    try:
+        seen: list[TrainEvent] = []
+        events = svc.train(write_toy_csv(tmp_path / "t.csv", n=80), preset_name="fast",
+                           overrides={"train__epochs": 2, "train__refit": True},
+                           should_stop=lambda: any(e.progress.phase == "refit" for e in seen))  # fmt: skip
+        for event in events:
+            seen.append(event)
+        assert seen[-1].progress.kind == "cancelled" and seen[-1].progress.phase == "refit"
+        run = svc.run(seen[-1].run_id).summary
+        assert (run.status, run.model_dir, run.epochs_run) == ("cancelled", None, 2)
+    finally:
+        svc.close()
+
+
 def test_bad_input_is_refused_before_a_run_is_recorded(tmp_path):
     svc = _service(tmp_path / "home")
     try:

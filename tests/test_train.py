@@ -11,9 +11,11 @@ from helpers import toy_sequences, toy_vocab_size
 
 from lstm_demo.config import ModelConfig, RunConfig, TrainConfig
 from lstm_demo.metrics import classification_report
+from lstm_demo.model import TextClassifier
 from lstm_demo.train import (
     Progress,
     TrainResult,
+    WeightAverage,
     collate,
     make_batches,
     predict_logits,
@@ -201,6 +203,48 @@ def test_early_stopping_restores_the_best_epoch():
     # the loss pins the weights down more tightly than accuracy: it moves every epoch
     assert result.val["loss"] == pytest.approx(best["val_loss"], rel=1e-5)
     assert result.history[-1]["val_loss"] != pytest.approx(best["val_loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_without_validation_rows_the_last_epoch_is_kept(ema_decay):
+    """The refit pass: exactly `epochs` epochs, no validation figures, the final (averaged) weights."""
+    cfg = _config(epochs=2, patience=1, ema_decay=ema_decay)
+    reports = list(train(cfg, *TRAIN, [], [], test=VAL, phase="refit"))
+    result = _result(reports)
+    assert {r.phase for r in reports} == {"refit"} and "refitting on all 160" in reports[0].message
+    assert result.val is None and result.best_epoch == result.epochs_run == 2
+    assert all(r.val_accuracy is None for r in reports if r.kind == "epoch")
+    assert result.test["accuracy"] >= 0.95
+    assert result.history[-1]["val_accuracy"] is None
+    validated = _result(list(train(cfg, *TRAIN, *VAL, test=VAL)))  # same seed and data, same steps
+    assert [h["train_loss"] for h in validated.history] == [h["train_loss"] for h in result.history]
+
+
+def test_the_weight_average_matches_torchs_ema_exactly():
+    torch.manual_seed(0)
+    model = TextClassifier(_config().model)
+    reference = torch.optim.swa_utils.AveragedModel(
+        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(0.9)
+    )
+    ours = WeightAverage(model, 0.9)
+    for _ in range(4):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        reference.update_parameters(model)
+        ours.update(model)
+    for (name, a), b in zip(
+        ours.module.state_dict().items(), reference.module.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    assert not torch.equal(ours.module.head.weight, model.head.weight)
+
+
+def test_monitoring_the_loss_keeps_the_epoch_with_the_lowest_validation_loss():
+    result = _result(_run(_config(epochs=6, monitor="loss")))
+    losses = [h["val_loss"] for h in result.history]
+    assert result.best_epoch == losses.index(min(losses)) + 1
+    assert result.val["loss"] == pytest.approx(min(losses), rel=1e-5)
 
 
 def test_should_stop_cancels_between_steps():

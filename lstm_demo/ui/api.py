@@ -90,6 +90,7 @@ def job_status(job: Job, worker: TrainingWorker) -> dict[str, Any]:
     if p is not None:
         progress = {
             "kind": p.kind,
+            "phase": p.phase,
             "epoch": p.epoch,
             "epochs": p.epochs,
             "step": p.step,

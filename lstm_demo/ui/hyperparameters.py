@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..config import ENCODERS, POOLINGS, PRESETS, TOKENIZER_KINDS, RunConfig
+from ..config import ENCODERS, MONITORS, POOLINGS, PRESETS, TOKENIZER_KINDS, RunConfig
 
 
 @dataclass(frozen=True)
@@ -47,10 +47,15 @@ FIELDS = (
     Field(
         "train__patience", "early-stopping patience", info="epochs without improvement; 0 never stops early"
     ),
-    Field("train__monitor", "monitored metric", ("accuracy", "macro_f1")),
+    Field("train__monitor", "monitored metric", MONITORS, info="chooses the epoch kept; loss: the lowest"),
     Field("train__class_weights", "weight classes by rarity"),
     Field("train__label_smoothing", "label smoothing", minimum=0.0, maximum=0.5, step=0.05),
     Field("train__val_fraction", "validation share", minimum=0.05, maximum=0.5, step=0.05),
+    Field(
+        "train__refit",
+        "refit on all rows",
+        info="once validation has chosen the epochs, train again on every row",
+    ),
     Field("train__seed", "seed"),
     Field("train__device", "device", ("auto", "cpu", "cuda", "mps"), info="auto: CUDA, then MPS, then CPU"),
 )

@@ -19,14 +19,22 @@ def metrics_markdown(detail: Any) -> str:
     """A short summary of a stored run: status, scores, epochs, time, device."""
     s = detail.summary
     lines = [f"**Run `{s.id}`**: {s.status}" + (f", {md_text(s.name)}" if s.name else "")]
+    refit = (detail.metrics or {}).get("refit")
     if s.val_accuracy is not None:
-        lines.append(f"- validation: accuracy **{fmt(s.val_accuracy)}**, macro-F1 **{fmt(s.val_macro_f1)}**")
+        lines.append(
+            f"- validation: accuracy **{fmt(s.val_accuracy)}**, macro-F1 **{fmt(s.val_macro_f1)}**"
+            + (" (first pass, before the refit)" if refit else "")
+        )
     if s.test_accuracy is not None:
         lines.append(f"- test: accuracy **{fmt(s.test_accuracy)}**, macro-F1 **{fmt(s.test_macro_f1)}**")
     if s.epochs_run is not None:
         best = f", best epoch {s.best_epoch}" if s.best_epoch is not None else ""
         lines.append(
             f"- {s.epochs_run} epochs{best}, {duration(s.duration_seconds)} on {md_text(s.device or '?')}"
+        )
+    if refit:
+        lines.append(
+            f"- then refit on all {refit['rows']} training rows for {refit['epochs']} epochs: the kept model"
         )
     if s.error:
         lines.append(f"- {md_text(s.error)}")
@@ -63,7 +71,10 @@ def confusion_figure(report: dict[str, Any] | None, split: str = "") -> go.Figur
 def result_views(detail: Any) -> tuple[str, list[list[Any]], go.Figure | None]:
     """(summary markdown, per-class rows, confusion figure) for a stored run."""
     report = report_of(detail)
-    split = "test" if (detail.metrics or {}).get("test") else "validation"
+    metrics = detail.metrics or {}
+    split = (
+        "test" if metrics.get("test") else "validation, first pass" if metrics.get("refit") else "validation"
+    )
     return metrics_markdown(detail), per_class_rows(report), confusion_figure(report, split)
 
 

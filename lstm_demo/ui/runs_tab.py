@@ -30,7 +30,8 @@ def live_progress(worker: TrainingWorker, run_id: str) -> str:
     p = job.progress
     if p is None:
         return "starting"
-    return f"epoch {max(p.epoch, 1)}/{p.epochs}, {p.fraction:.0%}" + (
+    refit = "refit " if p.phase == "refit" else ""
+    return f"{refit}epoch {max(p.epoch, 1)}/{p.epochs}, {p.fraction:.0%}" + (
         "; cancelling" if job.cancel_requested else ""
     )
 

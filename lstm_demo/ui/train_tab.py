@@ -42,7 +42,8 @@ def progress_html(job: Job, position: int | None) -> str:
     elif p is None:
         text = job.status
     else:
-        parts = [job.status if job.finished else f"epoch {max(p.epoch, 1)}/{p.epochs}"]
+        refit = "refit on all rows, " if p.phase == "refit" else ""
+        parts = [job.status if job.finished else f"{refit}epoch {max(p.epoch, 1)}/{p.epochs}"]
         if not job.finished and p.steps_per_epoch:
             parts.append(f"step {p.step}/{p.steps_per_epoch}")
         parts.append(f"{fraction:.0%}")
@@ -70,6 +71,8 @@ def _validation_texts(prepared: Any) -> tuple[list[str], list[str]]:
     if prepared.val_table is not None:
         table = prepared.val_table
         return list(table.texts[:MISSED_SAMPLE]), list(table.labels[:MISSED_SAMPLE])
+    if prepared.config.train.refit:  # the kept model was trained on the validation rows too
+        return [], []
     idx = prepared.val_idx[:MISSED_SAMPLE]
     return [prepared.table.texts[i] for i in idx], [prepared.table.labels[i] for i in idx]
 
