@@ -14,6 +14,7 @@ from typing import Any
 
 ENCODERS = ("lstm", "gru", "rnn")
 POOLINGS = ("last", "mean", "max", "attention")
+EMBEDDING_INITS = ("uniform", "normal")
 TOKENIZER_KINDS = ("word", "bpe", "wordpiece")
 PACKINGS = ("auto", "padded", "packed")
 MONITORS = ("accuracy", "macro_f1", "loss")  # validation figures that can choose the epoch (loss: lowest)
@@ -58,6 +59,7 @@ class ModelConfig:
     dropout: float = 0.0  # between stacked layers and before the output layer
     recurrent_dropout: float = 0.2  # DropConnect on hidden-to-hidden weights (keeps cuDNN/oneDNN kernels)
     pooling: str = "last"  # last | mean | max | attention
+    embedding_init: str = "uniform"  # uniform: Keras' U(-0.05, 0.05) | normal: N(0, 1), PyTorch's default
     vocab_size: int = 0  # filled from the trained tokenizer
     num_classes: int = 0  # filled from the labels
 
@@ -66,6 +68,8 @@ class ModelConfig:
             raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
         if self.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.embedding_init not in EMBEDDING_INITS:
+            raise ValueError(f"embedding_init must be one of {EMBEDDING_INITS}, got {self.embedding_init!r}")
         for name in ("embedding_dim", "hidden_size", "num_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

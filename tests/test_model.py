@@ -152,6 +152,13 @@ def test_model_refuses_an_unknown_packing():
         TextClassifier(_cfg(), packing="auto")
 
 
+def test_the_embedding_initialisation_is_chosen_by_the_config():
+    uniform = _model(embedding_dim=64).embedding.weight.detach()
+    normal = _model(embedding_dim=64, embedding_init="normal").embedding.weight.detach()
+    assert uniform[1:].abs().max() <= 0.05 and 0.8 < normal[1:].std() < 1.2
+    assert not uniform[0].any() and not normal[0].any()  # [PAD] stays zero
+
+
 def test_state_dict_holds_only_the_real_weights():
     model = _model(bidirectional=True, num_layers=2, pooling="attention")
     names = set(model.state_dict())

@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..config import ENCODERS, MONITORS, POOLINGS, PRESETS, TOKENIZER_KINDS, RunConfig
+from ..config import EMBEDDING_INITS, ENCODERS, MONITORS, POOLINGS, PRESETS, TOKENIZER_KINDS, RunConfig
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,12 @@ FIELDS = (
     Field("model__bidirectional", "bidirectional"),
     Field("model__num_layers", "layers", minimum=1, maximum=4, step=1),
     Field("model__embedding_dim", "embedding size"),
+    Field(
+        "model__embedding_init",
+        "embedding initialisation",
+        EMBEDDING_INITS,
+        info="uniform: Keras' ±0.05; normal: N(0, 1)",
+    ),
     Field("model__hidden_size", "hidden size"),
     Field("model__pooling", "pooling", POOLINGS, info="how the states over the text become one vector"),
     Field("model__embedding_dropout", "embedding dropout", minimum=0.0, maximum=0.9, step=0.05),
