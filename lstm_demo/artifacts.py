@@ -120,3 +120,11 @@ def load_model_dir(directory: Path, device: torch.device | str = "cpu") -> Loade
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{directory / METRICS} is not valid JSON: {e}") from None
     return LoadedModel(config=config, model=model, encoder=encoder, metrics=metrics)
+
+
+def refit_summary(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """What `metrics.json` says of a refit (epochs, rows, seconds), without its per-epoch history."""
+    refit = metrics.get("refit")
+    if not isinstance(refit, dict):
+        return None
+    return {k: refit[k] for k in ("epochs", "rows", "seconds") if isinstance(refit.get(k), (int, float))}

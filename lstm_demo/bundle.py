@@ -164,7 +164,9 @@ def model_card(detail: RunDetail, metrics: dict[str, Any]) -> str:
     else:
         lines.append("- not recorded")
     lines += ["", "## Results", "", "| split | accuracy | macro-F1 |", "|---|---|---|"]
-    splits = [(name, metrics.get(key)) for name, key in (("validation", "val"), ("test", "test"))]
+    refit = artifacts.refit_summary(metrics)
+    first_pass = "validation (first pass, before the refit)" if refit else "validation"
+    splits = [(name, metrics.get(key)) for name, key in ((first_pass, "val"), ("test", "test"))]
     splits = [(name, v) for name, v in splits if isinstance(v, dict)]
     for name, v in splits:
         lines.append(f"| {name} | {_pct(v.get('accuracy'))} | {_f2(v.get('macro_f1'))} |")
@@ -179,6 +181,9 @@ def model_card(detail: RunDetail, metrics: dict[str, Any]) -> str:
                 f"| {label} | {_f2(c.get('precision'))} | {_f2(c.get('recall'))} | "
                 f"{_f2(c.get('f1'))} | {c.get('support')} |"
             )
+    if refit:
+        lines += ["", f"The kept model was then refit on all {refit.get('rows')} training rows for "
+                  f"{refit.get('epochs')} epochs, the count the validated first pass chose."]  # fmt: skip
     lines += [
         "",
         "## Intended use and limitations",
@@ -489,7 +494,11 @@ def _add(store: Store, runs_dir: Path, tmp: Path, side: dict[str, bytes]) -> Run
             config=loaded.config.to_dict(),
             preset=loaded.config.preset,
             status="completed",
-            metrics={"val": metrics.get("val"), "test": metrics.get("test")},
+            metrics={
+                "val": metrics.get("val"),
+                "test": metrics.get("test"),
+                "refit": artifacts.refit_summary(metrics),
+            },
             best_epoch=_count(
                 run["best_epoch"] if run["best_epoch"] is not None else metrics.get("best_epoch")
             ),

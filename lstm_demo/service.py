@@ -235,7 +235,7 @@ class Service:
         return self.store.finish_run(
             run_id,
             status="completed",
-            metrics={"val": result.val, "test": result.test, "refit": _without_history(result.refit)},
+            metrics={"val": result.val, "test": result.test, "refit": artifacts.refit_summary(metrics)},
             best_epoch=result.best_epoch,
             epochs_run=result.epochs_run,
             model_dir=str(model_dir),
@@ -469,10 +469,6 @@ def _merge_refit(chosen: TrainResult, refit: TrainResult, rows: int) -> TrainRes
             "history": refit.history,
         },
     )
-
-
-def _without_history(refit: dict[str, Any] | None) -> dict[str, Any] | None:
-    return None if refit is None else {k: v for k, v in refit.items() if k != "history"}
 
 
 def _text(text: str) -> str:

@@ -337,7 +337,9 @@ def train(
             "val_accuracy": val.get("accuracy"),
             "val_macro_f1": val.get("macro_f1"),
             "tokens_per_second": tokens_seen / train_time,
-            "seconds": time.perf_counter() - epoch_start,
+            "seconds": time.perf_counter() - epoch_start,  # this epoch, validation included
+            "tokens_seen": tokens_seen,  # so far, as `train_seconds`: throughput between any two epochs
+            "train_seconds": train_time,
         }
         history.append(entry)
         elapsed = time.perf_counter() - start

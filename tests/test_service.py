@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -168,6 +169,16 @@ def test_refit_trains_the_kept_model_on_every_training_row(tmp_path):
         assert set(tags) <= set(loaded.encoder.tokenizer.get_vocab())  # every row's words
         assert loaded.config.model.vocab_size == loaded.encoder.vocab_size
         assert svc.predict(last.run_id, ["great wonderful fun film"])[0].label == "pos"
+        bundle = svc.export(last.run_id, tmp_path / "refit.zip")  # the refit travels with the run
+        with zipfile.ZipFile(bundle) as zf:
+            card = next(zf.read(n).decode() for n in zf.namelist() if n.endswith(".md"))
+        assert f"refit on all 120 training rows for {result.best_epoch} epochs" in card
+        elsewhere = _service(tmp_path / "elsewhere")
+        try:
+            imported = elsewhere.run(elsewhere.import_bundle(bundle).id)
+            assert imported.metrics["refit"] == detail.metrics["refit"]
+        finally:
+            elsewhere.close()
         # a separate validation file is the user's hold-out: it stays out, nothing is refit
         kept = _train(svc, csv, val_path=write_toy_csv(tmp_path / "val.csv", n=20, seed=2),
                       overrides={"train__refit": True})  # fmt: skip
