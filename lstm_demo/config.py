@@ -56,6 +56,9 @@ class ModelConfig:
     num_layers: int = 1
     bidirectional: bool = False
     embedding_dropout: float = 0.2  # dropout on word vectors (Keras' LSTM `dropout`)
+    # one embedding-dropout mask per text, the same at every step (Gal & Ghahramani 2016; what
+    # Keras' LSTM `dropout` does) instead of a fresh mask per token
+    variational_dropout: bool = False
     dropout: float = 0.0  # between stacked layers and before the output layer
     recurrent_dropout: float = 0.2  # DropConnect on hidden-to-hidden weights (keeps cuDNN/oneDNN kernels)
     pooling: str = "last"  # last | mean | max | attention
@@ -198,6 +201,7 @@ PRESETS: dict[str, RunConfig] = {
             num_layers=1,
             bidirectional=False,
             embedding_dropout=0.2,
+            variational_dropout=True,  # Keras draws its LSTM `dropout` mask once per sequence
             dropout=0.0,
             recurrent_dropout=0.2,
             pooling="last",

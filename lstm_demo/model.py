@@ -230,11 +230,21 @@ class TextClassifier(nn.Module):
         x = self.embedding(ids)  # (B, T, E)
         return self.classify(x, lengths, padded)
 
+    def _embedding_dropout(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, E) -> same; a variational mask is drawn per text and unit and shared across time."""
+        p = self.cfg.embedding_dropout
+        if not self.training or p == 0:
+            return x
+        if not self.cfg.variational_dropout:
+            return F.dropout(x, p=p, training=True)
+        keep = torch.empty_like(x[:, :1]).bernoulli_(1 - p)  # (B, 1, E)
+        return x * keep / (1 - p)
+
     def classify(self, x: torch.Tensor, lengths: torch.Tensor, padded: bool | None = None) -> torch.Tensor:
         """Embeddings -> logits; split out so attribution methods can start from embeddings."""
         if padded is None:
             padded = bool((lengths < x.shape[1]).any())
-        x = F.dropout(x, p=self.cfg.embedding_dropout, training=self.training)
+        x = self._embedding_dropout(x)
         out = self.encoder(x, lengths, self.packing, padded)  # (B, T, D*H)
         pooled = self.pooling(out, lengths, padded)  # (B, D*H)
         pooled = F.dropout(pooled, p=self.cfg.dropout, training=self.training)

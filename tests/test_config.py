@@ -38,7 +38,7 @@ def test_seed_preset_is_the_design_notes_keras_model():
     cfg = PRESETS["seed"]
     m, t = cfg.model, cfg.train
     assert (m.encoder, m.embedding_dim, m.hidden_size, m.num_layers) == ("lstm", 128, 128, 1)
-    assert (m.embedding_dropout, m.recurrent_dropout) == (0.2, 0.2)
+    assert (m.embedding_dropout, m.recurrent_dropout, m.variational_dropout) == (0.2, 0.2, True)
     assert m.pooling == "last" and not m.bidirectional
     assert (t.batch_size, t.epochs, t.learning_rate) == (64, 10, 1e-3)
     assert t.patience == 0  # Keras trains all 10 epochs

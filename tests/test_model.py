@@ -159,6 +159,16 @@ def test_the_embedding_initialisation_is_chosen_by_the_config():
     assert not uniform[0].any() and not normal[0].any()  # [PAD] stays zero
 
 
+@pytest.mark.parametrize("variational", [False, True])
+def test_variational_dropout_shares_one_mask_across_time(variational):
+    model = _model(embedding_dropout=0.5, variational_dropout=variational).train()
+    kept = model._embedding_dropout(torch.ones(4, 9, 8)) != 0  # (B, T, E)
+    same_every_step = bool((kept == kept[:, :1]).all())
+    assert same_every_step == variational
+    assert 0.2 < kept.float().mean() < 0.8  # about half the units dropped either way
+    assert torch.equal(model.eval()._embedding_dropout(torch.ones(4, 9, 8)), torch.ones(4, 9, 8))
+
+
 def test_state_dict_holds_only_the_real_weights():
     model = _model(bidirectional=True, num_layers=2, pooling="attention")
     names = set(model.state_dict())

@@ -37,6 +37,11 @@ FIELDS = (
     Field("model__hidden_size", "hidden size"),
     Field("model__pooling", "pooling", POOLINGS, info="how the states over the text become one vector"),
     Field("model__embedding_dropout", "embedding dropout", minimum=0.0, maximum=0.9, step=0.05),
+    Field(
+        "model__variational_dropout",
+        "one dropout mask per text",
+        info="as Keras' LSTM dropout: the same units dropped at every word",
+    ),
     Field("model__dropout", "dropout", minimum=0.0, maximum=0.9, step=0.05),
     Field("model__recurrent_dropout", "recurrent dropout", minimum=0.0, maximum=0.9, step=0.05),
     Field("tokenizer__kind", "tokenizer", TOKENIZER_KINDS),
