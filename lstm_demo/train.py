@@ -87,9 +87,10 @@ def resolve_packing(packing: str) -> str:
     """`auto` means padded batches: measured faster than packed ones on every device we ran.
 
     `python -m benchmarks.packing` (tokens per second, forward + backward, batch 32): CPU
-    padded/packed 1.84x (LSTM) and 1.81x (BiLSTM); H200 1.70x and 1.06x. Packed sequences leave
-    the oneDNN kernel on the CPU; on CUDA the exact padded bidirectional path runs the two
-    directions as two cuDNN calls and still keeps up with one packed call.
+    padded/packed 1.78x (LSTM) and 1.77x (BiLSTM); H200 1.70x and 1.06x (measured before batches
+    without padding took one fused call). Packed sequences leave the oneDNN kernel on the CPU; on
+    CUDA the exact padded bidirectional path runs the two directions of a padded batch as two
+    cuDNN calls and still keeps up with one packed call.
     """
     return "padded" if packing == "auto" else packing
 
