@@ -100,6 +100,9 @@ class TrainConfig:
     label_smoothing: float = 0.0
     word_dropout: float = 0.0  # share of training tokens replaced by [UNK] each step (regularises small data)
     ema_decay: float = 0.0  # exponential moving average of the weights (validated and kept); 0 turns it off
+    # adversarial training (Miyato et al. 2017): each step also trains on the embeddings pushed along
+    # their loss gradient by this share of each text's embedding norm; 0 turns it off
+    adversarial: float = 0.0
     seed: int = 13
     val_fraction: float = 0.1  # stratified share of the training table held out for validation
     # after validation has chosen the epoch count, train tokenizer and model again on all training
@@ -129,6 +132,8 @@ class TrainConfig:
             raise ValueError(f"weight_decay must not be negative, got {self.weight_decay}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.adversarial < 0:
+            raise ValueError(f"adversarial must not be negative, got {self.adversarial}")
         if not 0.0 <= self.word_dropout < 1.0:
             raise ValueError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
         if self.learning_rate <= 0:
@@ -223,7 +228,9 @@ PRESETS: dict[str, RunConfig] = {
             recurrent_dropout=0.2,
             pooling="max",
         ),
-        train=TrainConfig(batch_size=32, epochs=12, learning_rate=2e-3, patience=4, ema_decay=0.995),
+        train=TrainConfig(
+            batch_size=32, epochs=12, learning_rate=2e-3, patience=4, ema_decay=0.995, adversarial=0.2
+        ),
     ),
     "fast": RunConfig(
         preset="fast",

@@ -132,6 +132,13 @@ def _to(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return t.to(device, non_blocking=True)
 
 
+def adversarial_shift(emb: torch.Tensor, size: float) -> torch.Tensor:
+    """(B, T, E) embeddings with their loss gradient -> the shift along it, `size` x each text's norm."""
+    grad = emb.grad.detach()
+    direction = grad / grad.flatten(1).norm(dim=1).clamp(min=1e-12)[:, None, None]
+    return size * emb.detach().flatten(1).norm(dim=1)[:, None, None] * direction
+
+
 def _score(report: dict[str, Any], monitor: str) -> float:
     """The monitored validation figure, higher is better."""
     return -report["loss"] if monitor == "loss" else report[monitor]
@@ -292,11 +299,23 @@ def train(
             if tc.word_dropout > 0:  # real tokens (id > 1) become [UNK] (id 1) at random
                 drop = (torch.rand(ids.shape, device=device) < tc.word_dropout) & (ids > 1)
                 ids = ids.masked_fill(drop, 1)
+            padded = _padded(batch_lengths)
             with _autocast(device, amp):
-                logits = model(ids, lens, _padded(batch_lengths))
+                emb = model.embedding(ids)  # (B, T, E)
+                if tc.adversarial > 0:
+                    emb.retain_grad()
+                logits = model.classify(emb, lens, padded)
             loss = F.cross_entropy(logits.float(), target, weight=weight, label_smoothing=tc.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            if tc.adversarial > 0:
+                r = adversarial_shift(emb, tc.adversarial)
+                with _autocast(device, amp):
+                    adv_logits = model.classify(model.embedding(ids) + r, lens, padded)
+                adv_loss = F.cross_entropy(
+                    adv_logits.float(), target, weight=weight, label_smoothing=tc.label_smoothing
+                )
+                scaler.scale(adv_loss).backward()
             if tc.grad_clip > 0:
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)

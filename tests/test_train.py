@@ -16,6 +16,7 @@ from lstm_demo.train import (
     Progress,
     TrainResult,
     WeightAverage,
+    adversarial_shift,
     collate,
     make_batches,
     predict_logits,
@@ -245,6 +246,23 @@ def test_monitoring_the_loss_keeps_the_epoch_with_the_lowest_validation_loss():
     losses = [h["val_loss"] for h in result.history]
     assert result.best_epoch == losses.index(min(losses)) + 1
     assert result.val["loss"] == pytest.approx(min(losses), rel=1e-5)
+
+
+def test_theadversarial_shift_follows_the_gradient_at_the_asked_size():
+    emb = torch.randn(3, 5, 4, requires_grad=True)
+    (emb * torch.arange(60.0).view(3, 5, 4)).sum().backward()
+    r = adversarial_shift(emb, 0.5)
+    norms = emb.detach().flatten(1).norm(dim=1)
+    torch.testing.assert_close(r.flatten(1).norm(dim=1), 0.5 * norms)
+    cosine = torch.nn.functional.cosine_similarity(r.flatten(1), emb.grad.flatten(1))
+    torch.testing.assert_close(cosine, torch.ones(3))
+
+
+def test_adversarial_training_still_learns_and_changes_the_steps():
+    plain = _result(_run(_config(epochs=2)))
+    adversarial = _result(_run(_config(epochs=2, adversarial=0.3)))
+    assert adversarial.val["accuracy"] >= 0.95
+    assert adversarial.history[0]["train_loss"] != plain.history[0]["train_loss"]
 
 
 def test_should_stop_cancels_between_steps():

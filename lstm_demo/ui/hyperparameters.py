@@ -61,6 +61,15 @@ FIELDS = (
     Field("train__monitor", "monitored metric", MONITORS, info="chooses the epoch kept; loss: the lowest"),
     Field("train__class_weights", "weight classes by rarity"),
     Field("train__label_smoothing", "label smoothing", minimum=0.0, maximum=0.5, step=0.05),
+    Field(
+        "train__adversarial",
+        "adversarial training",
+        minimum=0.0,
+        maximum=1.0,
+        step=0.05,
+        info="also train on embeddings pushed along the loss gradient, by this share of their size; "
+        "doubles the time per step",
+    ),
     Field("train__val_fraction", "validation share", minimum=0.05, maximum=0.5, step=0.05),
     Field(
         "train__refit",
