@@ -305,11 +305,11 @@ def test_predict_logits_keeps_the_input_order(reports):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("bidirectional", [False, True])
-def test_mixed_precision_training_on_cuda_learns(bidirectional):
+@pytest.mark.parametrize("bidirectional, adversarial", [(False, 0.0), (True, 0.0), (True, 0.2)])
+def test_mixed_precision_training_on_cuda_learns(bidirectional, adversarial):
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
-    cfg = _config(device="cuda", mixed_precision=True)
+    cfg = _config(device="cuda", mixed_precision=True, adversarial=adversarial)
     cfg = RunConfig(model=replace(cfg.model, bidirectional=bidirectional), train=cfg.train, labels=cfg.labels)
     result = _result(_run(cfg))
     assert result.device.startswith("cuda") and result.packing == "padded"  # `auto` is padded everywhere
