@@ -64,6 +64,12 @@ class PreparedRun:
     test_table: Table | None = None
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def refits(self) -> bool:
+        """Whether the kept model is refit on every training row: asked for, with a held-out share
+        taken from the training table (a separate validation file stays out)."""
+        return self.config.train.refit and self.val_table is None and bool(self.val_idx)
+
 
 class Service:
     def __init__(self, settings: AppSettings | None = None, *, cache_size: int = 8):
@@ -151,7 +157,7 @@ class Service:
         run_id = prepared.run_id
         finished = False  # once the run has its final status, closing the generator changes nothing
         try:
-            refit = prepared.config.train.refit and prepared.val_table is None and bool(prepared.val_idx)
+            refit = prepared.refits
             data = _encode(prepared, prepared.train_idx, with_test=not refit)
             self.store.start_run(run_id, device=str(resolve_device(data.cfg.train.device)), pid=os.getpid())
             end = yield from self._follow(

@@ -199,17 +199,17 @@ class WeightAverage:
     def __init__(self, model: TextClassifier, decay: float):
         self.module = copy.deepcopy(model)
         self.decay = decay
+        self._averaged = [p.detach() for p in self.module.parameters()]
         self._started = False
 
     @torch.no_grad()
     def update(self, model: TextClassifier) -> None:
-        averaged = [p.detach() for p in self.module.parameters()]
         current = [p.detach() for p in model.parameters()]
         if not self._started:
-            torch._foreach_copy_(averaged, current)
+            torch._foreach_copy_(self._averaged, current)
             self._started = True
         else:
-            torch._foreach_lerp_(averaged, current, 1.0 - self.decay)
+            torch._foreach_lerp_(self._averaged, current, 1.0 - self.decay)
 
 
 def seed_everything(seed: int) -> None:

@@ -71,7 +71,7 @@ def _validation_texts(prepared: Any) -> tuple[list[str], list[str]]:
     if prepared.val_table is not None:
         table = prepared.val_table
         return list(table.texts[:MISSED_SAMPLE]), list(table.labels[:MISSED_SAMPLE])
-    if prepared.config.train.refit:  # the kept model was trained on the validation rows too
+    if prepared.refits:  # the kept model was trained on the validation rows too
         return [], []
     idx = prepared.val_idx[:MISSED_SAMPLE]
     return [prepared.table.texts[i] for i in idx], [prepared.table.labels[i] for i in idx]
