@@ -274,11 +274,28 @@ def override(cfg: RunConfig, **overrides: Any) -> RunConfig:
         if current is None or not dataclasses.is_dataclass(current):
             raise ValueError(f"unknown configuration section {section!r}")
         known = {f.name for f in fields(current)}
-        for name in values:
+        for name, value in values.items():
             if name not in known:
                 raise ValueError(f"unknown option {section}.{name}")
+            values[name] = _typed(f"{section}.{name}", getattr(current, name), value)
         top[section] = replace(current, **values)
     return replace(cfg, **top)
+
+
+_KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+
+
+def _typed(option: str, current: Any, value: Any) -> Any:
+    """`value` as the type the option already has (an int is a valid float); anything else is refused,
+    so a command line's or an HTTP request's "maybe" never reaches a switch as a truthy string."""
+    kind = type(current)
+    if kind not in _KINDS:
+        return value
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is not kind:
+        raise ValueError(f"{option} must be {_KINDS[kind]}, got {value!r}")
+    return value
 
 
 def _env_bool(env: dict[str, str], name: str, default: bool) -> bool:

@@ -127,6 +127,9 @@ BAD = [
     pytest.param(("train", "{home}/train.csv", "--set", "refit"), "SECTION__NAME=VALUE", id="set-no-value"),
     pytest.param(("train", "{home}/train.csv", "--set", "train__nope=1"), "train.nope", id="set-unknown"),
     pytest.param(("train", "{home}/train.csv", "--set", "train__monitor=f1"), "monitor", id="set-bad-value"),
+    pytest.param(
+        ("train", "{home}/train.csv", "--set", "train__refit=maybe"), "true or false", id="set-bad-type"
+    ),
 ]
 
 

@@ -140,11 +140,24 @@ def test_override_replaces_fields_by_section_and_leaves_the_rest():
         ({"train__lr": 1}, r"unknown option train\.lr"),
         ({"labels__x": 1}, "unknown configuration section 'labels'"),
         ({"train__epochs": 0}, "epochs"),
+        ({"train__refit": "maybe"}, r"train\.refit must be true or false, got 'maybe'"),
+        ({"train__refit": 1}, r"train\.refit must be true or false"),
+        ({"model__hidden_size": "abc"}, r"model\.hidden_size must be a whole number, got 'abc'"),
+        ({"train__epochs": 2.5}, r"train\.epochs must be a whole number"),
+        ({"train__epochs": True}, r"train\.epochs must be a whole number"),
+        ({"train__learning_rate": "fast"}, r"train\.learning_rate must be a number"),
+        ({"model__encoder": 3}, r"model\.encoder must be a string"),
     ],
 )
 def test_override_refuses_unknown_options_and_bad_values(overrides, message):
     with pytest.raises(ValueError, match=message):
         override(RunConfig(), **overrides)
+
+
+def test_override_takes_a_whole_number_where_a_number_is_asked():
+    cfg = override(RunConfig(), train__learning_rate=1, train__adversarial=0)
+    assert cfg.train.learning_rate == 1.0 and isinstance(cfg.train.learning_rate, float)
+    assert cfg.train.adversarial == 0.0
 
 
 @pytest.mark.parametrize("value", [[], None, "seed", 3])
