@@ -1,6 +1,9 @@
 """GPU checks, run on a CUDA machine: `python -m benchmarks.gpu_check [--data DIR] [--epochs N]`.
 
 `--device cpu` runs only the first check, on the CPU (the same comparison without a GPU).
+`--size N` sets the embedding and hidden sizes (default: the preset's 128); on the CPU a small
+size, where the arithmetic all but vanishes, leaves what a GPU step is mostly made of at these
+sizes: the host's time per operation, which the comparison then measures.
 
 1. Tokens per second of `default` training on CUDA (our full training loop through the service)
    against a bare `nn.LSTM` loop with the same shapes, batches, optimizer and mixed precision.
@@ -34,7 +37,12 @@ def _emit(**row) -> None:
 
 
 def train_ours(
-    data: Path, epochs: int, packing: str = "auto", amp: bool = True, device: str = "cuda"
+    data: Path,
+    epochs: int,
+    packing: str = "auto",
+    amp: bool = True,
+    device: str = "cuda",
+    size: int | None = None,
 ) -> tuple[Service, str, dict]:
     home = tempfile.mkdtemp(prefix="gpu-check-")
     svc = Service(AppSettings.from_env({"LSTM_DEMO_HOME": home, "LSTM_DEMO_DEVICE": device}))
@@ -45,6 +53,8 @@ def train_ours(
         "train__packing": packing,
         "train__mixed_precision": amp,
     }
+    if size:
+        overrides |= {"model__embedding_dim": size, "model__hidden_size": size}
     for ev in svc.train(
         data / "train.csv",
         val_path=data / "dev.csv",
@@ -146,7 +156,9 @@ def _throughput(svc: Service, run_id: str, ours: dict, args: argparse.Namespace,
     """Ours against the bare loop doing the same work per token, and against the plainest loop."""
     adversarial = svc.load(run_id).config.train.adversarial
     same = bare_lstm(svc, run_id, args.epochs, args.data, device, adversarial)
-    row = {"check": "throughput", "device": device, "ours": ours, "bare": same}
+    model = svc.load(run_id).config.model
+    row = {"check": "throughput", "device": device, "size": [model.embedding_dim, model.hidden_size]}
+    row |= {"ours": ours, "bare": same}
     row["ratio"] = ours["tokens_per_second"] / same["tokens_per_second"]
     if adversarial:
         plain = bare_lstm(svc, run_id, args.epochs, args.data, device)
@@ -162,9 +174,10 @@ def main() -> int:
     )
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--device", default="cuda", help="cuda (every check) or cpu (the throughput check alone)")
+    p.add_argument("--size", type=int, default=None, help="embedding and hidden size (default: the preset's)")
     args = p.parse_args()
     if args.device == "cpu":
-        svc, run_id, ours = train_ours(args.data, args.epochs, device="cpu")
+        svc, run_id, ours = train_ours(args.data, args.epochs, device="cpu", size=args.size)
         _throughput(svc, run_id, ours, args, "cpu")
         return 0
     if not torch.cuda.is_available():
@@ -178,9 +191,9 @@ def main() -> int:
         cudnn=torch.backends.cudnn.version(),
         bf16=torch.cuda.is_bf16_supported(),
     )
-    svc, run_id, ours = train_ours(args.data, args.epochs)
+    svc, run_id, ours = train_ours(args.data, args.epochs, size=args.size)
     _throughput(svc, run_id, ours, args, "cuda")
-    for packing in ("padded", "packed"):
+    for packing in ("padded", "paired", "packed"):
         _, _, r = train_ours(args.data, 2, packing=packing)
         _emit(check="packing", requested=packing, **r)
     _, _, r = train_ours(args.data, args.epochs, amp=False)

@@ -1,8 +1,10 @@
-"""Padded against packed batches: `python -m benchmarks.packing [--device cpu] [--steps 60]`.
+"""Padded, paired and packed batches: `python -m benchmarks.packing [--device cpu] [--steps 60]`.
 
 Times forward + backward of the real TextClassifier over length-bucketed batches drawn from
 SST-2's length distribution (or a synthetic one when the data is absent), for a unidirectional
-and a bidirectional LSTM, both paths. `train.resolve_packing("auto")` follows these figures.
+and a bidirectional LSTM, every path (`paired` only differs from `padded` for the bidirectional
+one). On CUDA under bf16 autocast, as training runs there. `train.resolve_packing("auto")`
+follows these figures.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ def time_path(bidirectional: bool, packing: str, device: torch.device, steps: in
     for i, batch in enumerate(batches):
         ids, lengths_ = collate([seqs[j] for j in batch], device)
         t = time.perf_counter()
-        model(ids, lengths_).sum().backward()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            logits = model(ids, lengths_)
+        logits.float().sum().backward()
         if device.type == "cuda":
             torch.cuda.synchronize()
         if i >= 5:
@@ -65,17 +69,24 @@ def main() -> None:
     print(
         f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}"
     )
-    print("| encoder | padded tokens/s | packed tokens/s | padded / packed |")
-    print("|---|---:|---:|---:|")
+    print(
+        "| encoder | padded tokens/s | paired tokens/s | packed tokens/s | padded / paired | padded / packed |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
     for bi in (False, True):
-        padded = statistics.median(
-            time_path(bi, "padded", device, args.steps, args.batch_size) for _ in range(args.repeats)
-        )
-        packed = statistics.median(
-            time_path(bi, "packed", device, args.steps, args.batch_size) for _ in range(args.repeats)
-        )
+        rates = {
+            packing: statistics.median(
+                time_path(bi, packing, device, args.steps, args.batch_size) for _ in range(args.repeats)
+            )
+            for packing in (("padded", "paired", "packed") if bi else ("padded", "packed"))
+        }
         name = "BiLSTM 128" if bi else "LSTM 128"
-        print(f"| {name} | {padded:,.0f} | {packed:,.0f} | {padded / packed:.2f} |")
+        padded, packed, paired = rates["padded"], rates["packed"], rates.get("paired")
+        paired_cells = (f"{paired:,.0f}", f"{padded / paired:.2f}") if paired else ("(= padded)", "-")
+        print(
+            f"| {name} | {padded:,.0f} | {paired_cells[0]} | {packed:,.0f} | {paired_cells[1]} "
+            f"| {padded / packed:.2f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ ENCODERS = ("lstm", "gru", "rnn")
 POOLINGS = ("last", "mean", "max", "attention")
 EMBEDDING_INITS = ("uniform", "normal")
 TOKENIZER_KINDS = ("word", "bpe", "wordpiece")
-PACKINGS = ("auto", "padded", "packed")
+PACKINGS = ("auto", "padded", "paired", "packed")
 MONITORS = ("accuracy", "macro_f1", "loss")  # validation figures that can choose the epoch (loss: lowest)
 
 
@@ -110,7 +110,7 @@ class TrainConfig:
     refit: bool = False
     device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps
     mixed_precision: bool = True  # bf16/fp16 autocast on CUDA only
-    packing: str = "auto"  # auto | padded | packed: how variable lengths reach the recurrent kernel
+    packing: str = "auto"  # auto | padded | paired | packed: how variable lengths reach the recurrent kernel
     log_every: int = 20  # steps between progress reports inside an epoch
 
     def __post_init__(self) -> None:

@@ -83,16 +83,21 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
-def resolve_packing(packing: str) -> str:
-    """`auto` means padded batches: measured faster than packed ones on every device we ran.
+def resolve_packing(packing: str, device: torch.device | None = None) -> str:
+    """`auto`: padded batches on a CPU, the same with both directions paired in one call on CUDA.
 
-    `python -m benchmarks.packing` (tokens per second, forward + backward, batch 32): CPU
-    padded/packed 1.78x (LSTM) and 1.77x (BiLSTM); H200 1.70x and 1.06x (measured before batches
-    without padding took one fused call). Packed sequences leave the oneDNN kernel on the CPU; on
-    CUDA the exact padded bidirectional path runs the two directions of a padded batch as two
-    cuDNN calls and still keeps up with one packed call.
+    `python -m benchmarks.packing` (tokens per second, forward + backward, batch 32), CPU, one
+    thread: padded 1.80x (LSTM) and 1.80x (BiLSTM) faster than packed, and the BiLSTM padded
+    1.33x faster than paired, which does twice the arithmetic. Packed sequences leave the oneDNN
+    kernel on the CPU. On an H200 padded was 1.70x and 1.06x faster than packed (measured before
+    batches without padding took one fused call, and before `paired` existed). `paired` runs a
+    bidirectional layer's two directions in one sequential pass, as cuDNN's own bidirectional
+    call does, where `padded` runs them one after the other; it is `auto` on CUDA on that
+    reasoning, not yet on a measurement: `benchmarks.gpu_check` compares the three.
     """
-    return "padded" if packing == "auto" else packing
+    if packing != "auto":
+        return packing
+    return "paired" if device is not None and device.type == "cuda" else "padded"
 
 
 def make_batches(lengths: Sequence[int], batch_size: int, rng: random.Random | None) -> list[list[int]]:
@@ -149,10 +154,15 @@ def _padded(lengths: Sequence[int]) -> bool:
     return min(lengths) != max(lengths)
 
 
+@functools.cache
+def _half_dtype() -> torch.dtype:
+    """bf16 where the GPU has it (Ampere and later), else fp16; asked once, not every step."""
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
 def _autocast(device: torch.device, enabled: bool):
     if enabled and device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
+        return torch.autocast("cuda", dtype=_half_dtype())
     return torch.autocast(device.type, enabled=False)
 
 
@@ -241,7 +251,7 @@ def train(
     if cfg.model.num_classes != len(labels):
         raise ValueError("cfg.model.num_classes must equal the number of labels")
     device = resolve_device(tc.device)
-    packing = resolve_packing(tc.packing)
+    packing = resolve_packing(tc.packing, device)
     amp = tc.mixed_precision and device.type == "cuda"
     seed_everything(tc.seed)
     model = TextClassifier(cfg.model, packing=packing).to(device)
@@ -255,7 +265,7 @@ def train(
     ema = WeightAverage(model, tc.ema_decay) if tc.ema_decay > 0 else None
     evaluated = ema.module if ema is not None else model
     # fp16 needs loss scaling; bf16 (Ampere and later) does not
-    scaler = torch.amp.GradScaler("cuda", enabled=amp and not torch.cuda.is_bf16_supported())
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and _half_dtype() == torch.float16)
     weight = None
     if tc.class_weights:
         counts = torch.bincount(torch.as_tensor(list(train_y)), minlength=len(labels)).float()

@@ -65,16 +65,39 @@ def test_logits_have_one_row_per_text_and_one_column_per_class(encoder, pooling,
 def test_padding_never_changes_the_logits(encoder, pooling, bidirectional):
     kw = dict(encoder=encoder, pooling=pooling, bidirectional=bidirectional, num_layers=2)
     padded = _model(**kw).eval()
+    paired = _model(packing="paired", **kw).eval()
     packed = _model(packing="packed", **kw).eval()
+    paired.load_state_dict(padded.state_dict())
     packed.load_state_dict(padded.state_dict())
     with torch.no_grad():
         alone = torch.cat([padded(*_batch([s])) for s in SEQS])  # no padding at all
         batch = padded(*_batch(SEQS))
         more_padding = padded(*_batch(SEQS, extra=5))
+        via_pairing = paired(*_batch(SEQS, extra=3))
         via_packing = packed(*_batch(SEQS, extra=2))
     torch.testing.assert_close(batch, alone, atol=1e-5, rtol=0)
     torch.testing.assert_close(more_padding, alone, atol=1e-5, rtol=0)
+    torch.testing.assert_close(via_pairing, alone, atol=1e-5, rtol=0)
     torch.testing.assert_close(via_packing, alone, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_paired_directions_train_exactly_as_two_calls(encoder):
+    """One call of 2H units with block-diagonal weights: the same outputs and the same gradients."""
+    kw = dict(encoder=encoder, bidirectional=True, num_layers=2, pooling="mean", recurrent_dropout=0.3)
+    grads = {}
+    for packing in ("padded", "paired"):
+        model = _model(packing=packing, **kw).double().train()
+        ids, lengths = _batch(SEQS, extra=2)
+        torch.manual_seed(5)  # the same DropConnect masks on both paths
+        logits = model(ids, lengths)
+        logits.square().sum().backward()
+        grads[packing] = (logits.detach(), {n: p.grad for n, p in model.named_parameters()})
+    (a, ga), (b, gb) = grads["padded"], grads["paired"]
+    torch.testing.assert_close(b, a, atol=1e-12, rtol=0)
+    assert ga.keys() == gb.keys()
+    for name in ga:  # reverse-direction and input weights included: the zero blocks leak nothing
+        torch.testing.assert_close(gb[name], ga[name], atol=1e-12, rtol=1e-9, msg=name)
 
 
 @pytest.mark.parametrize("encoder, pooling, bidirectional", VARIANTS)
@@ -82,12 +105,20 @@ def test_a_batch_without_padding_takes_one_fused_call_with_the_same_result(encod
     model = _model(encoder=encoder, pooling=pooling, bidirectional=bidirectional, num_layers=2).eval()
     ids, lengths = _batch([[5, 9, 2, 33, 7], [4, 4, 8, 21, 30], [1, 2, 3, 4, 5]])  # all five long
     calls = []
-    hook = model.encoder.rnn.register_forward_hook(lambda *_: calls.append(1))  # the whole stack at once
+    recur = model.encoder._recur
+
+    def spy(x, params, num_layers, bidirectional):
+        calls.append((num_layers, bidirectional, len(params)))
+        return recur(x, params, num_layers, bidirectional)
+
+    model.encoder._recur = spy
     with torch.no_grad():
         fused, detected = model(ids, lengths, padded=False), model(ids, lengths)
-        hook.remove()
+        whole_stack = (2, bidirectional, 4 * 2 * (2 if bidirectional else 1))  # every layer and direction
+        assert calls == [whole_stack, whole_stack]  # one call each, for padded=False and when detected
+        calls.clear()
         exact = model(ids, lengths, padded=True)  # the per-direction path that handles padding
-    assert len(calls) == 2  # the fused call ran for padded=False and for the detected case
+    assert calls == ([(1, False, 4)] * 4 if bidirectional else [whole_stack])
     torch.testing.assert_close(fused, exact, atol=1e-5, rtol=0)
     torch.testing.assert_close(detected, fused, atol=0, rtol=0)
 
@@ -174,7 +205,6 @@ def test_state_dict_holds_only_the_real_weights():
     names = set(model.state_dict())
     assert "encoder.rnn.weight_hh_l1_reverse" in names and "pooling.score.weight" in names
     assert all(n.split(".")[0] in {"embedding", "encoder", "pooling", "head"} for n in names)
-    assert not any("_cells" in n for n in names)
 
 
 @pytest.mark.gpu
@@ -187,7 +217,7 @@ def test_padding_never_changes_the_logits_on_cuda(encoder, pooling, bidirectiona
     cpu = _model(**kw).eval()
     with torch.no_grad():
         alone = torch.cat([cpu(*_batch([s])) for s in SEQS])
-        for packing in ("padded", "packed"):
+        for packing in ("padded", "paired", "packed"):
             gpu = _model(packing=packing, **kw).eval()
             gpu.load_state_dict(cpu.state_dict())
             gpu.cuda()

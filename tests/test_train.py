@@ -312,14 +312,17 @@ def test_mixed_precision_training_on_cuda_learns(bidirectional, adversarial):
     cfg = _config(device="cuda", mixed_precision=True, adversarial=adversarial)
     cfg = RunConfig(model=replace(cfg.model, bidirectional=bidirectional), train=cfg.train, labels=cfg.labels)
     result = _result(_run(cfg))
-    assert result.device.startswith("cuda") and result.packing == "padded"  # `auto` is padded everywhere
+    assert result.device.startswith("cuda") and result.packing == "paired"  # `auto` on CUDA
     assert result.val["accuracy"] >= 0.95
 
 
 def test_devices_and_packing_resolve():
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_packing("auto") == "padded"
-    assert resolve_packing("packed") == "packed"
+    assert resolve_packing("auto", torch.device("cpu")) == "padded"
+    assert resolve_packing("auto", torch.device("cuda")) == "paired"  # decided by the device, not by probing it
+    assert resolve_packing("packed", torch.device("cuda")) == "packed"
+    assert resolve_packing("padded", torch.device("cuda")) == "padded"  # asked for, kept
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU"):
             resolve_device("cuda")
