@@ -52,6 +52,27 @@ def reverse_within_length(
     return x.gather(1, idx.view(B, T, *([1] * (x.dim() - 2))).expand_as(x))
 
 
+def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """`F.dropout`, with the mask drawn by `torch.rand` on a CPU: the same Bernoulli(1 - p) mask.
+
+    A CPU's `bernoulli_` draws one number at a time: the eight masks of a `default` step (two passes
+    of embeddings, two DropConnect matrices and pooled features) took a sixth of the step's time,
+    and `rand` draws them 3x faster. Other devices keep the fused dropout kernel.
+    """
+    if not training or p == 0:
+        return x
+    if x.device.type != "cpu":
+        return F.dropout(x, p=p, training=True)
+    return x * _kept(x, p)
+
+
+def _kept(like: torch.Tensor, p: float) -> torch.Tensor:
+    """A mask shaped like `like`: 1 / (1 - p) with probability 1 - p, else 0."""
+    if like.device.type != "cpu":
+        return torch.empty_like(like).bernoulli_(1 - p).div_(1 - p)
+    return (torch.rand_like(like) >= p).to(like.dtype).mul_(1 / (1 - p))
+
+
 class RecurrentEncoder(nn.Module):
     """A stacked (bi)directional LSTM/GRU/RNN that ignores padding exactly on every path."""
 
@@ -78,7 +99,7 @@ class RecurrentEncoder(nn.Module):
         weights = {}
         for name, w in self.rnn.named_parameters():
             if p > 0 and self.training and name.startswith("weight_hh"):
-                w = F.dropout(w, p=p, training=True)
+                w = dropout(w, p, training=True)
             weights[name] = w
         return weights
 
@@ -137,7 +158,7 @@ class RecurrentEncoder(nn.Module):
                 outs.append(out if not suffix else reverse_within_length(out, lengths, index))
             h = torch.cat(outs, dim=-1)  # (B, T, 2H)
             if layer < self.cfg.num_layers - 1:
-                h = F.dropout(h, p=self.rnn.dropout, training=self.training)
+                h = dropout(h, self.rnn.dropout, self.training)
         return h
 
     def _paired(
@@ -168,7 +189,7 @@ class RecurrentEncoder(nn.Module):
             out = self._recur(both, params, 1, False)  # (B, T, 2H)
             h = torch.cat([out[..., :H], reverse_within_length(out[..., H:], lengths, index)], dim=-1)
             if layer < self.cfg.num_layers - 1:
-                h = F.dropout(h, p=self.rnn.dropout, training=self.training)
+                h = dropout(h, self.rnn.dropout, self.training)
         return h
 
 
@@ -283,9 +304,8 @@ class TextClassifier(nn.Module):
         if not self.training or p == 0:
             return x
         if not self.cfg.variational_dropout:
-            return F.dropout(x, p=p, training=True)
-        keep = torch.empty_like(x[:, :1]).bernoulli_(1 - p)  # (B, 1, E)
-        return x * keep / (1 - p)
+            return dropout(x, p, training=True)
+        return x * _kept(x[:, :1], p)  # (B, T, E) * (B, 1, E)
 
     def classify(self, x: torch.Tensor, lengths: torch.Tensor, padded: bool | None = None) -> torch.Tensor:
         """Embeddings -> logits; split out so attribution methods can start from embeddings."""
@@ -294,5 +314,5 @@ class TextClassifier(nn.Module):
         x = self._embedding_dropout(x)
         out = self.encoder(x, lengths, self.packing, padded)  # (B, T, D*H)
         pooled = self.pooling(out, lengths, padded)  # (B, D*H)
-        pooled = F.dropout(pooled, p=self.cfg.dropout, training=self.training)
+        pooled = dropout(pooled, self.cfg.dropout, self.training)
         return self.head(pooled)  # (B, C)

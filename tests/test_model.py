@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lstm_demo.config import ENCODERS, POOLINGS, ModelConfig
-from lstm_demo.model import TextClassifier, reverse_within_length
+from lstm_demo.model import TextClassifier, dropout, reverse_within_length
 
 VOCAB, CLASSES = 40, 3
 SEQS = [[5, 9, 2, 33, 7], [12, 3], [4, 4, 8, 21, 30, 2, 17], [39]]  # different lengths, max 7
@@ -224,3 +224,15 @@ def test_padding_never_changes_the_logits_on_cuda(encoder, pooling, bidirectiona
             ids, lengths = _batch(SEQS, extra=3)
             logits = gpu(ids.cuda(), lengths.cuda()).cpu()
             torch.testing.assert_close(logits, alone, atol=1e-4, rtol=0, msg=packing)
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5])
+def test_dropout_keeps_each_unit_with_probability_one_minus_p_and_rescales_it(p):
+    x = torch.ones(200, 50, requires_grad=True)
+    out = dropout(x, p, training=True)
+    kept = out != 0
+    assert abs(kept.float().mean().item() - (1 - p)) < 0.02  # 10,000 draws
+    torch.testing.assert_close(out[kept], torch.full_like(out[kept], 1 / (1 - p)))
+    out.sum().backward()
+    assert torch.equal(x.grad != 0, kept)  # a dropped unit gets no gradient
+    assert dropout(x, p, training=False) is x and dropout(x, 0.0, training=True) is x
