@@ -320,9 +320,8 @@ def test_devices_and_packing_resolve():
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_packing("auto") == "padded"
     assert resolve_packing("auto", torch.device("cpu")) == "padded"
-    assert (
-        resolve_packing("auto", torch.device("cuda")) == "paired"
-    )  # decided by the device, not by probing it
+    # decided by the device, not by probing it
+    assert resolve_packing("auto", torch.device("cuda")) == "paired"
     assert resolve_packing("packed", torch.device("cuda")) == "packed"
     assert resolve_packing("padded", torch.device("cuda")) == "padded"  # asked for, kept
     if not torch.cuda.is_available():
