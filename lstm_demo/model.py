@@ -116,8 +116,8 @@ class RecurrentEncoder(nn.Module):
         h0 = x.new_zeros(num_layers * (2 if bidirectional else 1), x.shape[0], hidden)
         hx = (h0, h0) if self.cfg.encoder == "lstm" else h0
         kernel = _KERNELS[self.cfg.encoder]
-        dropout = self.rnn.dropout if num_layers > 1 else 0.0
-        return kernel(x, hx, params, True, num_layers, dropout, self.training, bidirectional, True)[0]
+        between = self.rnn.dropout if num_layers > 1 else 0.0  # dropout between stacked layers
+        return kernel(x, hx, params, True, num_layers, between, self.training, bidirectional, True)[0]
 
     def forward(
         self, x: torch.Tensor, lengths: torch.Tensor, packing: str = "padded", padded: bool = True
@@ -149,10 +149,7 @@ class RecurrentEncoder(nn.Module):
         for layer in range(self.cfg.num_layers):
             outs = []
             for suffix in ("", "_reverse"):
-                params = [
-                    weights[f"{kind}_l{layer}{suffix}"]
-                    for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-                ]
+                params = _layer(weights, layer, suffix)
                 inp = h if not suffix else reverse_within_length(h, lengths, index)
                 out = self._recur(inp, params, 1, False)  # (B, T, H)
                 outs.append(out if not suffix else reverse_within_length(out, lengths, index))
@@ -177,13 +174,7 @@ class RecurrentEncoder(nn.Module):
         index = reversal_index(lengths, x.shape[1])  # (B, T)
         H = self.cfg.hidden_size
         for layer in range(self.cfg.num_layers):
-            forward, backward = (
-                [
-                    weights[f"{kind}_l{layer}{suffix}"]
-                    for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-                ]
-                for suffix in ("", "_reverse")
-            )
+            forward, backward = _layer(weights, layer, ""), _layer(weights, layer, "_reverse")
             params = [_block_diagonal(a, b, H) for a, b in zip(forward, backward, strict=True)]
             both = torch.cat([h, reverse_within_length(h, lengths, index)], dim=-1)  # (B, T, 2 * in)
             out = self._recur(both, params, 1, False)  # (B, T, 2H)
@@ -191,6 +182,11 @@ class RecurrentEncoder(nn.Module):
             if layer < self.cfg.num_layers - 1:
                 h = dropout(h, self.rnn.dropout, self.training)
         return h
+
+
+def _layer(weights: dict[str, torch.Tensor], layer: int, suffix: str) -> list[torch.Tensor]:
+    """One direction of one layer: w_ih, w_hh, b_ih, b_hh (`suffix` "" or "_reverse")."""
+    return [weights[f"{kind}_l{layer}{suffix}"] for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
 
 
 def _block_diagonal(a: torch.Tensor, b: torch.Tensor, hidden: int) -> torch.Tensor:
