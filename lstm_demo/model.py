@@ -70,7 +70,7 @@ def _kept(like: torch.Tensor, p: float) -> torch.Tensor:
     """A mask shaped like `like`: 1 / (1 - p) with probability 1 - p, else 0."""
     if like.device.type != "cpu":
         return torch.empty_like(like).bernoulli_(1 - p).div_(1 - p)
-    return (torch.rand_like(like) >= p).to(like.dtype).mul_(1 / (1 - p))
+    return torch.rand_like(like).ge_(p).mul_(1 / (1 - p))  # in place: 1.0 where kept, then scaled
 
 
 class RecurrentEncoder(nn.Module):

@@ -87,7 +87,7 @@ def resolve_packing(packing: str, device: torch.device | None = None) -> str:
     """`auto`: padded batches on a CPU, the same with both directions paired in one call on CUDA.
 
     `python -m benchmarks.packing` (tokens per second, forward + backward, batch 32), CPU, one
-    thread: padded 1.80x (LSTM) and 1.80x (BiLSTM) faster than packed, and the BiLSTM padded
+    thread: padded 2.01x (LSTM) and 1.83x (BiLSTM) faster than packed, and the BiLSTM padded
     1.33x faster than paired, which does twice the arithmetic. Packed sequences leave the oneDNN
     kernel on the CPU. On an H200 padded was 1.70x and 1.06x faster than packed (measured before
     batches without padding took one fused call, and before `paired` existed). `paired` runs a
