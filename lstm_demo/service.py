@@ -24,7 +24,7 @@ from .data import Table, check_labels, read_table, read_texts
 from .names import METHODS
 from .store import MetricPoint, RunDetail, RunSummary, Store, StoreError
 from .tokenization import TextEncoder
-from .train import Progress, TrainResult, predict_logits, resolve_device, train
+from .train import Progress, TrainResult, predict_logits, resolve_device, train, warm_up
 
 if TYPE_CHECKING:
     from . import explain
@@ -85,6 +85,10 @@ class Service:
 
     def close(self) -> None:
         self.store.close()
+
+    def warm_up(self) -> None:
+        """Pay PyTorch's one-off start-up costs now rather than in the first training (see `train.warm_up`)."""
+        warm_up()
 
     def _limits(self) -> dict[str, int]:
         """The settings' bounds on a table that someone hands us (upload size, rows)."""

@@ -222,6 +222,14 @@ class WeightAverage:
             torch._foreach_lerp_(self._averaged, current, 1.0 - self.decay)
 
 
+def warm_up() -> None:
+    """Build and drop one optimizer: the first one built in a process imports `torch._dynamo`.
+
+    That import took 0.8 s here, which a person's first training would otherwise wait for.
+    """
+    torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     torch.manual_seed(seed)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from dataclasses import replace
 
 import pytest
@@ -327,3 +329,15 @@ def test_devices_and_packing_resolve():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+def test_warm_up_pays_the_first_optimizers_imports_in_advance():
+    """The app calls it once its page answers, so a person's first training does not wait ~1 s more."""
+    code = (
+        "import sys; from lstm_demo.train import warm_up; "
+        "before = 'torch._dynamo' in sys.modules; warm_up(); print(before, 'torch._dynamo' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.split() == ["False", "True"]

@@ -97,7 +97,10 @@ def launch(host: str | None = None, port: int | None = None) -> None:
     service = Service(settings)
     worker = TrainingWorker.for_service(service)
     try:
-        build_app(service, worker).launch(**launch_options(settings, host, port))
+        app = build_app(service, worker)
+        app.launch(**launch_options(settings, host, port), prevent_thread_lock=True)
+        service.warm_up()  # once the page answers, so the launch does not wait for it
+        app.block_thread()
     finally:
         worker.shutdown(cancel=True, timeout=10)  # a training cut short is recorded as cancelled
         service.close()
