@@ -123,8 +123,15 @@ def load_model_dir(directory: Path, device: torch.device | str = "cpu") -> Loade
 
 
 def refit_summary(metrics: dict[str, Any]) -> dict[str, Any] | None:
-    """What `metrics.json` says of a refit (epochs, rows, seconds), without its per-epoch history."""
+    """What `metrics.json` says of a refit (epochs, rows, seconds), without its per-epoch history.
+
+    All three or nothing: a record missing one (a hand-edited bundle) is no refit to report, so
+    every reader (store, model card, Runs tab) can rely on each figure being there.
+    """
     refit = metrics.get("refit")
     if not isinstance(refit, dict):
         return None
-    return {k: refit[k] for k in ("epochs", "rows", "seconds") if isinstance(refit.get(k), (int, float))}
+    summary = {k: refit.get(k) for k in ("epochs", "rows", "seconds")}
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in summary.values()):
+        return None
+    return summary

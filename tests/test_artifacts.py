@@ -21,6 +21,7 @@ from lstm_demo.artifacts import (
     TOKENIZER,
     WEIGHTS,
     load_model_dir,
+    refit_summary,
     save_model_dir,
 )
 from lstm_demo.config import ModelConfig, PreprocessConfig, RunConfig, TokenizerConfig
@@ -251,3 +252,23 @@ def test_load_refuses_a_damaged_directory_with_a_clear_message(copy, damage, mes
 def test_load_refuses_a_missing_directory(tmp_path):
     with pytest.raises(ValueError, match="has no config.json"):
         load_model_dir(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize(
+    "refit, summary",
+    [
+        pytest.param(
+            {"epochs": 3, "rows": 120, "seconds": 1.5, "history": []},
+            {"epochs": 3, "rows": 120, "seconds": 1.5},
+            id="whole",
+        ),  # fmt: skip
+        pytest.param({"epochs": 3}, None, id="rows-missing"),
+        pytest.param({"epochs": 3, "rows": "120", "seconds": 1.5}, None, id="rows-a-string"),
+        pytest.param({"epochs": True, "rows": 120, "seconds": 1.5}, None, id="epochs-a-bool"),
+        pytest.param([3, 120], None, id="not-a-record"),
+        pytest.param(None, None, id="no-refit"),
+    ],
+)
+def test_a_refit_is_reported_whole_or_not_at_all(refit, summary):
+    """A hand-edited bundle's partial refit record must not reach the Runs tab or the model card."""
+    assert refit_summary({"refit": refit}) == summary
