@@ -55,9 +55,9 @@ def reverse_within_length(
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """`F.dropout`, with the mask drawn by `torch.rand` on a CPU: the same Bernoulli(1 - p) mask.
 
-    A CPU's `bernoulli_` draws one number at a time: the eight masks of a `default` step (two passes
-    of embeddings, two DropConnect matrices and pooled features) took a sixth of the step's time,
-    and `rand` draws them 3x faster. Other devices keep the fused dropout kernel.
+    A CPU's `bernoulli_` draws one number at a time; `rand` draws a `default` step's masks (two
+    passes of embeddings, two DropConnect matrices, pooled features) 3.2-3.5x faster
+    (`python -m benchmarks.overhead`). Other devices keep the fused dropout kernel.
     """
     if not training or p == 0:
         return x
@@ -109,7 +109,8 @@ class RecurrentEncoder(nn.Module):
         """(B, T, in) -> (B, T, D*H) through one fused cuDNN/oneDNN call, from a zero state.
 
         The call `nn.LSTM.forward` ends in, made directly: swapping weights into the module
-        (`functional_call`) cost 40 µs of host time per call here, a third of a small LSTM call.
+        (`functional_call`) cost 39 µs of host time per call here, against 123 µs for a small
+        LSTM call itself (`python -m benchmarks.overhead`).
         `params` go per layer and direction in the module's order: w_ih, w_hh, b_ih, b_hh.
         """
         hidden = params[1].shape[1]  # w_hh is (G*H, H)

@@ -225,7 +225,8 @@ class WeightAverage:
 def warm_up() -> None:
     """Build and drop one optimizer: the first one built in a process imports `torch._dynamo`.
 
-    That import took 0.8 s here, which a person's first training would otherwise wait for.
+    That import took 0.82 s here (`python -m benchmarks.overhead`), which a person's first training
+    would otherwise wait for.
     """
     torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
 
