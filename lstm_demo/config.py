@@ -7,6 +7,7 @@ preprocessing, tokenizer and model exactly. The environment is read here and now
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -136,8 +137,18 @@ class TrainConfig:
             raise ValueError(f"adversarial must not be negative, got {self.adversarial}")
         if not 0.0 <= self.word_dropout < 1.0:
             raise ValueError(f"word_dropout must be in [0, 1), got {self.word_dropout}")
-        if self.learning_rate <= 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
+        if not 0 < self.learning_rate <= 10:
+            raise ValueError(f"learning_rate must be in (0, 10], got {self.learning_rate}")
+        if not 0 <= self.weight_decay <= 10:
+            raise ValueError(f"weight_decay must be in [0, 10], got {self.weight_decay}")
+        if not 0 <= self.adversarial <= 10:
+            raise ValueError(f"adversarial must be in [0, 10], got {self.adversarial}")
+        if not 0 <= self.grad_clip <= 1e6:
+            raise ValueError(f"grad_clip must be in [0, 1e6] (0 turns it off), got {self.grad_clip}")
+        if not 0 <= self.seed < 2**32:
+            raise ValueError(f"seed must be in [0, 2**32), got {self.seed}")
+        if not self.patience <= 1000 or not self.log_every <= 10**6:
+            raise ValueError("patience must be at most 1000 and log_every at most 1,000,000")
 
 
 @dataclass(frozen=True)
@@ -317,6 +328,117 @@ def _env_number(env: dict[str, str], names: tuple[str, ...], cast: type, default
     return default
 
 
+class LimitError(ValueError):
+    """A request over one of the app's limits; the message names the limit, the value and its variable."""
+
+
+# name -> (default, environment variable, what it bounds). `Limits` is built from this table, the
+# README's configuration table lists the same rows, and a test checks that the two agree.
+LIMIT_TABLE: dict[str, tuple[float | int, str, str]] = {
+    "upload_mb": (50.0, "LSTM_DEMO_MAX_UPLOAD_MB", "largest uploaded table or bundle to read, in MB"),
+    "rows": (500_000, "LSTM_DEMO_MAX_ROWS", "most rows read from a table"),
+    "columns": (1_000, "LSTM_DEMO_MAX_COLUMNS", "most columns in a table (refused after its header)"),
+    "text_chars": (20_000, "LSTM_DEMO_MAX_TEXT_CHARS", "longest text to predict or explain, in characters"),
+    "batch_rows": (100_000, "LSTM_DEMO_MAX_BATCH_ROWS", "most texts in one batch prediction"),
+    "max_length": (1_024, "LSTM_DEMO_MAX_LENGTH", "largest `preprocess__max_length` (tokens kept per text)"),
+    "vocab_size": (200_000, "LSTM_DEMO_MAX_VOCAB", "largest tokenizer vocabulary"),
+    "embedding_dim": (1_024, "LSTM_DEMO_MAX_EMBEDDING_DIM", "largest embedding size"),
+    "hidden_size": (1_024, "LSTM_DEMO_MAX_HIDDEN_SIZE", "largest hidden size"),
+    "num_layers": (8, "LSTM_DEMO_MAX_LAYERS", "most stacked recurrent layers"),
+    "classes": (1_000, "LSTM_DEMO_MAX_CLASSES", "most classes (distinct labels)"),
+    "model_mb": (1_024.0, "LSTM_DEMO_MAX_MODEL_MB", "largest model, as float32 parameter memory in MB"),
+    "epochs": (500, "LSTM_DEMO_MAX_EPOCHS", "most training epochs"),
+    "batch_size": (4_096, "LSTM_DEMO_MAX_BATCH_SIZE", "largest training batch"),
+    "ig_steps": (500, "LSTM_DEMO_MAX_IG_STEPS", "most integration steps for an explanation"),
+    "faithfulness_texts": (2_000, "LSTM_DEMO_MAX_FAITHFULNESS_TEXTS", "most texts in a faithfulness check"),
+    "parallel_uploads": (2, "LSTM_DEMO_MAX_PARALLEL_UPLOADS", "uploads parsed at the same time"),
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Upper bounds on everything a person or a file can ask for, checked at every door (UI, HTTP API,
+    CLI, bundle import) before any work or allocation. Defaults suit a shared 2-core server; each is
+    overridable by its environment variable (`LIMIT_TABLE`)."""
+
+    upload_mb: float = 50.0
+    rows: int = 500_000
+    columns: int = 1_000
+    text_chars: int = 20_000
+    batch_rows: int = 100_000
+    max_length: int = 1_024
+    vocab_size: int = 200_000
+    embedding_dim: int = 1_024
+    hidden_size: int = 1_024
+    num_layers: int = 8
+    classes: int = 1_000
+    model_mb: float = 1_024.0
+    epochs: int = 500
+    batch_size: int = 4_096
+    ig_steps: int = 500
+    faithfulness_texts: int = 2_000
+    parallel_uploads: int = 2
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{LIMIT_TABLE[f.name][1]} must be a positive number, got {value!r}")
+
+    @property
+    def upload_bytes(self) -> int:
+        return int(self.upload_mb * 2**20)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> Limits:
+        values = {}
+        for f in fields(cls):
+            default, variable, _ = LIMIT_TABLE[f.name]
+            values[f.name] = _env_number(env, (variable,), type(default), default)
+        return cls(**values)
+
+    def check(self, name: str, value: float, what: str | None = None) -> None:
+        """Refuse `value` above the limit `name` (NaN too), naming the variable that raises it."""
+        bound = getattr(self, name)
+        if not isinstance(value, int | float) or isinstance(value, bool) or not value <= bound:
+            raise LimitError(
+                f"{what or name} is {value!r}, over the limit of {bound:,} (set {LIMIT_TABLE[name][1]} to change it)"
+            )
+
+    def check_config(self, cfg: RunConfig) -> None:
+        """Every size in a run's configuration against the limits, and the model's parameter memory."""
+        self.check("max_length", cfg.preprocess.max_length, "preprocess.max_length")
+        self.check("vocab_size", cfg.tokenizer.vocab_size, "tokenizer.vocab_size")
+        if cfg.model.vocab_size:
+            self.check("vocab_size", cfg.model.vocab_size, "model.vocab_size")
+        self.check("embedding_dim", cfg.model.embedding_dim, "model.embedding_dim")
+        self.check("hidden_size", cfg.model.hidden_size, "model.hidden_size")
+        self.check("num_layers", cfg.model.num_layers, "model.num_layers")
+        self.check("classes", cfg.model.num_classes, "the number of classes")
+        self.check("epochs", cfg.train.epochs, "train.epochs")
+        self.check("batch_size", cfg.train.batch_size, "train.batch_size")
+        self.check(
+            "model_mb", round(model_megabytes(cfg.model, cfg.tokenizer.vocab_size), 1), "the model (MB)"
+        )
+
+
+def model_megabytes(model: ModelConfig, vocab_size: int | None = None) -> float:
+    """Float32 parameter memory of a model of this configuration, in MB, computed from its sizes alone
+    (nothing is built), so an oversized request is refused before any allocation."""
+    vocab = model.vocab_size or vocab_size or 0
+    gates = {"lstm": 4, "gru": 3, "rnn": 1}[model.encoder]
+    d, h, n = model.directions, model.hidden_size, model.num_layers
+    params = vocab * model.embedding_dim
+    for layer in range(n):
+        width = model.embedding_dim if layer == 0 else h * d
+        params += d * gates * h * (width + h + 2)
+    features = h * d
+    if model.pooling == "attention":
+        params += features + 1
+    params += features * max(model.num_classes, 1) + max(model.num_classes, 1)
+    return params * 4 / 2**20
+
+
 @dataclass(frozen=True)
 class AppSettings:
     """Settings read from the environment (the README's configuration table lists each one)."""
@@ -326,10 +448,9 @@ class AppSettings:
     host: str  # GRADIO_SERVER_NAME / LSTM_DEMO_HOST
     port: int  # GRADIO_SERVER_PORT / LSTM_DEMO_PORT
     auth: tuple[str, str] | None  # LSTM_DEMO_USERNAME + LSTM_DEMO_PASSWORD
-    max_upload_mb: float  # LSTM_DEMO_MAX_UPLOAD_MB
-    max_rows: int  # LSTM_DEMO_MAX_ROWS
     device: str  # LSTM_DEMO_DEVICE: auto | cpu | cuda | cuda:N | mps
     share: bool  # LSTM_DEMO_SHARE: Gradio public share link, off unless asked for
+    limits: Limits = field(default_factory=Limits)  # LSTM_DEMO_MAX_*: see LIMIT_TABLE
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AppSettings:
@@ -345,10 +466,9 @@ class AppSettings:
             host=env.get("GRADIO_SERVER_NAME") or env.get("LSTM_DEMO_HOST") or "127.0.0.1",
             port=_env_number(env, ("GRADIO_SERVER_PORT", "LSTM_DEMO_PORT"), int, 7860),
             auth=(user, password) if user and password else None,
-            max_upload_mb=_env_number(env, ("LSTM_DEMO_MAX_UPLOAD_MB",), float, 50.0),
-            max_rows=_env_number(env, ("LSTM_DEMO_MAX_ROWS",), int, 500_000),
             device=env.get("LSTM_DEMO_DEVICE") or "auto",
             share=_env_bool(env, "LSTM_DEMO_SHARE", False),
+            limits=Limits.from_env(env),
         )
 
     @property

@@ -92,7 +92,7 @@ class Service:
 
     def _limits(self) -> dict[str, int]:
         """The settings' bounds on a table that someone hands us (upload size, rows)."""
-        return {"max_bytes": int(self.settings.max_upload_mb * 2**20), "max_rows": self.settings.max_rows}
+        return {"max_bytes": self.settings.limits.upload_bytes, "max_rows": self.settings.limits.rows}
 
     # ------------------------------------------------------------------ training
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import replace
@@ -11,13 +12,17 @@ import pytest
 
 from lstm_demo import config as config_module
 from lstm_demo.config import (
+    LIMIT_TABLE,
     PRESETS,
     AppSettings,
+    LimitError,
+    Limits,
     ModelConfig,
     PreprocessConfig,
     RunConfig,
     TokenizerConfig,
     TrainConfig,
+    model_megabytes,
     override,
     preset,
 )
@@ -182,8 +187,7 @@ HOME = str(Path.home() / ".lstm-demo")
                 host="127.0.0.1",
                 port=7860,
                 auth=None,
-                max_upload_mb=50.0,
-                max_rows=500_000,
+                limits=Limits(),
                 device="auto",
                 share=False,
             ),
@@ -208,7 +212,7 @@ HOME = str(Path.home() / ".lstm-demo")
         ({"LSTM_DEMO_USERNAME": "ada", "LSTM_DEMO_PASSWORD": "s3cret"}, dict(auth=("ada", "s3cret"))),
         (
             {"LSTM_DEMO_MAX_UPLOAD_MB": "2.5", "LSTM_DEMO_MAX_ROWS": "1000"},
-            dict(max_upload_mb=2.5, max_rows=1000),
+            dict(limits=Limits(upload_mb=2.5, rows=1000)),
         ),
         ({"LSTM_DEMO_DEVICE": "cpu"}, dict(device="cpu")),
         ({"LSTM_DEMO_SHARE": "1"}, dict(share=True)),
@@ -274,3 +278,80 @@ def test_every_environment_variable_is_documented_in_the_readme():
     table = [line for line in text.splitlines() if line.lstrip().startswith("|")]
     undocumented = sorted(n for n in _settings_variables() if not any(n in line for line in table))
     assert not undocumented, f"README.md's configuration table does not list {undocumented}"
+
+
+@pytest.mark.parametrize("name", [f.name for f in dataclasses.fields(Limits)])
+def test_every_limit_is_set_by_its_variable_and_documented(name):
+    default, variable, _ = LIMIT_TABLE[name]
+    assert getattr(Limits(), name) == default
+    raised = type(default)(default * 2)
+    assert getattr(AppSettings.from_env({variable: str(raised)}).limits, name) == raised
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert f"`{variable}`" in readme, f"{variable} is missing from the README's configuration table"
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "many"])
+def test_a_limit_must_be_a_positive_finite_number(value):
+    with pytest.raises(ValueError, match="LSTM_DEMO_MAX_HIDDEN_SIZE"):
+        AppSettings.from_env({"LSTM_DEMO_MAX_HIDDEN_SIZE": value})
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"model__hidden_size": 1024}, None),
+        ({"model__hidden_size": 1025}, "model.hidden_size is 1025, over the limit of 1,024"),
+        ({"model__embedding_dim": 10**6}, "model.embedding_dim"),
+        ({"model__num_layers": 8}, None),
+        ({"model__num_layers": 9}, "model.num_layers"),
+        ({"preprocess__max_length": 1025}, "preprocess.max_length"),
+        ({"tokenizer__vocab_size": 200_001}, "tokenizer.vocab_size"),
+        ({"train__epochs": 500}, None),
+        ({"train__epochs": 10**9}, "train.epochs"),
+        ({"train__batch_size": 4097}, "train.batch_size"),
+        (
+            {
+                "tokenizer__vocab_size": 200_000,
+                "model__embedding_dim": 1024,
+                "model__hidden_size": 1024,
+                "model__num_layers": 8,
+            },
+            "the model \\(MB\\)",
+        ),
+    ],
+)
+def test_a_run_configuration_is_checked_against_the_limits(overrides, message):
+    cfg = preset("default", **overrides)
+    if message is None:
+        Limits().check_config(cfg)
+    else:
+        with pytest.raises(LimitError, match=message):
+            Limits().check_config(cfg)
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("train__learning_rate", float("inf")),
+        ("train__learning_rate", float("nan")),
+        ("train__learning_rate", 1e6),
+        ("train__weight_decay", float("nan")),
+        ("train__adversarial", 1e9),
+        ("train__adversarial", float("nan")),
+        ("train__grad_clip", float("inf")),
+        ("train__grad_clip", -1.0),
+        ("train__seed", 2**70),
+        ("train__seed", -1),
+        ("train__patience", 10**6),
+        ("model__dropout", float("nan")),
+    ],
+)
+def test_non_finite_negative_and_huge_options_are_refused(option, value):
+    with pytest.raises(ValueError, match=option.split("__")[1]):
+        preset("default", **{option: value})
+
+
+def test_model_megabytes_matches_the_parameters_of_a_built_model():
+    cfg = preset("default", model__vocab_size=1000, model__num_classes=3, model__num_layers=2)
+    n = sum(p.numel() for p in TextClassifier(cfg.model).parameters())
+    assert model_megabytes(cfg.model) == pytest.approx(n * 4 / 2**20, rel=1e-9)

@@ -81,7 +81,7 @@ def launch_options(settings: AppSettings, host: str | None = None, port: int | N
         "server_port": port or settings.port,
         "auth": settings.auth,
         "share": settings.share,
-        "max_file_size": int(settings.max_upload_mb * 2**20),
+        "max_file_size": settings.limits.upload_bytes,
         "css_paths": [CSS] if CSS.is_file() else None,
         "show_error": False,  # handlers answer with messages; nothing else should reach the page
         "ssr_mode": False,

@@ -32,7 +32,7 @@ def run_dropdown(
 
 def build(service: Service, active: gr.State) -> gr.Dropdown:
     """Build the tab; returns its run dropdown (the app refreshes it when runs appear)."""
-    max_bytes = int(service.settings.max_upload_mb * 2**20)
+    max_bytes = service.settings.limits.upload_bytes
     with gr.Row():
         with gr.Column(scale=3):
             run = run_dropdown(service, None, label="model (run)", elem_id="predict-run", interactive=True)

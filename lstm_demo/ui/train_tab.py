@@ -93,7 +93,7 @@ class TrainTab:
 
 def build(service: Service, worker: TrainingWorker, active: gr.State) -> TrainTab:
     settings = service.settings
-    max_bytes = int(settings.max_upload_mb * 2**20)
+    max_bytes = settings.limits.upload_bytes
     job_id = gr.State(None)  # this session's latest training
 
     gr.Markdown(
@@ -169,7 +169,7 @@ def build(service: Service, worker: TrainingWorker, active: gr.State) -> TrainTa
         """Read the whole table with these columns: label counts, or the reason it cannot train."""
         try:
             table = read_table(
-                path, text or None, label or None, max_bytes=max_bytes, max_rows=settings.max_rows
+                path, text or None, label or None, max_bytes=max_bytes, max_rows=settings.limits.rows
             )
         except Exception as e:
             return {upload_msg: message_html(user_message(e)), distribution: None, data_summary: ""}
