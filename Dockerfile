@@ -27,11 +27,14 @@ RUN pip install --no-cache-dir ${TORCH}
 COPY pyproject.toml README.md app.py ./
 COPY lstm_demo ./lstm_demo
 COPY assets ./assets
-# editable: the app finds its example data in /app/assets beside the package
-RUN pip install --no-cache-dir -e .
+# editable: the app finds its example data in /app/assets beside the package; the `postgres` extra
+# (psycopg) lets LSTM_DEMO_DB_URL=postgresql+psycopg://... work in the container
+RUN pip install --no-cache-dir -e ".[postgres]"
 
-RUN useradd --create-home --uid 1000 app && mkdir -p /data && chown app /data
-USER app
+# the app runs as UID 1000; Ubuntu 24.04 images (the CUDA bases) already have one (`ubuntu`)
+RUN (getent passwd 1000 >/dev/null || useradd --create-home --uid 1000 app) \
+    && mkdir -p /data && chown 1000:1000 /data
+USER 1000
 VOLUME ["/data"]
 EXPOSE 7860
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
