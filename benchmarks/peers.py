@@ -1,12 +1,13 @@
 """The two peer models a user would pick instead of this app, measured the same way.
 
-1. TF-IDF over word 1-2 grams (sublinear tf) + logistic regression (C=10): the linear bar to beat.
+1. TF-IDF over word 1-2 grams (sublinear tf) + logistic regression (C=10): the linear bar to beat,
+   the very model the app trains beside every run (`lstm_demo.baseline`).
 2. The design notes' Keras model, Keras 3 on the torch backend: word ids by frequency,
    pre-padded to the longest training text, Embedding(vocab, 128) -> LSTM(128, dropout 0.2,
    recurrent_dropout 0.2) -> Dense(softmax), Adam, categorical cross-entropy, batch 64.
 
-This is the only place scikit-learn and keras enter the project; both are imported inside
-the functions so the module itself needs neither (`pip install -e .[bench]`).
+This is the only place keras enters the project; it is imported inside the functions so the
+module itself does not need it (`pip install -e .[bench]`).
 
     .venv/bin/python -m benchmarks.peers                       # TREC, both peers, 10 epochs
     .venv/bin/python -m benchmarks.peers --dataset sst2 --epochs 2
@@ -26,6 +27,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from lstm_demo import baseline
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 _WORD = re.compile(r"[^\W_]+")  # runs of letters/digits: everything else separates words
@@ -86,19 +89,9 @@ def tfidf_logreg(
     *,
     seed: int = 13,
 ) -> PeerResult:
-    """TF-IDF (word 1-2 grams, sublinear tf) + logistic regression, C=10.
-
-    sublinear_tf is the setting that reproduces the datasets README's reference figures
-    (SST-2 81.3, TREC 88.2); everything else is scikit-learn's default.
-    """
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    model = make_pipeline(
-        TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-        LogisticRegression(C=10, max_iter=1000, random_state=seed),
-    )
+    """The app's baseline (`lstm_demo.baseline.pipeline`): TF-IDF (word 1-2 grams, sublinear tf) +
+    logistic regression, C=10, timed and measured here."""
+    model = baseline.pipeline(seed)
     with _peak_rss_increase() as peak_mb:
         start = time.perf_counter()
         model.fit(list(train_texts), list(train_labels))

@@ -10,7 +10,8 @@ from typing import Any
 
 import gradio as gr
 
-from .. import charts, plots
+from ..figures import explain as charts
+from ..figures import explain as plots
 from ..names import DIRECTIONS, METHODS, SELECT_MODES, STATE_NAMES
 from ..service import Service
 from .common import fmt, labels_of, message_html, resolve_run, user_message

@@ -8,7 +8,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from .. import charts
+from ..figures import runs as charts
 from .common import duration, fmt
 
 PER_CLASS_HEADERS = ["label", "precision", "recall", "F1", "support"]

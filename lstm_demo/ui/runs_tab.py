@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from .. import charts
+from ..figures import runs as charts
 from ..service import Service
 from ..worker import TrainingWorker
 from . import results

@@ -14,10 +14,10 @@ from typing import Any
 
 import gradio as gr
 
-from .. import charts
 from ..config import PRESETS
 from ..data import DataError, preview_table, read_table
 from ..examples import EXAMPLES
+from ..figures import runs as charts
 from ..service import Service
 from ..worker import Job, TrainingWorker
 from . import results
