@@ -47,7 +47,7 @@ CODE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt", ".npy", ".np
 CODE_SUFFIXES += (".so", ".sh", ".exe", ".dll", ".h5", ".keras")
 _ID = re.compile(r"[0-9A-Za-z_-]{4,32}")
 _DATASET_KEYS = {"name": str, "fingerprint": str, "rows": int, "text_column": str, "label_column": str}
-_RUN_KEYS = {"name": str, "device": str, "owner": str, "best_epoch": int, "epochs_run": int}
+_RUN_KEYS = {"name": str, "device": str, "best_epoch": int, "epochs_run": int}
 _MAX_TEXT = {"run.device": 64, "dataset.fingerprint": 64}  # column widths; 255 for the others
 
 
@@ -510,7 +510,6 @@ def _add(store: Store, runs_dir: Path, tmp: Path, side: dict[str, bytes]) -> Run
             name=run["name"],
             dataset=info["dataset"],
             device=run["device"],
-            owner=run["owner"],
             created=run["created"],
             started=run["started"],
             finished=run["finished"],
