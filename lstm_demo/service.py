@@ -416,15 +416,17 @@ class Service:
 
     def import_bundle(self, path: str | os.PathLike[str]) -> RunSummary:
         """Validate a bundle completely, then add it as a new completed run; nothing is left behind on refusal."""
-        from . import bundle
+        from . import bundle_import
 
-        return bundle.import_run(self.store, self.settings.runs_dir, Path(path))
+        return bundle_import.import_run(
+            self.store, self.settings.runs_dir, Path(path), limits=self.settings.limits
+        )
 
     def doctor(self, repair: bool = True) -> dict[str, Any]:
         """Report (and repair) rows without model files and model files without rows."""
-        from . import bundle
+        from . import doctor
 
-        report = bundle.doctor(self.store, self.settings.runs_dir, repair=repair)
+        report = doctor.doctor(self.store, self.settings.runs_dir, repair=repair)
         with self._lock:  # a run marked failed must not keep serving from the cache
             self._cache.clear()
         return report

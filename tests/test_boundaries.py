@@ -15,7 +15,7 @@ OWNERS = {
     "tokenizers": {"tokenization.py"},
     "sqlalchemy": {"store/__init__.py", "store/models.py", "store/engine.py", "migrations/env.py"},
     "alembic": {"store/engine.py", "migrations/env.py"},
-    "safetensors": {"artifacts.py", "bundle.py"},
+    "safetensors": {"artifacts.py"},
 }
 # files that must not import torch (the UI never does; data and rendering stay plain)
 TORCH_FREE = [
