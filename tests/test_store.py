@@ -344,24 +344,29 @@ def test_interrupted_run_can_still_finish(store: Store, store_url: str) -> None:
 # -- schema and migrations --------------------------------------------------------------------
 
 
-def test_upgrade_from_first_revision_keeps_rows(store_url: str) -> None:
-    engine = make_engine(store_url)
-    migrate(engine, "0001")
+def _old_database(url: str, revision: str, run: dict[str, object], metric: dict[str, object]) -> None:
+    """A database at an older `revision` holding one run and one metric row, as that version wrote them."""
+    engine = make_engine(url)
+    migrate(engine, revision)
     utc = "" if engine.dialect.name == "sqlite" else "+00"  # SQLite holds naive UTC text
+    rows = [("runs", run, "10:00"), ("metrics", {"run_id": run["id"], **metric}, "10:01")]
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO runs (id, status, preset, config, created, metrics) VALUES "
-                f"('old0000run01', 'completed', 'seed', '{{\"k\": 1}}', '2024-05-01 10:00:00{utc}', '{{}}')"
-            )
-        )
-        conn.execute(
-            text(
-                "INSERT INTO metrics (run_id, epoch, step, kind, train_loss, created) "
-                f"VALUES ('old0000run01', 1, 10, 'epoch', 0.5, '2024-05-01 10:01:00{utc}')"
-            )
-        )
+        for table, row, time_of_day in rows:
+            values = {**row, "created": f"2024-05-01 {time_of_day}:00{utc}"}
+            literals = ", ".join(f"'{v}'" if isinstance(v, str) else str(v) for v in values.values())
+            conn.execute(text(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({literals})"))
     engine.dispose()
+
+
+def test_upgrade_from_first_revision_keeps_rows(store_url: str) -> None:
+    run = {
+        "id": "old0000run01",
+        "status": "completed",
+        "preset": "seed",
+        "config": '{"k": 1}',
+        "metrics": "{}",
+    }
+    _old_database(store_url, "0001", run, {"epoch": 1, "step": 10, "kind": "epoch", "train_loss": 0.5})
 
     with Store(store_url) as store:
         old = store.get_run("old0")
@@ -378,39 +383,23 @@ def test_upgrade_from_first_revision_keeps_rows(store_url: str) -> None:
 
 
 def test_upgrade_drops_the_owner_column_and_keeps_runs_and_their_metrics(store_url: str) -> None:
-    engine = make_engine(store_url)
-    migrate(engine, "0002")
-    utc = "" if engine.dialect.name == "sqlite" else "+00"
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO runs (id, name, owner, status, preset, config, created) VALUES "
-                f"('old0000run02', 'kept', 'ann', 'completed', 'fast', '{{}}', '2024-05-01 10:00:00{utc}')"
-            )
-        )
-        conn.execute(
-            text(
-                "INSERT INTO metrics (run_id, epoch, step, kind, created, extra) "
-                f"VALUES ('old0000run02', 1, 10, 'epoch', '2024-05-01 10:01:00{utc}', '{{\"lr\": 0.1}}')"
-            )
-        )
-    engine.dispose()
+    run = {"id": "old0000run02", "name": "kept", "owner": "ann", "status": "completed", "preset": "fast"}
+    _old_database(
+        store_url,
+        "0002",
+        {**run, "config": "{}"},
+        {"epoch": 1, "step": 10, "kind": "epoch", "extra": '{"lr": 0.1}'},
+    )
 
     with Store(store_url) as store:
         old = store.get_run("old0000run02")
         assert (old.summary.name, old.summary.status) == ("kept", "completed")
         assert old.curve[0].extra == {"lr": 0.1}  # the table copy did not cascade-delete its metrics
         assert store.integrity_check() == "ok"
-    columns = _columns(store_url, "runs")
+    engine = make_engine(store_url)
+    columns = {c["name"] for c in inspect(engine).get_columns("runs")}
+    engine.dispose()
     assert "owner" not in columns and {"name", "status", "pid"} <= columns
-
-
-def _columns(url: str, table: str) -> set[str]:
-    engine = make_engine(url)
-    try:
-        return {c["name"] for c in inspect(engine).get_columns(table)}
-    finally:
-        engine.dispose()
 
 
 def test_models_match_migrations(store: Store, store_url: str) -> None:

@@ -28,6 +28,11 @@ from .models import SUMMARY_COLUMNS, DatasetRow, MetricRow, RunRow
 
 METRIC_KINDS = ("epoch", "step")
 MIN_PREFIX = 4  # shortest id prefix `resolve_id` accepts
+# what a bundle may set of a run besides its id, config, metrics, curve and dataset
+_IMPORTED_COLUMNS = {
+    *("status", "preset", "name", "device", "best_epoch", "epochs_run", "model_dir"),
+    *("created", "started", "finished"),
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -66,6 +71,10 @@ class RunSummary:
     epochs_run: int | None
     error: str | None
     model_dir: str | None
+
+
+# the summary's fields read straight from the runs table (the other two are derived)
+_SUMMARY_FIELDS = [f.name for f in fields(RunSummary) if f.name not in ("dataset_name", "duration_seconds")]
 
 
 @dataclass(frozen=True)
@@ -422,42 +431,30 @@ class Store:
         *,
         run_id: str | None,
         config: dict,
-        preset: str,
-        status: str,
         metrics: dict,
-        best_epoch: int | None,
-        epochs_run: int | None,
-        model_dir: str,
         curve: Sequence[MetricPoint],
-        name: str | None,
         dataset: dict | None,
-        device: str | None = None,
-        created: datetime | None = None,
-        started: datetime | None = None,
-        finished: datetime | None = None,
+        **columns: Any,
     ) -> RunSummary:
-        """Add a finished run from an exported bundle, under a new id unless `free_id(run_id)` keeps it."""
-        if status not in FINISHED_STATUSES:
-            raise StoreError(f"only a finished run can be imported, this one is {status!r}")
+        """Add a finished run from an exported bundle, under a new id unless `free_id(run_id)` keeps it.
+
+        `columns` are the run's own: status and preset (required), and any of `_IMPORTED_COLUMNS`.
+        """
+        unknown = columns.keys() - _IMPORTED_COLUMNS
+        if unknown or not {"status", "preset"} <= columns.keys():
+            raise StoreError(
+                f"import_run takes status, preset and {sorted(_IMPORTED_COLUMNS)}; got {sorted(columns)}"
+            )
+        if columns["status"] not in FINISHED_STATUSES:
+            raise StoreError(f"only a finished run can be imported, this one is {columns['status']!r}")
         dataset_info = self.add_dataset(**dataset) if dataset else None
         now = _now()
         with self._session(write=True) as s:
             run_id = _free_id(s, run_id)
             row = RunRow(
-                id=run_id,
-                name=name,
-                status=status,
-                preset=preset,
-                config=config,
-                dataset_id=dataset_info.id if dataset_info else None,
-                device=device,
-                created=created or now,
-                started=started,
-                finished=finished,
-                best_epoch=best_epoch,
-                epochs_run=epochs_run,
-                model_dir=model_dir,
+                id=run_id, config=config, dataset_id=dataset_info.id if dataset_info else None, **columns
             )
+            row.created = row.created or now
             _set_metrics(row, metrics)
             s.add(row)
             s.flush()
@@ -528,19 +525,13 @@ def _set_metrics(row: RunRow, metrics: dict) -> None:
 
 
 def _metric_row(run_id: str, point: MetricPoint, created: datetime) -> MetricRow:
-    return MetricRow(
-        run_id=run_id,
-        epoch=int(point.epoch),
-        step=int(point.step),
-        kind=point.kind,
-        train_loss=_finite(point.train_loss),
-        val_loss=_finite(point.val_loss),
-        val_accuracy=_finite(point.val_accuracy),
-        val_macro_f1=_finite(point.val_macro_f1),
-        tokens_per_second=_finite(point.tokens_per_second),
-        created=created,
-        extra=dict(point.extra),
-    )
+    values = {f.name: getattr(point, f.name) for f in fields(MetricPoint)}
+    for name, value in values.items():
+        if name in ("epoch", "step"):
+            values[name] = int(value)
+        elif name not in ("kind", "extra"):
+            values[name] = _finite(value)
+    return MetricRow(run_id=run_id, created=created, **{**values, "extra": dict(point.extra)})
 
 
 def _curves(s: Session, run_ids: Sequence[str]) -> dict[str, tuple[MetricPoint, ...]]:
@@ -556,38 +547,15 @@ def _curves(s: Session, run_ids: Sequence[str]) -> dict[str, tuple[MetricPoint, 
 
 
 def _dataset(row: DatasetRow) -> DatasetInfo:
-    return DatasetInfo(
-        id=row.id,
-        name=row.name,
-        fingerprint=row.fingerprint,
-        rows=row.rows,
-        text_column=row.text_column,
-        label_column=row.label_column,
-        label_counts=dict(row.label_counts),
-        created=row.created,
-    )
+    values = {f.name: getattr(row, f.name) for f in fields(DatasetInfo)}
+    return DatasetInfo(**{**values, "label_counts": dict(row.label_counts)})
 
 
 def _summary(row: Any, dataset_name: str | None) -> RunSummary:
-    """From a RunRow or a row of `SUMMARY_COLUMNS`."""
+    """From a RunRow or a row of `SUMMARY_COLUMNS`: the columns of the same name, and two derived."""
     end = row.finished or (_now() if row.status == "running" else None)
     return RunSummary(
-        id=row.id,
-        name=row.name,
-        status=row.status,
-        preset=row.preset,
+        **{name: getattr(row, name) for name in _SUMMARY_FIELDS},
         dataset_name=dataset_name,
-        device=row.device,
-        created=row.created,
-        started=row.started,
-        finished=row.finished,
         duration_seconds=(end - row.started).total_seconds() if row.started and end else None,
-        val_accuracy=row.val_accuracy,
-        val_macro_f1=row.val_macro_f1,
-        test_accuracy=row.test_accuracy,
-        test_macro_f1=row.test_macro_f1,
-        best_epoch=row.best_epoch,
-        epochs_run=row.epochs_run,
-        error=row.error,
-        model_dir=row.model_dir,
     )

@@ -1,19 +1,10 @@
-"""Runs lose the owner column: nothing ever set it, and a filter on it only looked useful.
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-12-01
-"""
-
-from collections.abc import Sequence
+"""Revision 0003 (after 0002): runs lose the owner column, which nothing ever set."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0003"
+down_revision = "0002"
 
 
 def upgrade() -> None:
