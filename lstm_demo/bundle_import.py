@@ -19,15 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from . import artifacts
-from .artifacts import CONFIG, METRICS, MODEL_FILES, WEIGHTS
-from .bundle import BUNDLE_FILES, CARD, RUN_JSON, BundleError, parse_side
+from .artifacts import CONFIG, METRICS, MODEL_FILES, TOKENIZER, WEIGHTS
+from .bundle import BUNDLE_FILES, BundleError, parse_side
 from .config import Limits
 from .store import RunSummary, Store
 
 MAX_BUNDLE_BYTES = 512 * 2**20  # the zip file itself
 MAX_TOTAL_BYTES = 2 * 2**30  # all members, uncompressed
-MAX_MEMBER_BYTES = 2**30
-MAX_SIDE_BYTES = 16 * 2**20  # run.json and MODEL_CARD.md are read into memory
+MAX_MEMBER_BYTES = 2**30  # the weights
+MAX_DOCUMENT_BYTES = 16 * 2**20  # config.json, metrics.json, run.json and the card are read whole
+TOKENIZER_BYTES_PER_TOKEN = 256  # a generous bound on one vocabulary entry (and its merge) in tokenizer.json
 MAX_MEMBERS = 16
 MAX_RATIO = 100  # uncompressed / compressed; float weights barely compress, a zip bomb compresses far more
 RATIO_FLOOR = 2**20  # members smaller than this are never a bomb, whatever their ratio
@@ -65,7 +66,8 @@ def import_run(
     runs_dir.mkdir(parents=True, exist_ok=True)
     try:
         with zipfile.ZipFile(path) as zf:
-            members = _check_members(zf, max_total_bytes, max_member_bytes, max_members, max_ratio)
+            sizes = _member_sizes(limits, max_member_bytes)
+            members = _check_members(zf, max_total_bytes, sizes, max_members, max_ratio)
             tmp = Path(tempfile.mkdtemp(prefix=".import-", dir=runs_dir))
             try:
                 side = _extract(zf, members, tmp)
@@ -78,59 +80,72 @@ def import_run(
 
 
 def _check_members(
-    zf: zipfile.ZipFile, max_total: int, max_member: int, max_members: int, max_ratio: float
+    zf: zipfile.ZipFile, max_total: int, sizes: dict[str, int], max_members: int, max_ratio: float
 ) -> dict[str, zipfile.ZipInfo]:
-    """Every check that needs only the archive's directory, before anything is decompressed."""
+    """Every check that needs only the archive's directory, before anything is decompressed;
+    `sizes` bounds each member's unpacked size."""
     infos = zf.infolist()
     if len(infos) > max_members:
         raise BundleError(f"the bundle has {len(infos)} members, more than the limit of {max_members}")
     members: dict[str, zipfile.ZipInfo] = {}
-    total = 0
     for info in infos:
-        name = info.filename
-        if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name):
-            raise BundleError(f"the bundle holds an absolute path {name!r}: refusing an unsafe path")
-        if ".." in re.split(r"[/\\]", name):
-            raise BundleError(
-                f"the bundle holds {name!r}, which climbs out with '..': refusing an unsafe path"
-            )
-        if info.is_dir() or "/" in name or "\\" in name:
-            raise BundleError(f"the bundle holds a directory ({name!r}); a bundle is flat")
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode):
-            raise BundleError(f"{name!r} in the bundle is a symbolic link")
-        if stat.S_IFMT(mode) not in (0, stat.S_IFREG):  # 0: a writer that sets permission bits only
-            raise BundleError(f"{name!r} in the bundle is not a regular file")
-        if name.lower().endswith(CODE_SUFFIXES):
-            raise BundleError(f"the bundle holds {name!r}: pickle or code files are never loaded")
-        if name not in BUNDLE_FILES:
-            raise BundleError(
-                f"unexpected file {name!r} in the bundle; it may hold only {', '.join(BUNDLE_FILES)}"
-            )
-        if name in members:
-            raise BundleError(f"the bundle holds {name!r} twice")
-        if info.flag_bits & 0x1:
-            raise BundleError(f"{name!r} in the bundle is encrypted")
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise BundleError(f"{name!r} uses an unsupported compression method ({info.compress_type})")
-        limit = MAX_SIDE_BYTES if name in (RUN_JSON, CARD) else max_member
-        if info.file_size > limit:
-            raise BundleError(
-                f"{name!r} unpacks to {info.file_size:,} bytes, more than the limit of {limit:,}"
-            )
-        if info.file_size > RATIO_FLOOR and info.file_size > max_ratio * max(info.compress_size, 1):
-            raise BundleError(
-                f"{name!r} has a compression ratio of {info.file_size / max(info.compress_size, 1):.0f}:1, "
-                f"above {max_ratio:g}:1 (a zip bomb?)"
-            )
-        total += info.file_size
-        members[name] = info
+        _check_name(info)
+        if info.filename in members:
+            raise BundleError(f"the bundle holds {info.filename!r} twice")
+        _check_size(info, sizes[info.filename], max_ratio)
+        members[info.filename] = info
+    total = sum(info.file_size for info in members.values())
     if total > max_total:
         raise BundleError(f"the bundle unpacks to {total:,} bytes, more than the limit of {max_total:,}")
     missing = [n for n in MODEL_FILES if n not in members]
     if missing:
         raise BundleError(f"the bundle is missing {', '.join(missing)}")
     return members
+
+
+def _check_name(info: zipfile.ZipInfo) -> None:
+    """A plain file of the bundle's own, at the top of the archive, that is never code."""
+    name = info.filename
+    if name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", name):
+        raise BundleError(f"the bundle holds an absolute path {name!r}: refusing an unsafe path")
+    if ".." in re.split(r"[/\\]", name):
+        raise BundleError(f"the bundle holds {name!r}, which climbs out with '..': refusing an unsafe path")
+    if info.is_dir() or "/" in name or "\\" in name:
+        raise BundleError(f"the bundle holds a directory ({name!r}); a bundle is flat")
+    mode = info.external_attr >> 16
+    if stat.S_ISLNK(mode):
+        raise BundleError(f"{name!r} in the bundle is a symbolic link")
+    if stat.S_IFMT(mode) not in (0, stat.S_IFREG):  # 0: a writer that sets permission bits only
+        raise BundleError(f"{name!r} in the bundle is not a regular file")
+    if name.lower().endswith(CODE_SUFFIXES):
+        raise BundleError(f"the bundle holds {name!r}: pickle or code files are never loaded")
+    if name not in BUNDLE_FILES:
+        raise BundleError(
+            f"unexpected file {name!r} in the bundle; it may hold only {', '.join(BUNDLE_FILES)}"
+        )
+    if info.flag_bits & 0x1:
+        raise BundleError(f"{name!r} in the bundle is encrypted")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise BundleError(f"{name!r} uses an unsupported compression method ({info.compress_type})")
+
+
+def _check_size(info: zipfile.ZipInfo, limit: int, max_ratio: float) -> None:
+    name, size, packed = info.filename, info.file_size, max(info.compress_size, 1)
+    if size > limit:
+        raise BundleError(f"{name!r} unpacks to {size:,} bytes, more than the limit of {limit:,}")
+    if size > RATIO_FLOOR and size > max_ratio * packed:
+        raise BundleError(
+            f"{name!r} has a compression ratio of {size / packed:.0f}:1, above {max_ratio:g}:1 (a zip bomb?)"
+        )
+
+
+def _member_sizes(limits: Limits, max_member: int) -> dict[str, int]:
+    """How large each member may unpack: documents are read whole into memory, and a tokenizer
+    grows with its vocabulary, which the limits bound."""
+    sizes = dict.fromkeys(BUNDLE_FILES, MAX_DOCUMENT_BYTES)
+    sizes[WEIGHTS] = max_member
+    sizes[TOKENIZER] = min(max_member, limits.vocab_size * TOKENIZER_BYTES_PER_TOKEN + 2**20)
+    return sizes
 
 
 def _extract(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], tmp: Path) -> dict[str, bytes]:

@@ -202,6 +202,12 @@ BAD_BUNDLES: list[tuple[str, Callable[[dict[str, bytes], bytes], bytes], dict, s
     ("too many members", lambda m, good: good, {"max_members": 3}, "more than the limit of 3"),
     ("too big unpacked", lambda m, good: good, {"max_total_bytes": 10_000}, "unpacks to"),
     ("zip bomb", lambda m, good: _bomb(m), {}, "compression ratio"),
+    (
+        "config.json larger than a document",
+        lambda m, good: _replace(m, config=b" " * 16 * 2**20 + m[CONFIG]),
+        {},
+        r"'config.json' unpacks to 16,7[\d,]+ bytes, more than the limit of 16,777,216",
+    ),
     ("config not JSON", lambda m, good: _replace(m, config=b"{not json"), {}, "not a valid run config"),
     (
         "weights of another config",
@@ -429,3 +435,28 @@ def test_an_imported_id_never_shadows_a_stored_ones_abbreviation(
         assert sorted(os.listdir(svc.settings.runs_dir)) == sorted([stored, imported.id])
     finally:
         svc.close()
+
+
+def test_a_tokenizer_larger_than_its_vocabulary_limit_allows_is_refused_unread(
+    members: dict[str, bytes], tmp_path: Path
+) -> None:
+    svc = Service(
+        AppSettings.from_env({"LSTM_DEMO_HOME": str(tmp_path / "home"), "LSTM_DEMO_MAX_VOCAB": "5000"})
+    )
+    try:
+        path = tmp_path / "fat.zip"
+        path.write_bytes(
+            _replace(members, tokenizer=members[TOKENIZER] + b" " * 3 * 2**20)
+        )  # still valid JSON
+        with pytest.raises(
+            BundleError, match=r"'tokenizer.json' unpacks to [\d,]+ bytes, more than the limit of 2,328,576"
+        ):
+            svc.import_bundle(path)
+        assert svc.import_bundle(_written(tmp_path / "lean.zip", members)).status == "completed"
+    finally:
+        svc.close()
+
+
+def _written(path: Path, members: dict[str, bytes]) -> Path:
+    path.write_bytes(_zip(list(members.items())))
+    return path
