@@ -279,6 +279,8 @@ def test_import_run_gets_a_new_id_when_taken(store: Store) -> None:
     assert detail.dataset is not None and detail.dataset.id == store.get_run(fresh.id).dataset.id
     with pytest.raises(StoreError, match="only a finished run"):
         store.import_run(run_id=None, **{**kwargs, "status": "running"})
+    with pytest.raises(StoreError, match=r"unknown run columns \['owner'\], missing \[\]"):
+        store.import_run(run_id=None, **{**kwargs, "owner": "ann"})  # a column that no longer exists
 
 
 # -- crash safety -----------------------------------------------------------------------------

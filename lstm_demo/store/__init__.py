@@ -29,10 +29,20 @@ from .models import SUMMARY_COLUMNS, DatasetRow, MetricRow, RunRow
 METRIC_KINDS = ("epoch", "step")
 MIN_PREFIX = 4  # shortest id prefix `resolve_id` accepts
 # what a bundle may set of a run besides its id, config, metrics, curve and dataset
-_IMPORTED_COLUMNS = {
-    *("status", "preset", "name", "device", "best_epoch", "epochs_run", "model_dir"),
-    *("created", "started", "finished"),
-}
+_IMPORTED_COLUMNS = frozenset(
+    (
+        "status",
+        "preset",
+        "name",
+        "device",
+        "best_epoch",
+        "epochs_run",
+        "model_dir",
+        "created",
+        "started",
+        "finished",
+    )
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -440,11 +450,9 @@ class Store:
 
         `columns` are the run's own: status and preset (required), and any of `_IMPORTED_COLUMNS`.
         """
-        unknown = columns.keys() - _IMPORTED_COLUMNS
-        if unknown or not {"status", "preset"} <= columns.keys():
-            raise StoreError(
-                f"import_run takes status, preset and {sorted(_IMPORTED_COLUMNS)}; got {sorted(columns)}"
-            )
+        unknown, missing = columns.keys() - _IMPORTED_COLUMNS, {"status", "preset"} - columns.keys()
+        if unknown or missing:
+            raise StoreError(f"import_run: unknown run columns {sorted(unknown)}, missing {sorted(missing)}")
         if columns["status"] not in FINISHED_STATUSES:
             raise StoreError(f"only a finished run can be imported, this one is {columns['status']!r}")
         dataset_info = self.add_dataset(**dataset) if dataset else None

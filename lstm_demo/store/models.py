@@ -1,4 +1,4 @@
-"""The database tables (revision 0003). A change here needs a new file in migrations/versions.
+"""The database tables. A change here needs a new revision in migrations/versions (a test compares them).
 
 ORM rows never leave the `store` package: `Store` turns them into the dataclasses callers get.
 """
