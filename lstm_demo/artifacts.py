@@ -2,14 +2,17 @@
 
 It is written atomically (a temporary sibling directory, then one rename), so a model directory
 exists only once complete. Loading checks that the weights match the configuration exactly;
-nothing is ever unpickled.
+nothing is ever unpickled. A file from elsewhere can be measured first: `read_weight_shapes` reads
+only the safetensors header, `parameter_shapes` what a configuration needs, neither allocates.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
+import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +22,14 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .config import RunConfig
+from .config import ModelConfig, RunConfig
 from .model import TextClassifier
 from .tokenization import TextEncoder
 
 CONFIG, TOKENIZER, WEIGHTS, METRICS = "config.json", "tokenizer.json", "model.safetensors", "metrics.json"
 MODEL_FILES = (CONFIG, TOKENIZER, WEIGHTS, METRICS)
+FLOAT_DTYPES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8}  # bytes per value
+MAX_HEADER_BYTES = 2**20  # a model of ours has a few dozen tensors, described in a few KB
 
 
 @dataclass
@@ -76,6 +81,57 @@ def read_config(directory: Path) -> RunConfig:
         raise ValueError(f"{path} is missing") from None
     except (json.JSONDecodeError, UnicodeDecodeError, TypeError, ValueError) as e:
         raise ValueError(f"{path} is not a valid run configuration: {e}") from None
+
+
+def read_weight_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape, from a safetensors file's header alone: no tensor data is read.
+
+    ValueError unless the file is well formed and holds only float tensors that lie inside it,
+    each exactly as large as its shape says, none overlapping another.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise ValueError(f"{WEIGHTS} is not a safetensors file (too short)")
+        (n,) = struct.unpack("<Q", head)
+        if n > min(MAX_HEADER_BYTES, size - 8):
+            raise ValueError(f"{WEIGHTS} is not a safetensors file (header length {n} is impossible)")
+        raw = f.read(n)
+    try:
+        header = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ValueError(f"{WEIGHTS} is not a safetensors file (its header is not JSON)") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{WEIGHTS} is not a safetensors file (its header is not an object)")
+    header.pop("__metadata__", None)
+    data_size, spans, shapes = size - 8 - n, [], {}
+    for key, entry in header.items():
+        if not isinstance(entry, dict) or not {"dtype", "shape", "data_offsets"} <= entry.keys():
+            raise ValueError(f"{WEIGHTS}: tensor {key!r} has a malformed header entry")
+        dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+        if dtype not in FLOAT_DTYPES:
+            raise ValueError(f"{WEIGHTS}: tensor {key!r} is {dtype}; only float weights are accepted")
+        lists = isinstance(shape, list) and isinstance(offsets, list) and len(offsets) == 2
+        if not lists or not all(type(v) is int and v >= 0 for v in [*shape, *offsets]):
+            raise ValueError(f"{WEIGHTS}: tensor {key!r} has a malformed shape or offsets")
+        begin, end = offsets
+        if not begin <= end <= data_size or end - begin != math.prod(shape) * FLOAT_DTYPES[dtype]:
+            raise ValueError(f"{WEIGHTS}: tensor {key!r} points outside the file or has the wrong size")
+        spans.append((begin, end))
+        shapes[key] = tuple(shape)
+    spans.sort()
+    if any(a[1] > b[0] for a, b in zip(spans, spans[1:], strict=False)):
+        raise ValueError(f"{WEIGHTS}: tensors overlap")
+    return shapes
+
+
+def parameter_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every weight a model of this configuration holds, found without allocating
+    any (on PyTorch's meta device); bound the sizes first, the layers are still constructed."""
+    with torch.device("meta"):
+        model = TextClassifier(cfg)
+    return {name: tuple(t.shape) for name, t in model.state_dict().items()}
 
 
 def load_model_dir(directory: Path, device: torch.device | str = "cpu") -> LoadedModel:

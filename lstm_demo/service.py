@@ -143,9 +143,7 @@ class Service:
             label_column=table.label_column or "",
             label_counts=table.label_counts(),
         )
-        run = self.store.create_run(
-            config=cfg.to_dict(), preset=cfg.preset, dataset_id=dataset.id, name=name, owner=owner
-        )
+        run = self.store.create_run(config=cfg.to_dict(), preset=cfg.preset, dataset_id=dataset.id, name=name)
         return PreparedRun(run.id, cfg, table, train_idx, val_idx, val_table, test_table, list(table.notes))
 
     def execute(
@@ -416,15 +414,17 @@ class Service:
 
     def import_bundle(self, path: str | os.PathLike[str]) -> RunSummary:
         """Validate a bundle completely, then add it as a new completed run; nothing is left behind on refusal."""
-        from . import bundle
+        from . import bundle_import
 
-        return bundle.import_run(self.store, self.settings.runs_dir, Path(path))
+        return bundle_import.import_run(
+            self.store, self.settings.runs_dir, Path(path), limits=self.settings.limits
+        )
 
     def doctor(self, repair: bool = True) -> dict[str, Any]:
         """Report (and repair) rows without model files and model files without rows."""
-        from . import bundle
+        from . import doctor
 
-        report = bundle.doctor(self.store, self.settings.runs_dir, repair=repair)
+        report = doctor.doctor(self.store, self.settings.runs_dir, repair=repair)
         with self._lock:  # a run marked failed must not keep serving from the cache
             self._cache.clear()
         return report

@@ -21,6 +21,8 @@ from lstm_demo.artifacts import (
     TOKENIZER,
     WEIGHTS,
     load_model_dir,
+    parameter_shapes,
+    read_weight_shapes,
     refit_summary,
     save_model_dir,
 )
@@ -272,3 +274,53 @@ def test_load_refuses_a_missing_directory(tmp_path):
 def test_a_refit_is_reported_whole_or_not_at_all(refit, summary):
     """A hand-edited bundle's partial refit record must not reach the Runs tab or the model card."""
     assert refit_summary({"refit": refit}) == summary
+
+
+# ------------------------------------------------------------------ measuring before loading
+
+
+def test_weight_shapes_from_the_header_agree_with_the_model_and_its_config(saved):
+    directory, cfg, _, model = saved
+    shapes = read_weight_shapes(directory / WEIGHTS)
+    assert shapes == {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    assert parameter_shapes(cfg.model) == shapes
+
+
+def _safetensors(header: object, data: bytes = b"", length: int | None = None) -> bytes:
+    raw = header if isinstance(header, bytes) else json.dumps(header).encode()
+    return struct.pack("<Q", len(raw) if length is None else length) + raw + data
+
+
+F32 = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
+HEADERS = [
+    pytest.param(b"\x01\x02", "too short", id="too-short"),
+    pytest.param(
+        _safetensors({}, length=2**40), "header length 1099511627776 is impossible", id="header-length"
+    ),
+    pytest.param(_safetensors(b"{not json"), "its header is not JSON", id="not-json"),
+    pytest.param(_safetensors([1]), "its header is not an object", id="not-an-object"),
+    pytest.param(_safetensors({"w": {"dtype": "F32"}}), "malformed header entry", id="entry"),
+    pytest.param(_safetensors({"w": {**F32, "dtype": "I64"}}, bytes(8)), "only float weights", id="integers"),
+    pytest.param(_safetensors({"w": {**F32, "shape": [2.0]}}, bytes(8)), "malformed shape", id="float-shape"),
+    pytest.param(_safetensors({"w": {**F32, "shape": [3]}}, bytes(8)), "wrong size", id="wrong-size"),
+    pytest.param(_safetensors({"w": F32}, bytes(4)), "points outside the file", id="outside"),
+    pytest.param(_safetensors({"w": F32, "v": F32}, bytes(8)), "tensors overlap", id="overlap"),
+]
+
+
+@pytest.mark.parametrize("content, message", HEADERS)
+def test_a_malformed_safetensors_header_is_refused(content, message, tmp_path):
+    path = tmp_path / WEIGHTS
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        read_weight_shapes(path)
+
+
+def test_a_well_formed_header_gives_each_shape(tmp_path):
+    path = tmp_path / WEIGHTS
+    path.write_bytes(
+        _safetensors(
+            {"__metadata__": {"format": "pt"}, "w": F32, "b": {**F32, "data_offsets": [8, 16]}}, bytes(16)
+        )
+    )
+    assert read_weight_shapes(path) == {"w": (2,), "b": (2,)}

@@ -12,22 +12,27 @@ import json
 import os
 import random
 import stat
+import subprocess
+import sys
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from lstm_demo import bundle
+from lstm_demo import bundle_import
 from lstm_demo.artifacts import CONFIG, METRICS, TOKENIZER, WEIGHTS
 from lstm_demo.bundle import CARD, RUN_JSON, BundleError
-from lstm_demo.config import AppSettings, ModelConfig, RunConfig
+from lstm_demo.config import LIMIT_TABLE, AppSettings, Limits, ModelConfig, RunConfig, model_megabytes
 from lstm_demo.model import TextClassifier
 from lstm_demo.service import Service
+from lstm_demo.store import RunSummary
 
 GOOD = "sunny bright warm happy joyful glad lovely cheerful".split()
 BAD = "rainy dark cold sad gloomy grim awful dreary".split()
@@ -79,6 +84,12 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     svc.close()
 
 
+def _import(svc: Service, path: Path, **caps: int) -> RunSummary:
+    return bundle_import.import_run(
+        svc.store, svc.settings.runs_dir, path, limits=svc.settings.limits, **caps
+    )
+
+
 def _snapshot(svc: Service) -> tuple[set[str], list[str]]:
     """What a refused import must leave unchanged: the run ids and every entry of the runs directory."""
     return {r.id for r in svc.runs()}, sorted(os.listdir(svc.settings.runs_dir))
@@ -123,10 +134,17 @@ def _nan(state: dict[str, torch.Tensor]) -> None:
     state["head.bias"][0] = float("nan")
 
 
-def _other_config_weights(members: dict[str, bytes]) -> bytes:
-    """Weights of a model with the same vocabulary and labels but another hidden size."""
+def _config(members: dict[str, bytes], **model: Any) -> bytes:
+    """The bundle's config.json with some model sizes changed."""
+    cfg = json.loads(members[CONFIG])
+    cfg["model"].update(model)
+    return json.dumps(cfg).encode()
+
+
+def _weights_for(members: dict[str, bytes], **model: Any) -> bytes:
+    """Fresh weights of the bundle's model with some sizes changed (same vocabulary and labels)."""
     cfg = RunConfig.from_dict(json.loads(members[CONFIG]))
-    other = TextClassifier(ModelConfig(**{**cfg.to_dict()["model"], "hidden_size": 16}))
+    other = TextClassifier(ModelConfig(**{**cfg.to_dict()["model"], **model}))
     return save_safetensors({k: v.contiguous() for k, v in other.state_dict().items()})
 
 
@@ -184,8 +202,32 @@ BAD_BUNDLES: list[tuple[str, Callable[[dict[str, bytes], bytes], bytes], dict, s
     ("too many members", lambda m, good: good, {"max_members": 3}, "more than the limit of 3"),
     ("too big unpacked", lambda m, good: good, {"max_total_bytes": 10_000}, "unpacks to"),
     ("zip bomb", lambda m, good: _bomb(m), {}, "compression ratio"),
+    (
+        "config.json larger than a document",
+        lambda m, good: _replace(m, config=b" " * 16 * 2**20 + m[CONFIG]),
+        {},
+        r"'config.json' unpacks to 16,7[\d,]+ bytes, more than the limit of 16,777,216",
+    ),
     ("config not JSON", lambda m, good: _replace(m, config=b"{not json"), {}, "not a valid run config"),
-    ("weights of another config", lambda m, good: _replace(m, weights=_other_config_weights(m)), {}, "shape"),
+    (
+        "weights of another config",
+        lambda m, good: _replace(m, weights=_weights_for(m, hidden_size=16)),
+        {},
+        "shape",
+    ),
+    (
+        "config larger than its weights",
+        lambda m, good: _replace(m, config=_config(m, hidden_size=1024)),
+        {},
+        r"weight_ih_l0 has shape \(192, 48\), the config needs \(4096, 48\)",
+    ),
+    ("size not whole", lambda m, good: _replace(m, config=_config(m, hidden_size=48.0)), {}, "whole number"),
+    (
+        "config over a limit",
+        lambda m, good: _replace(m, config=_config(m, embedding_dim=10**6)),
+        {},
+        "model.embedding_dim is 1000000, over the limit of 1,024",
+    ),
     (
         "tokenizer vocab size",
         lambda m, good: _replace(m, tokenizer=_bigger_vocab(m)),
@@ -198,12 +240,12 @@ BAD_BUNDLES: list[tuple[str, Callable[[dict[str, bytes], bytes], bytes], dict, s
 
 
 @pytest.mark.parametrize(
-    ("build", "limits", "message"),
-    [pytest.param(build, limits, message, id=case) for case, build, limits, message in BAD_BUNDLES],
+    ("build", "caps", "message"),
+    [pytest.param(build, caps, message, id=case) for case, build, caps, message in BAD_BUNDLES],
 )
 def test_bad_bundles_are_refused_and_leave_nothing_behind(
     build: Callable[[dict[str, bytes], bytes], bytes],
-    limits: dict,
+    caps: dict,
     message: str,
     members: dict[str, bytes],
     good_bundle: Path,
@@ -214,7 +256,7 @@ def test_bad_bundles_are_refused_and_leave_nothing_behind(
     path.write_bytes(build(members, good_bundle.read_bytes()))
     before = _snapshot(target)
     with pytest.raises(BundleError, match=message):
-        bundle.import_run(target.store, target.settings.runs_dir, path, **limits)
+        _import(target, path, **caps)
     assert _snapshot(target) == before
 
 
@@ -276,78 +318,145 @@ def test_export_refuses_a_run_without_a_model(source: tuple[Service, str], tmp_p
     svc.store.delete_run(failed.id)
 
 
-@pytest.fixture
-def installed(good_bundle: Path, tmp_path: Path) -> Iterator[tuple[Service, str]]:
-    """A fresh installation holding the imported run, for doctor to examine and repair."""
+# A child process that imports a bundle under a cap on its address space (RLIMIT_AS).
+CAPPED_IMPORT = """
+import resource, sys
+cap = int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+from lstm_demo import cli
+sys.exit(cli.main(["import", sys.argv[1]]))
+"""
+
+
+def test_a_config_claiming_a_huge_model_is_refused_before_anything_is_built(
+    members: dict[str, bytes], tmp_path: Path
+) -> None:
+    """Built, this model would need about 14 GB; refused, the import fits in 1.5 GB of address space."""
+    path = tmp_path / "huge.zip"
+    path.write_bytes(_replace(members, config=_config(members, hidden_size=30000)))
+    home = tmp_path / "home"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "LSTM_DEMO_HOME": str(home)}
+    done = subprocess.run(
+        [sys.executable, "-c", CAPPED_IMPORT, str(path), str(1536 * 2**20)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr  # a refusal (bad input), not a crash or a MemoryError
+    assert "model.hidden_size is 30000, over the limit of 1,024 (set LSTM_DEMO_MAX_HIDDEN_SIZE" in done.stderr
+    assert list((home / "runs").iterdir()) == []
+
+
+def _model_limits(members: dict[str, bytes]) -> list[tuple[str, dict[str, bytes], int]]:
+    """(limit, bundle members, the bundle's figure for that limit) for each size of a model."""
+    cfg = RunConfig.from_dict(json.loads(members[CONFIG]))
+    two_layers = {
+        **members,
+        CONFIG: _config(members, num_layers=2),
+        WEIGHTS: _weights_for(members, num_layers=2),
+    }
+    return [
+        ("embedding_dim", members, cfg.model.embedding_dim),
+        ("hidden_size", members, cfg.model.hidden_size),
+        ("num_layers", two_layers, 2),
+        ("vocab_size", members, max(cfg.model.vocab_size, cfg.tokenizer.vocab_size)),
+        ("classes", members, cfg.model.num_classes),
+    ]
+
+
+@pytest.mark.parametrize("inside", [True, False], ids=["just inside", "just outside"])
+@pytest.mark.parametrize(
+    "index", range(5), ids=["embedding_dim", "hidden_size", "num_layers", "vocab", "classes"]
+)
+def test_each_model_size_meets_its_limit(
+    index: int, inside: bool, members: dict[str, bytes], tmp_path: Path
+) -> None:
+    limit, bundle_members, figure = _model_limits(members)[index]
+    path = tmp_path / "run.zip"
+    path.write_bytes(_zip(list(bundle_members.items())))
+    bound = figure if inside else figure - 1
+    svc = Service(
+        AppSettings.from_env({"LSTM_DEMO_HOME": str(tmp_path / "home"), LIMIT_TABLE[limit][1]: str(bound)})
+    )
+    try:
+        if inside:
+            assert svc.import_bundle(path).status == "completed"
+        else:
+            with pytest.raises(
+                BundleError, match=f"is {figure}, over the limit of {bound:,} .set {LIMIT_TABLE[limit][1]}"
+            ):
+                svc.import_bundle(path)
+            assert svc.runs() == [] and os.listdir(svc.settings.runs_dir) == []
+    finally:
+        svc.close()
+
+
+@pytest.mark.parametrize("inside", [True, False], ids=["just inside", "just outside"])
+def test_the_models_memory_meets_its_limit(
+    inside: bool, members: dict[str, bytes], good_bundle: Path, tmp_path: Path
+) -> None:
+    megabytes = round(model_megabytes(RunConfig.from_dict(json.loads(members[CONFIG])).model), 1)
+    bound = megabytes if inside else megabytes - 0.001
+    settings = AppSettings.from_env({"LSTM_DEMO_HOME": str(tmp_path / "home")})
+    svc = Service(replace(settings, limits=Limits(model_mb=bound)))
+    try:
+        if inside:
+            assert svc.import_bundle(good_bundle).status == "completed"
+        else:
+            with pytest.raises(BundleError, match=rf"the model \(MB\) is {megabytes}, over the limit"):
+                svc.import_bundle(good_bundle)
+    finally:
+        svc.close()
+
+
+@pytest.mark.parametrize(
+    ("wanted", "kept"),
+    [
+        (lambda stored: stored[:8], False),  # a prefix of the stored id
+        (lambda stored: stored + "ab", False),  # the stored id is its prefix
+        (lambda stored: "zz" + stored, True),
+    ],
+    ids=["prefix of a stored id", "has a stored id as prefix", "unrelated"],
+)
+def test_an_imported_id_never_shadows_a_stored_ones_abbreviation(
+    wanted: Callable[[str], str], kept: bool, members: dict[str, bytes], good_bundle: Path, tmp_path: Path
+) -> None:
     svc = _service(tmp_path / "home")
-    yield svc, svc.import_bundle(good_bundle).id
-    svc.close()
+    try:
+        stored = svc.import_bundle(good_bundle).id
+        doc = json.loads(members[RUN_JSON])
+        doc["run"]["id"] = wanted(stored)
+        path = tmp_path / "renamed.zip"
+        path.write_bytes(_replace(members, run=json.dumps(doc).encode()))
+        imported = svc.import_bundle(path)
+        assert (imported.id == wanted(stored)) is kept and imported.id != stored
+        assert svc.resolve(stored[:8]) == stored and svc.resolve(imported.id) == imported.id
+        assert sorted(os.listdir(svc.settings.runs_dir)) == sorted([stored, imported.id])
+    finally:
+        svc.close()
 
 
-def test_doctor_on_a_consistent_installation(installed: tuple[Service, str]) -> None:
-    report = installed[0].doctor()
-    assert report["ok"] and not report["repaired"] and report["integrity"] == "ok"
-    assert report["rows_without_files"] == report["files_without_rows"] == []
-
-
-@pytest.mark.parametrize("damage", ["delete", "corrupt"])
-def test_doctor_marks_a_run_without_model_files_failed(installed: tuple[Service, str], damage: str) -> None:
-    svc, run_id = installed
-    model_dir = svc.settings.runs_dir / run_id
-    if damage == "delete":
-        for f in model_dir.iterdir():
-            f.unlink()
-        model_dir.rmdir()
-    else:
-        (model_dir / WEIGHTS).write_bytes(b"not weights")
-
-    dry = svc.doctor(repair=False)
-    assert not dry["ok"] and dry["rows_without_files"] == [run_id] and not dry["repaired"]
-    assert any(run_id in line and "dry run" in line for line in dry["lines"])
-    assert svc.run(run_id).summary.status == "completed"
-
-    report = svc.doctor()
-    assert report["rows_without_files"] == [run_id] and report["repaired"]
-    summary = svc.run(run_id).summary
-    assert summary.status == "failed" and summary.error.startswith("model files missing")
-    assert svc.doctor()["ok"]
-
-
-def test_doctor_removes_files_no_run_owns_but_not_those_of_active_runs(
-    installed: tuple[Service, str],
+def test_a_tokenizer_larger_than_its_vocabulary_limit_allows_is_refused_unread(
+    members: dict[str, bytes], tmp_path: Path
 ) -> None:
-    svc, run_id = installed
-    runs_dir = svc.settings.runs_dir
-    (runs_dir / "stray").mkdir()
-    (runs_dir / "stray" / WEIGHTS).write_bytes(b"x")
-    (runs_dir / ".0123abcd.k2j3").mkdir()  # what a crash during an atomic save leaves
-    queued = svc.store.create_run(config={}, preset="fast", dataset_id=None)
-    writing = runs_dir / f".{queued.id}.x7y8"  # a run being saved right now
-    writing.mkdir()
-
-    dry = svc.doctor(repair=False)
-    strays = [str(runs_dir / ".0123abcd.k2j3"), str(runs_dir / "stray")]
-    assert not dry["ok"] and dry["files_without_rows"] == strays
-    assert dry["incomplete_dirs"] == [str(runs_dir / ".0123abcd.k2j3")]
-    assert dry["rows_without_files"] == []
-    assert all(Path(p).exists() for p in strays)
-
-    report = svc.doctor()
-    assert report["files_without_rows"] == strays and report["repaired"]
-    assert sorted(os.listdir(runs_dir)) == sorted([run_id, writing.name])
-    assert svc.run(queued.id).summary.status == "queued"
-    assert svc.predict(run_id, PROBES)  # the healthy run is untouched
+    svc = Service(
+        AppSettings.from_env({"LSTM_DEMO_HOME": str(tmp_path / "home"), "LSTM_DEMO_MAX_VOCAB": "5000"})
+    )
+    try:
+        path = tmp_path / "fat.zip"
+        path.write_bytes(
+            _replace(members, tokenizer=members[TOKENIZER] + b" " * 3 * 2**20)
+        )  # still valid JSON
+        with pytest.raises(
+            BundleError, match=r"'tokenizer.json' unpacks to [\d,]+ bytes, more than the limit of 2,328,576"
+        ):
+            svc.import_bundle(path)
+        assert svc.import_bundle(_written(tmp_path / "lean.zip", members)).status == "completed"
+    finally:
+        svc.close()
 
 
-def test_doctor_command_line_exit_codes(
-    installed: tuple[Service, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from lstm_demo import cli
-
-    svc, _ = installed
-    monkeypatch.setenv("LSTM_DEMO_HOME", str(svc.settings.home))
-    (svc.settings.runs_dir / "stray").mkdir()
-    assert cli.main(["doctor", "--dry-run"]) == 1
-    assert "stray" in capsys.readouterr().out
-    assert cli.main(["doctor"]) == 0
-    assert cli.main(["doctor", "--dry-run"]) == 0
+def _written(path: Path, members: dict[str, bytes]) -> Path:
+    path.write_bytes(_zip(list(members.items())))
+    return path

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
-from lstm_demo import store as store_module
-from lstm_demo.store import Base, MetricPoint, Store, StoreError, make_engine, migrate
+from lstm_demo.store import MetricPoint, Store, StoreError
+from lstm_demo.store.engine import make_engine, migrate
+from lstm_demo.store.models import Base
 
 METRICS = {
     "val": {
@@ -140,13 +141,13 @@ def test_times_are_utc_and_non_finite_numbers_become_null(store: Store) -> None:
 def four_runs(store: Store) -> Store:
     a = _dataset(store, "a" * 64, name="imdb.csv").id
     b = _dataset(store, "b" * 64, name="sms.csv").id
-    for name, preset, dataset_id, owner, status in [
-        ("alpha", "fast", a, "ann", "completed"),
-        ("beta", "default", a, "bob", "failed"),
-        ("gamma_1", "fast", b, "ann", "completed"),
-        (None, "seed", None, None, "queued"),
+    for name, preset, dataset_id, status in [
+        ("alpha", "fast", a, "completed"),
+        ("beta", "default", a, "failed"),
+        ("gamma_1", "fast", b, "completed"),
+        (None, "seed", None, "queued"),
     ]:
-        run = store.create_run(config={}, preset=preset, dataset_id=dataset_id, name=name, owner=owner)
+        run = store.create_run(config={}, preset=preset, dataset_id=dataset_id, name=name)
         if status != "queued":
             store.finish_run(run.id, status=status)
         time.sleep(0.002)  # distinct creation times, so "newest first" is well defined
@@ -160,7 +161,7 @@ def four_runs(store: Store) -> Store:
         ({"status": "completed"}, ["gamma_1", "alpha"]),
         ({"preset": "fast"}, ["gamma_1", "alpha"]),
         ({"dataset": "imdb.csv"}, ["beta", "alpha"]),
-        ({"owner": "ann", "status": "completed"}, ["gamma_1", "alpha"]),
+        ({"dataset": "imdb.csv", "status": "completed"}, ["alpha"]),
         ({"search": "ALP"}, ["alpha"]),  # any case
         ({"search": "sms"}, ["gamma_1"]),  # dataset name
         ({"search": "a_1"}, ["gamma_1"]),  # "_" is a literal, not a LIKE wildcard
@@ -230,6 +231,35 @@ def test_status_rules(store: Store) -> None:
         store.finish_run(run.id, status="completed")
 
 
+IMPORTED = dict(
+    config={}, preset="fast", status="completed", metrics={}, best_epoch=None, epochs_run=None,
+    model_dir="/m", curve=[], name=None, dataset=None,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("wanted", "kept"),
+    [
+        ("abcd1234", True),
+        ("feed", False),  # a prefix of a stored id
+        ("feedbeef0001ff", False),  # a stored id is its prefix
+        ("feedbeef0001", False),  # taken
+        ("fee", False),  # shorter than any id
+        ("bad id!", False),
+        (None, False),
+    ],
+)
+def test_an_imported_id_never_shadows_a_stored_ones_abbreviation(
+    store: Store, wanted: str | None, kept: bool
+) -> None:
+    store.import_run(run_id="feedbeef0001", **IMPORTED)
+    assert (store.free_id(wanted) == wanted) is kept
+    imported = store.import_run(run_id=wanted, **IMPORTED)
+    assert (imported.id == wanted) is kept
+    assert store.resolve_id("feed") == "feedbeef0001"  # what `feed` meant before still holds
+    assert store.resolve_id(imported.id[:8]) == imported.id
+
+
 def test_import_run_gets_a_new_id_when_taken(store: Store) -> None:
     existing = store.create_run(config={}, preset="fast", dataset_id=None)
     curve = [MetricPoint(epoch=e, step=e * 10, kind="epoch", val_accuracy=0.5 + e / 10) for e in (1, 2)]
@@ -249,6 +279,8 @@ def test_import_run_gets_a_new_id_when_taken(store: Store) -> None:
     assert detail.dataset is not None and detail.dataset.id == store.get_run(fresh.id).dataset.id
     with pytest.raises(StoreError, match="only a finished run"):
         store.import_run(run_id=None, **{**kwargs, "status": "running"})
+    with pytest.raises(StoreError, match=r"unknown run columns \['owner'\], missing \[\]"):
+        store.import_run(run_id=None, **{**kwargs, "owner": "ann"})  # a column that no longer exists
 
 
 # -- crash safety -----------------------------------------------------------------------------
@@ -314,37 +346,62 @@ def test_interrupted_run_can_still_finish(store: Store, store_url: str) -> None:
 # -- schema and migrations --------------------------------------------------------------------
 
 
-def test_upgrade_from_first_revision_keeps_rows(store_url: str) -> None:
-    engine = make_engine(store_url)
-    migrate(engine, "0001")
+def _old_database(url: str, revision: str, run: dict[str, object], metric: dict[str, object]) -> None:
+    """A database at an older `revision` holding one run and one metric row, as that version wrote them."""
+    engine = make_engine(url)
+    migrate(engine, revision)
     utc = "" if engine.dialect.name == "sqlite" else "+00"  # SQLite holds naive UTC text
+    rows = [("runs", run, "10:00"), ("metrics", {"run_id": run["id"], **metric}, "10:01")]
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO runs (id, status, preset, config, created, metrics) VALUES "
-                f"('old0000run01', 'completed', 'seed', '{{\"k\": 1}}', '2024-05-01 10:00:00{utc}', '{{}}')"
-            )
-        )
-        conn.execute(
-            text(
-                "INSERT INTO metrics (run_id, epoch, step, kind, train_loss, created) "
-                f"VALUES ('old0000run01', 1, 10, 'epoch', 0.5, '2024-05-01 10:01:00{utc}')"
-            )
-        )
+        for table, row, time_of_day in rows:
+            values = {**row, "created": f"2024-05-01 {time_of_day}:00{utc}"}
+            literals = ", ".join(f"'{v}'" if isinstance(v, str) else str(v) for v in values.values())
+            conn.execute(text(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({literals})"))
     engine.dispose()
+
+
+def test_upgrade_from_first_revision_keeps_rows(store_url: str) -> None:
+    run = {
+        "id": "old0000run01",
+        "status": "completed",
+        "preset": "seed",
+        "config": '{"k": 1}',
+        "metrics": "{}",
+    }
+    _old_database(store_url, "0001", run, {"epoch": 1, "step": 10, "kind": "epoch", "train_loss": 0.5})
 
     with Store(store_url) as store:
         old = store.get_run("old0")
         assert (old.summary.id, old.summary.name, old.config) == ("old0000run01", None, {"k": 1})
         assert old.summary.created == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
         assert old.curve == (MetricPoint(epoch=1, step=10, kind="epoch", train_loss=0.5),)  # NULL extra -> {}
-        new = store.create_run(config={}, preset="fast", dataset_id=None, name="labelled", owner="ann")
+        new = store.create_run(config={}, preset="fast", dataset_id=None, name="labelled")
         store.add_metric(new.id, MetricPoint(epoch=1, step=1, kind="step", extra={"lr": 0.1}))
-        assert [r.name for r in store.list_runs(owner="ann")] == ["labelled"]
+        assert [r.name for r in store.list_runs(search="labelled")] == ["labelled"]
         assert store.get_run(new.id).curve[0].extra == {"lr": 0.1}
         assert store.integrity_check() == "ok"
     Store(store_url).close()  # reopening at head changes nothing
-    assert _sql(store_url, "SELECT version_num FROM alembic_version") == [("0002",)]
+    assert _sql(store_url, "SELECT version_num FROM alembic_version") == [("0003",)]
+
+
+def test_upgrade_drops_the_owner_column_and_keeps_runs_and_their_metrics(store_url: str) -> None:
+    run = {"id": "old0000run02", "name": "kept", "owner": "ann", "status": "completed", "preset": "fast"}
+    _old_database(
+        store_url,
+        "0002",
+        {**run, "config": "{}"},
+        {"epoch": 1, "step": 10, "kind": "epoch", "extra": '{"lr": 0.1}'},
+    )
+
+    with Store(store_url) as store:
+        old = store.get_run("old0000run02")
+        assert (old.summary.name, old.summary.status) == ("kept", "completed")
+        assert old.curve[0].extra == {"lr": 0.1}  # the table copy did not cascade-delete its metrics
+        assert store.integrity_check() == "ok"
+    engine = make_engine(store_url)
+    columns = {c["name"] for c in inspect(engine).get_columns("runs")}
+    engine.dispose()
+    assert "owner" not in columns and {"name", "status", "pid"} <= columns
 
 
 def test_models_match_migrations(store: Store, store_url: str) -> None:
@@ -495,8 +552,8 @@ def test_writer_waits_for_a_held_lock(tmp_path: Path) -> None:
         assert store.get_run(run.id).summary.device == "held" and len(store.get_run(run.id).curve) == 1
 
 
-def test_store_is_the_only_module_importing_sqlalchemy_or_alembic() -> None:
-    package = Path(store_module.__file__).parent
+def test_store_is_the_only_package_importing_sqlalchemy_or_alembic() -> None:
+    package = Path(__file__).resolve().parents[1] / "lstm_demo"
     importers = {
         p.relative_to(package).as_posix()
         for p in package.rglob("*.py")
@@ -505,4 +562,4 @@ def test_store_is_the_only_module_importing_sqlalchemy_or_alembic() -> None:
             f"{kw} {lib}" in p.read_text() for kw in ("import", "from") for lib in ("sqlalchemy", "alembic")
         )
     }
-    assert importers == {"store.py"}
+    assert importers == {"store/__init__.py", "store/engine.py", "store/models.py"}

@@ -1,72 +1,48 @@
 """The run database: datasets, runs and their metric curves, in SQLite or PostgreSQL.
 
-The only module that imports SQLAlchemy and Alembic. ORM rows never leave it: every public
-method opens one managed session and returns frozen dataclasses. `Store(url)` upgrades the
-schema to the newest Alembic revision (``lstm_demo/migrations``) before anything else.
-
-SQLite is tuned for one writer (training) and many readers (the web app's threads) at once:
-WAL, ``busy_timeout`` and foreign keys on every connection; writes take the lock up front with
-``BEGIN IMMEDIATE``, so a writer waits for the lock instead of failing with "database is locked"
-when a read-then-write transaction cannot upgrade its snapshot.
+The only package that imports SQLAlchemy and Alembic: `models` holds the tables, `engine` the
+connection settings and migrations, and this module the `Store`. ORM rows never leave the
+package: every public method opens one managed session and returns frozen dataclasses.
+`Store(url)` upgrades the schema to the newest Alembic revision before anything else.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import re
-import socket
-import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.util.exc import CommandError
-from sqlalchemy import (
-    JSON,
-    DateTime,
-    Dialect,
-    Engine,
-    Float,
-    ForeignKey,
-    Index,
-    MetaData,
-    String,
-    Text,
-    TypeDecorator,
-    UniqueConstraint,
-    create_engine,
-    delete,
-    event,
-    func,
-    or_,
-    select,
-)
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
-RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
-FINISHED_STATUSES = ("completed", "failed", "cancelled", "interrupted")
+from .. import liveness
+from ..names import ACTIVE_STATUSES, FINISHED_STATUSES, RUN_ID_PATTERN, RUN_STATUSES
+from .engine import WRITE, StoreError, make_engine, masked, migrate, plain, reason
+from .models import SUMMARY_COLUMNS, DatasetRow, MetricRow, RunRow
+
 METRIC_KINDS = ("epoch", "step")
 MIN_PREFIX = 4  # shortest id prefix `resolve_id` accepts
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-
-_WRITE = "lstm_demo_write"  # execution option: this transaction writes (BEGIN IMMEDIATE on SQLite)
-_BUSY_TIMEOUT_MS = 30_000
-_HOST = socket.gethostname()
-_ID_PATTERN = re.compile(r"[0-9A-Za-z_-]{4,32}")
-
-
-class StoreError(RuntimeError):
-    """A request the database cannot answer (unknown run, bad filter, unreachable server...)."""
+# what a bundle may set of a run besides its id, config, metrics, curve and dataset
+_IMPORTED_COLUMNS = frozenset(
+    (
+        "status",
+        "preset",
+        "name",
+        "device",
+        "best_epoch",
+        "epochs_run",
+        "model_dir",
+        "created",
+        "started",
+        "finished",
+    )
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,7 +81,10 @@ class RunSummary:
     epochs_run: int | None
     error: str | None
     model_dir: str | None
-    owner: str | None
+
+
+# the summary's fields read straight from the runs table (the other two are derived)
+_SUMMARY_FIELDS = [f.name for f in fields(RunSummary) if f.name not in ("dataset_name", "duration_seconds")]
 
 
 @dataclass(frozen=True)
@@ -130,206 +109,6 @@ class RunDetail:
     dataset: DatasetInfo | None
 
 
-# ---------------------------------------------------------------------------------------------
-# Tables (revision 0002; a model change needs a new file in migrations/versions)
-
-
-class UTCDateTime(TypeDecorator):
-    """Timezone-aware UTC datetimes on every backend (SQLite stores naive UTC text)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to the store; use timezone-aware UTC")
-        value = value.astimezone(timezone.utc)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-_NAMING = {
-    "ix": "ix_%(table_name)s_%(column_0_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=_NAMING)
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
-
-
-class DatasetRow(Base):
-    __tablename__ = "datasets"
-    __table_args__ = (UniqueConstraint("fingerprint", "text_column", "label_column"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(255))
-    fingerprint: Mapped[str] = mapped_column(String(64))
-    rows: Mapped[int]
-    text_column: Mapped[str] = mapped_column(String(255))
-    label_column: Mapped[str] = mapped_column(String(255))
-    label_counts: Mapped[dict[str, Any]]
-    created: Mapped[datetime]
-
-
-class RunRow(Base):
-    __tablename__ = "runs"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    name: Mapped[str | None] = mapped_column(String(255))  # 0002
-    owner: Mapped[str | None] = mapped_column(String(255))  # 0002
-    status: Mapped[str] = mapped_column(String(16), index=True)
-    preset: Mapped[str] = mapped_column(String(64))
-    config: Mapped[dict[str, Any]]
-    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))
-    device: Mapped[str | None] = mapped_column(String(64))
-    created: Mapped[datetime] = mapped_column(index=True)
-    started: Mapped[datetime | None]
-    finished: Mapped[datetime | None]
-    error: Mapped[str | None] = mapped_column(Text)
-    best_epoch: Mapped[int | None]
-    epochs_run: Mapped[int | None]
-    metrics: Mapped[dict[str, Any] | None]
-    val_accuracy: Mapped[float | None] = mapped_column(Float)
-    val_macro_f1: Mapped[float | None] = mapped_column(Float)
-    test_accuracy: Mapped[float | None] = mapped_column(Float)
-    test_macro_f1: Mapped[float | None] = mapped_column(Float)
-    model_dir: Mapped[str | None] = mapped_column(Text)
-    # The process that owns a queued/running run, so `mark_interrupted` can tell it is gone.
-    pid: Mapped[int | None]
-    host: Mapped[str | None] = mapped_column(String(255))
-    process_tag: Mapped[str | None] = mapped_column(String(64))  # boot id + start time of `pid`
-
-
-class MetricRow(Base):
-    __tablename__ = "metrics"
-    __table_args__ = (Index("ix_metrics_run_id", "run_id"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
-    epoch: Mapped[int]
-    step: Mapped[int]
-    kind: Mapped[str] = mapped_column(String(8))
-    train_loss: Mapped[float | None] = mapped_column(Float)
-    val_loss: Mapped[float | None] = mapped_column(Float)
-    val_accuracy: Mapped[float | None] = mapped_column(Float)
-    val_macro_f1: Mapped[float | None] = mapped_column(Float)
-    tokens_per_second: Mapped[float | None] = mapped_column(Float)
-    created: Mapped[datetime]
-    extra: Mapped[dict[str, Any] | None]  # 0002
-
-
-# What a RunSummary is built from (everything but the JSON blobs and the owner process).
-_SUMMARY_COLUMNS = [
-    c for c in RunRow.__table__.columns if c.name not in ("config", "metrics", "pid", "host", "process_tag")
-]
-
-
-# ---------------------------------------------------------------------------------------------
-# Engine and migrations
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for `url` with this project's connection settings (SQLite pragmas, BEGIN IMMEDIATE)."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise StoreError(f"not a database URL: {url!r} ({exc})") from exc
-    sqlite = parsed.get_backend_name() == "sqlite"
-    if (
-        sqlite
-        and parsed.database
-        and parsed.database != ":memory:"
-        and not parsed.database.startswith("file:")
-    ):
-        folder = Path(parsed.database).expanduser().parent
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"cannot create the database folder {folder}: {exc.strerror}") from exc
-    options: dict[str, Any] = {"json_serializer": _json_dumps, "pool_size": 5, "max_overflow": 20}
-    if not sqlite:
-        options["pool_pre_ping"] = True  # survive server restarts
-    try:
-        engine = create_engine(parsed, **options)
-    except (ArgumentError, ImportError) as exc:  # ImportError covers a missing driver (NoSuchModuleError)
-        raise StoreError(f"cannot use database URL {_masked(url)}: {exc}") from exc
-    if sqlite:
-        event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _sqlite_begin)
-    return engine
-
-
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    # SQLAlchemy's documented pysqlite recipe: turn off the driver's own BEGIN handling and emit
-    # our own in `_sqlite_begin`, which makes transactions (and DDL) behave as written.
-    dbapi_connection.isolation_level = None
-    for pragma in (
-        f"busy_timeout = {_BUSY_TIMEOUT_MS}",
-        "journal_mode = WAL",  # readers never block the writer, nor it them
-        "synchronous = NORMAL",  # safe with WAL; commits skip the fsync
-        "foreign_keys = ON",  # ON DELETE CASCADE for metrics
-    ):
-        dbapi_connection.execute(f"PRAGMA {pragma}")
-
-
-def _sqlite_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
-
-
-def alembic_config() -> AlembicConfig:
-    """Alembic settings built in code (no alembic.ini). A new revision, from a Python shell::
-
-    cfg = alembic_config(); cfg.attributes["connection"] = conn  # conn: a connection at head
-    alembic.command.revision(cfg, "what changed", autogenerate=True, rev_id="0003")
-    """
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
-    return cfg
-
-
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the database to `revision` in one transaction that holds the write lock."""
-    cfg = alembic_config()
-    with engine.connect() as conn:
-        sqlite = conn.dialect.name == "sqlite"
-        if sqlite:
-            # Outside a transaction, or SQLite ignores it: a batch migration that rebuilds a table
-            # must not cascade-delete the rows that point at it.
-            conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")
-        try:
-            conn.execution_options(**{_WRITE: True})
-            with conn.begin():
-                if conn.dialect.name == "postgresql":  # two processes starting at once wait in turn
-                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('lstm_demo_migrate'))")
-                cfg.attributes["connection"] = conn
-                try:
-                    command.upgrade(cfg, revision)
-                except CommandError as exc:
-                    raise StoreError(
-                        f"cannot upgrade the database schema: {exc} "
-                        "(was it written by a newer version of lstm-demo?)"
-                    ) from exc
-                if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
-                    raise StoreError("schema upgrade left rows pointing at missing rows; rolled back")
-        finally:
-            if sqlite:
-                conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")
-
-
-# ---------------------------------------------------------------------------------------------
-# The store
-
-
 class Store:
     """Datasets, runs and metric curves behind one SQLAlchemy engine; safe to share across threads.
 
@@ -337,15 +116,15 @@ class Store:
     """
 
     def __init__(self, url: str) -> None:
-        self.url = _masked(url)
+        self.url = masked(url)
         self._engine = make_engine(url)
         self._read = sessionmaker(self._engine, expire_on_commit=False)
-        self._write = sessionmaker(self._engine.execution_options(**{_WRITE: True}), expire_on_commit=False)
+        self._write = sessionmaker(self._engine.execution_options(**{WRITE: True}), expire_on_commit=False)
         try:
             migrate(self._engine)
         except SQLAlchemyError as exc:
             self._engine.dispose()
-            raise StoreError(f"cannot open the database {self.url}: {_reason(exc)}") from exc
+            raise StoreError(f"cannot open the database {self.url}: {reason(exc)}") from exc
         except BaseException:
             self._engine.dispose()
             raise
@@ -376,7 +155,7 @@ class Store:
             session.commit()
         except SQLAlchemyError as exc:
             session.rollback()
-            raise StoreError(f"database error ({self.url}): {_reason(exc)}") from exc
+            raise StoreError(f"database error ({self.url}): {reason(exc)}") from exc
         except BaseException:
             session.rollback()
             raise
@@ -428,22 +207,20 @@ class Store:
         preset: str,
         dataset_id: int | None,
         name: str | None = None,
-        owner: str | None = None,
         status: str = "queued",
     ) -> RunSummary:
         _check_status(status)
         with self._session(write=True) as s:
             row = RunRow(
-                id=_new_id(s),
+                id=_free_id(s),
                 name=name,
-                owner=owner,
                 status=status,
                 preset=preset,
                 config=config,
                 dataset_id=dataset_id,
                 created=_now(),
                 metrics={},
-                **_owner_process(os.getpid()),
+                **liveness.owner(os.getpid()),
             )
             s.add(row)
             s.flush()
@@ -453,10 +230,10 @@ class Store:
         """Mark a queued run running on `device`, owned by process `pid` (default: this one)."""
         with self._session(write=True) as s:
             row = _get(s, run_id)
-            if row.status not in ("queued", "running"):
+            if row.status not in ACTIVE_STATUSES:
                 raise StoreError(f"run {run_id!r} is {row.status}; only a queued run can start")
             row.status, row.device, row.started = "running", device, _now()
-            for key, value in _owner_process(os.getpid() if pid is None else pid).items():
+            for key, value in liveness.owner(os.getpid() if pid is None else pid).items():
                 setattr(row, key, value)
 
     def add_metric(self, run_id: str, point: MetricPoint) -> None:
@@ -516,7 +293,7 @@ class Store:
         """Mark a finished run failed (doctor: its model files are gone)."""
         with self._session(write=True) as s:
             row = _get(s, self._resolve(s, run_id))
-            if row.status in ("queued", "running"):
+            if row.status in ACTIVE_STATUSES:
                 raise StoreError(f"run {run_id!r} is {row.status}; it cannot be marked failed")
             row.status, row.error = "failed", error
             return _summary(row, _dataset_name(s, row.dataset_id))
@@ -539,7 +316,7 @@ class Store:
         Metrics rows are kept; `finished` becomes the time of the run's last sign of life.
         """
         with self._session(write=True) as s:
-            candidates = s.scalars(select(RunRow).where(RunRow.status.in_(("queued", "running")))).all()
+            candidates = s.scalars(select(RunRow).where(RunRow.status.in_(ACTIVE_STATUSES))).all()
             gone = [r for r in candidates if not self._owner_alive(r)]
             last_metric = dict(
                 s.execute(
@@ -558,9 +335,9 @@ class Store:
     def _owner_alive(self, row: RunRow) -> bool:
         if row.pid is None:
             return False
-        if row.host != _HOST:
+        if row.host != liveness.HOST:
             return self.backend != "sqlite"
-        return _process_alive(row.pid, row.process_tag)
+        return liveness.alive(row.pid, row.process_tag)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -570,14 +347,13 @@ class Store:
         status: str | None = None,
         preset: str | None = None,
         dataset: str | None = None,
-        owner: str | None = None,
         search: str | None = None,
         limit: int = 500,
         offset: int = 0,
     ) -> list[RunSummary]:
         """Runs, newest first; `search` matches id, name, preset, dataset and device (any case)."""
         # Plain column rows, not ORM objects: a 1,000-run table loads several times faster.
-        stmt = select(*_SUMMARY_COLUMNS, DatasetRow.name.label("dataset_name")).outerjoin(
+        stmt = select(*SUMMARY_COLUMNS, DatasetRow.name.label("dataset_name")).outerjoin(
             DatasetRow, RunRow.dataset_id == DatasetRow.id
         )
         if status is not None:
@@ -587,8 +363,6 @@ class Store:
             stmt = stmt.where(RunRow.preset == preset)
         if dataset is not None:
             stmt = stmt.where(DatasetRow.name == dataset)
-        if owner is not None:
-            stmt = stmt.where(RunRow.owner == owner)
         if search:
             columns = (RunRow.id, RunRow.name, RunRow.preset, DatasetRow.name, RunRow.device)
             stmt = stmt.where(or_(*(c.icontains(search.strip(), autoescape=True) for c in columns)))
@@ -656,50 +430,39 @@ class Store:
 
     # -- bundles ---------------------------------------------------------------------------
 
+    def free_id(self, wanted: str | None) -> str:
+        """`wanted` if a new run may take it: well formed, not a prefix of a stored id and with no
+        stored id as its prefix (either would change what an abbreviated id means); else a fresh id."""
+        with self._session() as s:
+            return _free_id(s, wanted)
+
     def import_run(
         self,
         *,
         run_id: str | None,
         config: dict,
-        preset: str,
-        status: str,
         metrics: dict,
-        best_epoch: int | None,
-        epochs_run: int | None,
-        model_dir: str,
         curve: Sequence[MetricPoint],
-        name: str | None,
         dataset: dict | None,
-        device: str | None = None,
-        owner: str | None = None,
-        created: datetime | None = None,
-        started: datetime | None = None,
-        finished: datetime | None = None,
+        **columns: Any,
     ) -> RunSummary:
-        """Add a finished run from an exported bundle, under a new id if `run_id` is taken or odd."""
-        if status not in FINISHED_STATUSES:
-            raise StoreError(f"only a finished run can be imported, this one is {status!r}")
+        """Add a finished run from an exported bundle, under a new id unless `free_id(run_id)` keeps it.
+
+        `columns` are the run's own: status and preset (required), and any of `_IMPORTED_COLUMNS`.
+        """
+        unknown, missing = columns.keys() - _IMPORTED_COLUMNS, {"status", "preset"} - columns.keys()
+        if unknown or missing:
+            raise StoreError(f"import_run: unknown run columns {sorted(unknown)}, missing {sorted(missing)}")
+        if columns["status"] not in FINISHED_STATUSES:
+            raise StoreError(f"only a finished run can be imported, this one is {columns['status']!r}")
         dataset_info = self.add_dataset(**dataset) if dataset else None
         now = _now()
         with self._session(write=True) as s:
-            if run_id is None or not _ID_PATTERN.fullmatch(run_id) or s.get(RunRow, run_id) is not None:
-                run_id = _new_id(s)
+            run_id = _free_id(s, run_id)
             row = RunRow(
-                id=run_id,
-                name=name,
-                owner=owner,
-                status=status,
-                preset=preset,
-                config=config,
-                dataset_id=dataset_info.id if dataset_info else None,
-                device=device,
-                created=created or now,
-                started=started,
-                finished=finished,
-                best_epoch=best_epoch,
-                epochs_run=epochs_run,
-                model_dir=model_dir,
+                id=run_id, config=config, dataset_id=dataset_info.id if dataset_info else None, **columns
             )
+            row.created = row.created or now
             _set_metrics(row, metrics)
             s.add(row)
             s.flush()
@@ -715,18 +478,6 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _masked(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
-
-
-def _reason(exc: SQLAlchemyError) -> str:
-    orig = getattr(exc, "orig", None)
-    return str(orig or exc).strip().splitlines()[0]
-
-
 def _no_run(run_id: str) -> str:
     return f"no run {run_id!r} (see `lstm-demo runs`)"
 
@@ -736,11 +487,21 @@ def _check_status(status: str) -> None:
         raise StoreError(f"run status must be one of {RUN_STATUSES}, got {status!r}")
 
 
-def _new_id(s: Session) -> str:
-    while True:
-        run_id = uuid.uuid4().hex[:12]
-        if s.get(RunRow, run_id) is None:
-            return run_id
+def _free_id(s: Session, wanted: Any = None) -> str:
+    """`wanted` if it is a well-formed id unrelated to every stored id, else a fresh one."""
+    candidate = wanted
+    while not (
+        isinstance(candidate, str) and RUN_ID_PATTERN.fullmatch(candidate) and _unrelated(s, candidate)
+    ):
+        candidate = uuid.uuid4().hex[:12]
+    return candidate
+
+
+def _unrelated(s: Session, run_id: str) -> bool:
+    # An id that is a prefix of another, or has one as its prefix, would shadow its abbreviation.
+    prefixes = [run_id[:k] for k in range(1, len(run_id) + 1)]
+    related = or_(RunRow.id.in_(prefixes), RunRow.id.startswith(run_id, autoescape=True))
+    return s.scalar(select(RunRow.id).where(related).limit(1)) is None
 
 
 def _get(s: Session, run_id: str) -> RunRow:
@@ -764,44 +525,21 @@ def _finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _plain(value: Any) -> Any:
-    """JSON-safe: non-finite floats -> None, numpy scalars/arrays -> Python numbers/lists."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "tolist"):  # numpy / torch values, without importing either
-        return _plain(value.tolist())
-    return value
-
-
-def _json_dumps(value: Any) -> str:
-    return json.dumps(_plain(value), allow_nan=False)
-
-
 def _set_metrics(row: RunRow, metrics: dict) -> None:
-    row.metrics = _plain(metrics)
+    row.metrics = plain(metrics)
     val, test = metrics.get("val") or {}, metrics.get("test") or {}
     row.val_accuracy, row.val_macro_f1 = _finite(val.get("accuracy")), _finite(val.get("macro_f1"))
     row.test_accuracy, row.test_macro_f1 = _finite(test.get("accuracy")), _finite(test.get("macro_f1"))
 
 
 def _metric_row(run_id: str, point: MetricPoint, created: datetime) -> MetricRow:
-    return MetricRow(
-        run_id=run_id,
-        epoch=int(point.epoch),
-        step=int(point.step),
-        kind=point.kind,
-        train_loss=_finite(point.train_loss),
-        val_loss=_finite(point.val_loss),
-        val_accuracy=_finite(point.val_accuracy),
-        val_macro_f1=_finite(point.val_macro_f1),
-        tokens_per_second=_finite(point.tokens_per_second),
-        created=created,
-        extra=dict(point.extra),
-    )
+    values = {f.name: getattr(point, f.name) for f in fields(MetricPoint)}
+    for name, value in values.items():
+        if name in ("epoch", "step"):
+            values[name] = int(value)
+        elif name not in ("kind", "extra"):
+            values[name] = _finite(value)
+    return MetricRow(run_id=run_id, created=created, **{**values, "extra": dict(point.extra)})
 
 
 def _curves(s: Session, run_ids: Sequence[str]) -> dict[str, tuple[MetricPoint, ...]]:
@@ -817,73 +555,15 @@ def _curves(s: Session, run_ids: Sequence[str]) -> dict[str, tuple[MetricPoint, 
 
 
 def _dataset(row: DatasetRow) -> DatasetInfo:
-    return DatasetInfo(
-        id=row.id,
-        name=row.name,
-        fingerprint=row.fingerprint,
-        rows=row.rows,
-        text_column=row.text_column,
-        label_column=row.label_column,
-        label_counts=dict(row.label_counts),
-        created=row.created,
-    )
+    values = {f.name: getattr(row, f.name) for f in fields(DatasetInfo)}
+    return DatasetInfo(**{**values, "label_counts": dict(row.label_counts)})
 
 
 def _summary(row: Any, dataset_name: str | None) -> RunSummary:
-    """From a RunRow or a row of `_SUMMARY_COLUMNS`."""
+    """From a RunRow or a row of `SUMMARY_COLUMNS`: the columns of the same name, and two derived."""
     end = row.finished or (_now() if row.status == "running" else None)
     return RunSummary(
-        id=row.id,
-        name=row.name,
-        status=row.status,
-        preset=row.preset,
+        **{name: getattr(row, name) for name in _SUMMARY_FIELDS},
         dataset_name=dataset_name,
-        device=row.device,
-        created=row.created,
-        started=row.started,
-        finished=row.finished,
         duration_seconds=(end - row.started).total_seconds() if row.started and end else None,
-        val_accuracy=row.val_accuracy,
-        val_macro_f1=row.val_macro_f1,
-        test_accuracy=row.test_accuracy,
-        test_macro_f1=row.test_macro_f1,
-        best_epoch=row.best_epoch,
-        epochs_run=row.epochs_run,
-        error=row.error,
-        model_dir=row.model_dir,
-        owner=row.owner,
     )
-
-
-# -- is the process that owns a run still there? ------------------------------------------------
-
-
-def _owner_process(pid: int) -> dict[str, Any]:
-    return {"pid": pid, "host": _HOST, "process_tag": _process_tag(pid)}
-
-
-def _process_tag(pid: int) -> str | None:
-    """Boot id and start time of `pid` (Linux /proc), so a later process that reuses the pid
-    (the app is pid 1 again in a restarted container) is not mistaken for the old one."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return None
-    start = stat.rsplit(")", 1)[1].split()[19]  # field 22, counted after the parenthesised name
-    return f"{boot[:8]}:{start}"
-
-
-def _process_alive(pid: int, tag: str | None) -> bool:
-    if sys.platform == "win32":  # os.kill(pid, 0) would terminate it there; assume it runs
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by another user
-    except (OSError, OverflowError):
-        return False
-    current = _process_tag(pid)
-    return tag is None or current is None or current == tag
