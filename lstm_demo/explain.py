@@ -44,10 +44,10 @@ import numpy as np
 import torch
 from captum.attr import GradientShap, LayerGradientXActivation, LayerIntegratedGradients, Occlusion, Saliency
 
-from .integration import PAD_ID, adaptive_ig
+from .integration import adaptive_ig
 from .integration import Sentence as _Text
 from .model import TextClassifier
-from .names import METHODS  # noqa: F401  (the method keys and titles; re-exported)
+from .names import METHODS, PAD_ID  # noqa: F401  (METHODS: the method keys and titles; re-exported)
 
 DELTA_TOLERANCE = 0.05  # IG's |delta| may be at most this share of |F(x) - F(baseline)|
 SHAP_RANDOM_BASELINES = 4  # random-token sequences beside the all-[PAD] one

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 import torch
 
 from .model import TextClassifier
+from .names import PAD_ID
 
-PAD_ID = 0  # the model's padding id (tokenization.PAD_ID); its embedding row is zero
 # Adaptive IG: where the path is scanned (forward passes only) before the gradients are placed
 IG_SCAN_POINTS = 64  # first, F at this many evenly spaced intervals of the path
 IG_SPLIT = 8  # an interval that needs a closer look is cut into this many equal parts

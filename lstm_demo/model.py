@@ -25,6 +25,7 @@ from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .config import ModelConfig
+from .names import PAD_ID
 
 _RNN_CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 # the fused kernels behind those modules' forward (nn.RNN's default nonlinearity is tanh)
@@ -247,7 +248,7 @@ class TextClassifier(nn.Module):
             raise ValueError(f"packing must be padded, paired or packed, got {packing!r}")
         self.cfg = cfg
         self.packing = packing
-        self.embedding = nn.Embedding(cfg.vocab_size, cfg.embedding_dim, padding_idx=0)
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.embedding_dim, padding_idx=PAD_ID)
         self.encoder = RecurrentEncoder(cfg)
         self.pooling = Pooling(cfg.pooling, self.encoder.output_size, cfg.bidirectional)
         self.head = nn.Linear(self.encoder.output_size, cfg.num_classes)
@@ -267,7 +268,7 @@ class TextClassifier(nn.Module):
             nn.init.normal_(self.embedding.weight)
         else:
             nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
-        self.embedding.weight[0].zero_()  # [PAD]
+        self.embedding.weight[PAD_ID].zero_()
         H = self.cfg.hidden_size
         for name, w in self.encoder.rnn.named_parameters():
             gates = w.shape[0] // H
@@ -285,13 +286,13 @@ class TextClassifier(nn.Module):
     def forward(
         self, ids: torch.Tensor, lengths: torch.Tensor | None = None, padded: bool | None = None
     ) -> torch.Tensor:
-        """(B, T) token ids (0 = [PAD], right-padded), (B,) lengths -> (B, C) logits.
+        """(B, T) token ids (right-padded with PAD_ID), (B,) lengths -> (B, C) logits.
 
         `padded`: whether any text is shorter than T. None works it out from `lengths`, which costs
         a device sync on a GPU; the training loop knows it from the host-side lengths.
         """
         if lengths is None:
-            lengths = (ids != 0).sum(1).clamp(min=1)
+            lengths = (ids != PAD_ID).sum(1).clamp(min=1)
         x = self.embedding(ids)  # (B, T, E)
         return self.classify(x, lengths, padded)
 

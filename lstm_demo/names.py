@@ -6,6 +6,11 @@ lets the UI start without loading torch or captum for a list of words.
 
 from __future__ import annotations
 
+# token ids every tokenizer of this app reserves (`tokenization` trains them in this order) and the
+# model relies on: [PAD] pads batches and is the zero embedding row, [UNK] stands for unseen words
+PAD_ID = 0
+UNK_ID = 1
+
 # states recorded per encoder, in the order the heatmaps show them (PyTorch's gate order aside)
 STATE_NAMES: dict[str, tuple[str, ...]] = {
     "lstm": ("input", "forget", "candidate", "output", "cell", "hidden"),
@@ -24,3 +29,12 @@ METHODS: dict[str, str] = {
     "saliency": "Saliency",
     "input_x_gradient": "Input x Gradient",
 }
+
+# other spellings the command line and the HTTP API accept for a method key
+METHOD_ALIASES: dict[str, str] = {"gradshap": "gradient_shap", "inputxgrad": "input_x_gradient"}
+
+
+def method_key(name: str) -> str:
+    """A method's key from its key or alias; unknown names come back unchanged (the caller refuses them)."""
+    name = name.strip()
+    return METHOD_ALIASES.get(name, name)

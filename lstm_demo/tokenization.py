@@ -21,9 +21,8 @@ import snowballstemmer
 from tokenizers import PreTokenizedString, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from lstm_demo.config import PreprocessConfig, TokenizerConfig
+from lstm_demo.names import PAD_ID, UNK_ID
 
-PAD_ID = 0
-UNK_ID = 1
 PAD, UNK = "[PAD]", "[UNK]"
 SPECIAL_TOKENS = [PAD, UNK]  # this order gives [PAD] id 0 and [UNK] id 1
 FILENAME = "tokenizer.json"

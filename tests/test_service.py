@@ -224,8 +224,12 @@ def test_a_run_whose_files_vanished_gives_a_clear_error(tmp_path):
     try:
         events = _train(svc, write_toy_csv(tmp_path / "t.csv", n=40), overrides={"train__epochs": 1})
         shutil.rmtree(events[-1].run.model_dir)
-        with pytest.raises(ServiceError, match="has no config.json.*lstm-demo doctor"):
-            svc.predict(events[-1].run_id, "great")
+        again = _service(tmp_path / "home")  # the training service keeps its model in memory
+        try:
+            with pytest.raises(ServiceError, match="has no config.json.*lstm-demo doctor"):
+                again.predict(events[-1].run_id, "great")
+        finally:
+            again.close()
     finally:
         svc.close()
 
