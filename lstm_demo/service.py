@@ -475,4 +475,6 @@ def _describe(e: BaseException) -> str:
         return "interrupted by the user"
     if isinstance(e, torch.cuda.OutOfMemoryError):
         return "the GPU ran out of memory: lower the batch size or the hidden size"
+    if isinstance(e, MemoryError) or "can't allocate memory" in str(e):  # the CPU allocator's words
+        return "the model did not fit in memory: lower the hidden size, the embedding size or the vocabulary"
     return f"{type(e).__name__}: {e}"

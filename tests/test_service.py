@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 from helpers import LABELS, write_toy_csv
 
 from lstm_demo.config import AppSettings
@@ -131,6 +132,74 @@ def test_a_failure_midway_marks_only_that_run_failed(trained):
     with pytest.raises(ServiceError, match="failed"):
         svc.predict(failed.id, ["great fun"])
     svc.delete(failed.id)
+
+
+def test_a_run_whose_loss_diverges_ends_failed_with_the_reason(trained, monkeypatch):
+    svc, events, csv = trained
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    def poison(optimizer, args, kwargs) -> None:  # a blown-up update, as a learning rate far too high gives
+        with torch.no_grad():
+            optimizer.param_groups[0]["params"][0].fill_(float("nan"))
+
+    handle = register_optimizer_step_post_hook(poison)
+    try:
+        seen = list(svc.train(csv, preset_name="fast", overrides={"train__epochs": EPOCHS}))
+    finally:
+        handle.remove()
+    run = seen[-1].run
+    assert seen[-1].progress.kind == "failed" and run.status == "failed"
+    assert (
+        run.error.startswith("the loss became NaN at epoch 1, step ")
+        and "lower the learning rate" in run.error
+    )
+    assert run.model_dir is None and not (svc.settings.runs_dir / run.id).exists()
+    with pytest.raises(ServiceError, match="failed"):
+        svc.predict(run.id, ["great fun"])
+    assert svc.predict(events[-1].run_id, ["great fun"])[0].label == "pos"  # the others are untouched
+    svc.delete(run.id)
+
+
+def test_a_training_that_cannot_allocate_its_model_fails_that_run_only(trained, monkeypatch):
+    svc, _, csv = trained
+    import lstm_demo.train as train_module
+
+    def no_memory(*args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(train_module, "TextClassifier", no_memory)
+    with pytest.raises(RuntimeError):
+        list(svc.train(csv, preset_name="fast", overrides={"train__epochs": 1}, name="too big"))
+    monkeypatch.undo()
+    failed = next(r for r in svc.runs() if r.name == "too big")
+    assert failed.status == "failed" and failed.error.startswith("the model did not fit in memory")
+    after = list(svc.train(csv, preset_name="fast", overrides={"train__epochs": 1}))
+    assert after[-1].run.status == "completed"
+    for run_id in (failed.id, after[-1].run_id):
+        svc.delete(run_id)
+
+
+def test_a_finished_training_serves_its_model_from_memory_and_resolves_its_device_once(trained, monkeypatch):
+    svc, _, csv = trained
+    import lstm_demo.service as service_module
+    import lstm_demo.train as train_module
+
+    prepared = svc.prepare(csv, preset_name="fast", overrides={"train__epochs": 1, "train__refit": True})
+    calls = []
+    for module in (service_module, train_module):
+        real = module.resolve_device
+        monkeypatch.setattr(
+            module, "resolve_device", lambda name="auto", real=real: calls.append(name) or real(name)
+        )
+    events = list(svc.execute(prepared))
+    assert len(calls) == 1  # two passes (a refit), one device
+
+    def unreadable(*args, **kwargs):
+        raise AssertionError("the model was read back from disk")
+
+    monkeypatch.setattr(service_module.artifacts, "load_model_dir", unreadable)
+    assert svc.predict(events[-1].run_id, ["great wonderful fun"])[0].label == "pos"
+    svc.delete(events[-1].run_id)
 
 
 def test_should_stop_cancels_the_run(trained):
