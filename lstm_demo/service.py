@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from . import artifacts, gates
-from .config import AppSettings, RunConfig, override, preset
+from .config import AppSettings, Limits, RunConfig, override, preset
 from .data import Table, check_labels, read_table, read_texts
-from .names import METHODS
+from .names import METHODS, method_key
 from .store import MetricPoint, RunDetail, RunSummary, Store, StoreError
 from .tokenization import TextEncoder
 from .train import FINAL, Progress, Splits, fit, predict_logits, resolve_device, warm_up
@@ -313,23 +313,26 @@ class Service:
         """Attributions of every asked method for one text (Captum, in `explain`)."""
         from . import explain  # captum loads only when something is explained
 
+        self.settings.limits.check("ig_steps", steps, "steps")
+        text = _text(text, self.settings.limits)
         loaded = self.load(run_id)
-        return explain.explain(
-            loaded.model, loaded.encoder, loaded.labels, _text(text), methods, target, steps
-        )
+        methods = [method_key(m) for m in methods]
+        return explain.explain(loaded.model, loaded.encoder, loaded.labels, text, methods, target, steps)
 
     def gates(self, run_id: str, text: str) -> gates.GateTrace:
         """Gate, cell and hidden traces per token, recomputed from the run's own recurrent weights."""
+        text = _text(text, self.settings.limits)
         loaded = self.load(run_id)
-        enc = loaded.encoder.encode(_text(text))
+        enc = loaded.encoder.encode(text)
         if not enc.ids:
             raise ServiceError(_NO_TOKENS)
         return gates.trace(loaded.model, enc.ids, enc.tokens)
 
     def decision_path(self, run_id: str, text: str) -> gates.DecisionPath:
         """Class probabilities after each prefix of the text."""
+        text = _text(text, self.settings.limits)
         loaded = self.load(run_id)
-        enc = loaded.encoder.encode(_text(text))
+        enc = loaded.encoder.encode(text)
         if not enc.ids:
             raise ServiceError(_NO_TOKENS)
         return gates.decision_path(loaded.model, enc.ids, loaded.labels, enc.tokens)
@@ -350,18 +353,21 @@ class Service:
         """
         from . import explain
 
+        limits = self.settings.limits
+        limits.check("faithfulness_texts", n, "n (texts)")
+        limits.check("ig_steps", steps, "steps")
         loaded = self.load(run_id)
         if texts is None:
             if path is None:
                 raise ServiceError("faithfulness needs a table of texts or a list of texts")
             texts = self.predict_file(run_id, path, loaded.config.text_column).texts
-        texts = [_text(t) for t in texts]
+        texts = [_text(t, limits) for t in texts]
         return explain.faithfulness(
             loaded.model,
             loaded.encoder,
             loaded.labels,
             list(texts),
-            tuple(methods or METHODS),
+            tuple(method_key(m) for m in methods) if methods else tuple(METHODS),
             n=n,
             steps=steps,
         )
@@ -450,9 +456,11 @@ def _encode(prepared: PreparedRun, everything: bool) -> Splits:
     return Splits(cfg, split(table, rows), val, test, encoder)
 
 
-def _text(text: str) -> str:
+def _text(text: str, limits: Limits) -> str:
+    """A text to explain: not blank, and no longer than the limit (refused by its length, never echoed)."""
     if not text or not text.strip():
         raise ServiceError("the text is empty: type a sentence to explain")
+    limits.check("text_chars", len(text), "the text's length in characters")
     return text
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import shutil
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 from helpers import LABELS, write_toy_csv
 
-from lstm_demo.config import AppSettings
+from lstm_demo.config import AppSettings, LimitError, Limits
 from lstm_demo.service import Service, ServiceError, TrainEvent
 
 EPOCHS = 3
@@ -200,6 +201,53 @@ def test_a_finished_training_serves_its_model_from_memory_and_resolves_its_devic
     monkeypatch.setattr(service_module.artifacts, "load_model_dir", unreadable)
     assert svc.predict(events[-1].run_id, ["great wonderful fun"])[0].label == "pos"
     svc.delete(events[-1].run_id)
+
+
+@pytest.fixture
+def bounded(trained, monkeypatch):
+    """The trained service under small limits on explanations."""
+    svc, events, _ = trained
+    limits = Limits(ig_steps=8, text_chars=100, faithfulness_texts=3)
+    monkeypatch.setattr(svc, "settings", replace(svc.settings, limits=limits))
+    return svc, events[-1].run_id
+
+
+@pytest.mark.parametrize("steps", [9, 10**9, float("nan"), float("inf"), "8", True])
+def test_explanations_refuse_integration_steps_over_the_limit(bounded, steps):
+    svc, run_id = bounded
+    with pytest.raises(LimitError, match="steps is .* over the limit of 8 .*LSTM_DEMO_MAX_IG_STEPS"):
+        svc.explain(run_id, "great fun", steps=steps)
+    with pytest.raises(LimitError, match="LSTM_DEMO_MAX_IG_STEPS"):
+        svc.faithfulness(run_id, texts=["great fun"], n=3, steps=steps, methods=["ig"])
+
+
+def test_explanations_just_inside_the_limits_are_answered(bounded):
+    svc, run_id = bounded
+    text = ("great fun " * 10)[:100]
+    assert svc.explain(run_id, text, steps=8, methods=["ig", "gradshap"]).predicted == "pos"  # an alias too
+    assert svc.gates(run_id, text).tokens and svc.decision_path(run_id, text).probabilities
+    assert svc.faithfulness(run_id, texts=["great fun", "awful dull", "fun"], n=3, steps=8, methods=["ig"])
+
+
+@pytest.mark.parametrize("door", ["explain", "gates", "decision_path", "faithfulness"])
+def test_a_text_over_the_limit_is_refused_by_its_length_and_never_echoed(bounded, door):
+    svc, run_id = bounded
+    text = "great " + "x" * 95  # 101 characters
+    call = {
+        "explain": lambda: svc.explain(run_id, text, steps=8),
+        "gates": lambda: svc.gates(run_id, text),
+        "decision_path": lambda: svc.decision_path(run_id, text),
+        "faithfulness": lambda: svc.faithfulness(run_id, texts=[text], n=3, steps=8, methods=["ig"]),
+    }[door]
+    with pytest.raises(LimitError, match="is 101, over the limit of 100") as refused:
+        call()
+    assert "xxxxx" not in str(refused.value)
+
+
+def test_faithfulness_refuses_more_texts_than_the_limit(bounded):
+    svc, run_id = bounded
+    with pytest.raises(LimitError, match="n .* is 4, over the limit of 3 .*LSTM_DEMO_MAX_FAITHFULNESS_TEXTS"):
+        svc.faithfulness(run_id, texts=["great fun"], n=4)
 
 
 def test_should_stop_cancels_the_run(trained):
