@@ -56,9 +56,8 @@ def reverse_within_length(
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """`F.dropout`, with the mask drawn by `torch.rand` on a CPU: the same Bernoulli(1 - p) mask.
 
-    A CPU's `bernoulli_` draws one number at a time; `rand` draws a `default` step's masks (two
-    passes of embeddings, two DropConnect matrices, pooled features) 3.2-3.5x faster
-    (`python -m benchmarks.overhead`). Other devices keep the fused dropout kernel.
+    A CPU's `bernoulli_` draws one number at a time, `rand` a whole tensor at once (figures:
+    `benchmarks.overhead`). Other devices keep the fused dropout kernel.
     """
     if not training or p == 0:
         return x
@@ -110,8 +109,8 @@ class RecurrentEncoder(nn.Module):
         """(B, T, in) -> (B, T, D*H) through one fused cuDNN/oneDNN call, from a zero state.
 
         The call `nn.LSTM.forward` ends in, made directly: swapping weights into the module
-        (`functional_call`) cost 39 µs of host time per call here, against 123 µs for a small
-        LSTM call itself (`python -m benchmarks.overhead`).
+        (`functional_call`) costs host time on every call, a large share of a small LSTM's
+        (`benchmarks.overhead`).
         `params` go per layer and direction in the module's order: w_ih, w_hh, b_ih, b_hh.
         """
         hidden = params[1].shape[1]  # w_hh is (G*H, H)
@@ -259,7 +258,7 @@ class TextClassifier(nn.Module):
         """Keras' initialisation, which trains small text sets better than PyTorch's defaults.
 
         Embeddings uniform(-0.05, 0.05), or N(0, 1) with `embedding_init="normal"` (PyTorch's own
-        choice; on TREC it left `default`'s mean over twelve seeds where it was, on SST-2 it cost 1.9);
+        choice, compared in benchmarks/README.md);
         input weights Glorot-uniform; recurrent weights orthogonal per gate; biases zero, except an
         LSTM's forget gate bias of 1 so that the cell remembers by default early in training
         (Jozefowicz et al. 2015).
