@@ -104,7 +104,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     assert last is not None and last.run is not None
     result = last.progress.result
     if result is None:
-        print(f"run {last.run_id} {last.run.status}", file=sys.stderr)
+        why = f": {last.run.error}" if last.run.error else ""  # a failed run says why (a diverged loss)
+        print(f"run {last.run_id} {last.run.status}{why}", file=sys.stderr)
         return 1
     out = {
         "run_id": last.run_id,
