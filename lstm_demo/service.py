@@ -26,7 +26,7 @@ from .data import Table, check_labels, read_table, read_texts
 from .names import METHODS, method_key
 from .store import MetricPoint, RunDetail, RunSummary, Store, StoreError
 from .tokenization import TextEncoder
-from .train import FINAL, Progress, Splits, fit, predict_logits, resolve_device, warm_up
+from .train import FINAL, Progress, Splits, TrainResult, fit, predict_logits, resolve_device, warm_up
 
 if TYPE_CHECKING:
     from . import explain
@@ -205,31 +205,7 @@ class Service:
                 error=end.message if status == "failed" else None,
             )
         cfg = result.config
-        metrics = {
-            "val": result.val,
-            "test": result.test,
-            "best_epoch": result.best_epoch,
-            "epochs_run": result.epochs_run,
-            "stopped_early": result.stopped_early,
-            "train_seconds": result.train_seconds,
-            "seconds_per_epoch": result.seconds_per_epoch,
-            "tokens_per_second": result.tokens_per_second,
-            "device": result.device,
-            "packing": result.packing,
-            "history": result.history,
-            "refit": result.refit,
-            "data": {
-                "source": prepared.table.source,
-                "rows": len(prepared.table.texts),
-                "train_rows": len(prepared.train_idx),
-                "val_rows": len(prepared.val_idx)
-                if prepared.val_table is None
-                else len(prepared.val_table.texts),
-                "test_rows": len(prepared.test_table.texts) if prepared.test_table is not None else 0,
-                "dropped_empty": prepared.table.dropped_empty,
-                "notes": prepared.notes,
-            },
-        }
+        metrics = _metrics(result, prepared)
         model_dir = artifacts.save_model_dir(
             self.settings.runs_dir / run_id, cfg, result.encoder, result.model, metrics
         )
@@ -242,13 +218,16 @@ class Service:
             epochs_run=result.epochs_run,
             model_dir=str(model_dir),
         )
-        # the model just saved is the one a first prediction would read back: keep it
-        loaded = artifacts.LoadedModel(cfg, result.model, result.encoder, json.loads(json.dumps(metrics)))
+        # keep the model just saved, so no first prediction reads it back (its metrics as JSON gives them)
+        metrics = json.loads(json.dumps(metrics))
+        self._remember(run_id, artifacts.LoadedModel(cfg, result.model, result.encoder, metrics))
+        return run
+
+    def _remember(self, run_id: str, loaded: artifacts.LoadedModel) -> None:
         with self._lock:
             self._cache[run_id] = loaded
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return run
 
     # ------------------------------------------------------------------ using models
 
@@ -267,10 +246,7 @@ class Service:
             loaded = artifacts.load_model_dir(Path(summary.model_dir), device)
         except ValueError as e:
             raise ServiceError(f"run {run_id}: {e} (try `lstm-demo doctor`)") from None
-        with self._lock:
-            self._cache[run_id] = loaded
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+        self._remember(run_id, loaded)
         return loaded
 
     def predict(self, run_id: str, texts: Sequence[str]) -> list[Prediction]:
@@ -454,6 +430,35 @@ def _encode(prepared: PreparedRun, everything: bool) -> Splits:
     test = split(prepared.test_table) if prepared.test_table is not None else None
     cfg = override(cfg, model__vocab_size=encoder.vocab_size)
     return Splits(cfg, split(table, rows), val, test, encoder)
+
+
+def _metrics(result: TrainResult, prepared: PreparedRun) -> dict[str, Any]:
+    """What `metrics.json` holds: the figures, the curve and where the rows came from."""
+    return {
+        "val": result.val,
+        "test": result.test,
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "stopped_early": result.stopped_early,
+        "train_seconds": result.train_seconds,
+        "seconds_per_epoch": result.seconds_per_epoch,
+        "tokens_per_second": result.tokens_per_second,
+        "device": result.device,
+        "packing": result.packing,
+        "history": result.history,
+        "refit": result.refit,
+        "data": {
+            "source": prepared.table.source,
+            "rows": len(prepared.table.texts),
+            "train_rows": len(prepared.train_idx),
+            "val_rows": len(prepared.val_idx)
+            if prepared.val_table is None
+            else len(prepared.val_table.texts),
+            "test_rows": len(prepared.test_table.texts) if prepared.test_table is not None else 0,
+            "dropped_empty": prepared.table.dropped_empty,
+            "notes": prepared.notes,
+        },
+    }
 
 
 def _text(text: str, limits: Limits) -> str:
