@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from . import artifacts, gates
-from .config import AppSettings, Limits, RunConfig, override, preset
+from .config import AppSettings, LimitError, Limits, RunConfig, override, preset
 from .data import Table, check_labels, read_table, read_texts
 from .names import METHODS, method_key
 from .store import MetricPoint, RunDetail, RunSummary, Store, StoreError
@@ -161,6 +161,8 @@ class Service:
         run_id = prepared.run_id
         finished = False  # once the run has its final status, closing the generator changes nothing
         try:
+            # the options again, as this run will use them: one over a limit fails this run, never the app
+            self.settings.limits.check_config(prepared.config)
             device = resolve_device(prepared.config.train.device)  # once per training
             self.store.start_run(run_id, device=str(device), pid=os.getpid())
             encode = functools.partial(_encode, prepared)
@@ -486,6 +488,8 @@ def _metric_point(p: Progress) -> MetricPoint:
 def _describe(e: BaseException) -> str:
     if isinstance(e, KeyboardInterrupt):
         return "interrupted by the user"
+    if isinstance(e, LimitError):  # already worded for the user
+        return str(e)
     if isinstance(e, torch.cuda.OutOfMemoryError):
         return "the GPU ran out of memory: lower the batch size or the hidden size"
     if isinstance(e, MemoryError) or "can't allocate memory" in str(e):  # the CPU allocator's words

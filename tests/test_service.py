@@ -11,7 +11,7 @@ import pytest
 import torch
 from helpers import LABELS, write_toy_csv
 
-from lstm_demo.config import AppSettings, LimitError, Limits
+from lstm_demo.config import AppSettings, LimitError, Limits, override
 from lstm_demo.service import Service, ServiceError, TrainEvent
 
 EPOCHS = 3
@@ -174,6 +174,28 @@ def test_a_training_that_cannot_allocate_its_model_fails_that_run_only(trained, 
     monkeypatch.undo()
     failed = next(r for r in svc.runs() if r.name == "too big")
     assert failed.status == "failed" and failed.error.startswith("the model did not fit in memory")
+    after = list(svc.train(csv, preset_name="fast", overrides={"train__epochs": 1}))
+    assert after[-1].run.status == "completed"
+    for run_id in (failed.id, after[-1].run_id):
+        svc.delete(run_id)
+
+
+def test_a_run_whose_options_are_over_a_limit_fails_alone_before_building_anything(trained, monkeypatch):
+    svc, _, csv = trained
+    import lstm_demo.train as train_module
+
+    huge = svc.prepare(csv, preset_name="fast", overrides={"train__epochs": 1}, name="huge")
+    huge.config = override(huge.config, model__hidden_size=10**7)  # as if a door had let it through
+    built = []
+    monkeypatch.setattr(train_module, "TextClassifier", lambda *a, **k: built.append(1))
+    with pytest.raises(LimitError):
+        list(svc.execute(huge))
+    monkeypatch.undo()
+    failed = svc.run(huge.run_id).summary
+    assert failed.status == "failed" and failed.error.startswith(
+        "model.hidden_size is 10000000, over the limit"
+    )
+    assert built == []
     after = list(svc.train(csv, preset_name="fast", overrides={"train__epochs": 1}))
     assert after[-1].run.status == "completed"
     for run_id in (failed.id, after[-1].run_id):
