@@ -16,17 +16,9 @@ from datetime import datetime
 from typing import Any
 
 from .config import PRESETS
+from .names import METHOD_ALIASES, METHODS, method_key
 
 EXIT_USAGE = 2
-# the command line's short method names -> the explain module's keys
-METHOD_ALIASES = {
-    "ig": "ig",
-    "ig_uniform": "ig_uniform",
-    "gradshap": "gradient_shap",
-    "occlusion": "occlusion",
-    "saliency": "saliency",
-    "inputxgrad": "input_x_gradient",
-}
 
 
 def _json_default(o: Any) -> Any:
@@ -112,7 +104,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     assert last is not None and last.run is not None
     result = last.progress.result
     if result is None:
-        print(f"run {last.run_id} {last.run.status}", file=sys.stderr)
+        why = f": {last.run.error}" if last.run.error else ""  # a failed run says why (a diverged loss)
+        print(f"run {last.run_id} {last.run.status}{why}", file=sys.stderr)
         return 1
     out = {
         "run_id": last.run_id,
@@ -230,7 +223,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    methods = [METHOD_ALIASES[m] for m in args.method]
+    methods = [method_key(m) for m in args.method]
     exp = _service().explain(args.run_id, args.text, methods=methods, target=args.target, steps=args.steps)
     if args.json:
         _emit(exp.to_dict())
@@ -352,7 +345,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("run_id")
     x.add_argument("text")
     x.add_argument(
-        "--method", action="append", choices=list(METHOD_ALIASES), help="repeat for several (default: ig)"
+        "--method",
+        action="append",
+        choices=[*METHODS, *METHOD_ALIASES],
+        help="repeat for several (default: ig)",
     )
     x.add_argument("--target", help="explain this class instead of the predicted one")
     x.add_argument("--steps", type=int, default=50, help="integration steps for ig")

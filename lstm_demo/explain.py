@@ -7,11 +7,9 @@ dimension; subword scores are then summed per word for display. Methods:
 * ``ig``: Integrated Gradients on the embedding layer, from an all-[PAD] baseline b of the same length
   (the [PAD] vector is the embedding's zero row), attributing F = the target logit. The path integral
   IG_i = (x_i - b_i) * integral_0^1 dF/de_i(b + a (x - b)) da is the textbook one; only its quadrature
-  nodes are placed adaptively, because a trained recurrent model is nearly discontinuous along that
-  straight path (measured on the `default` SST-2 model: F falls 5.7 logits within 5e-4 of a, and
-  more steeply still in narrower stretches), which evenly spaced nodes step over: with 50 of them
-  IG met the 5% completeness bound on ~45% of 200 SST-2 test sentences (82% with 2000); with 50
-  adaptive ones, on 98.5% (`python -m benchmarks.explain_bench --faithfulness`). The rule is in
+  nodes are placed adaptively, because a trained recurrent model can be nearly discontinuous along
+  that straight path, which evenly spaced nodes step over (how often each meets the completeness
+  bound: `python -m benchmarks.explain_bench --faithfulness`, figures in the README). The rule is in
   `integration.adaptive_ig`. Completeness says the token scores sum to F(x) - F(b); the gap (the
   convergence delta, computed from the final scores, never adjusted) is returned and flagged above 5%.
 * ``ig_uniform``: the same integral with captum's `LayerIntegratedGradients`: `steps` Gauss-Legendre
@@ -44,10 +42,10 @@ import numpy as np
 import torch
 from captum.attr import GradientShap, LayerGradientXActivation, LayerIntegratedGradients, Occlusion, Saliency
 
-from .integration import PAD_ID, adaptive_ig
 from .integration import Sentence as _Text
+from .integration import adaptive_ig
 from .model import TextClassifier
-from .names import METHODS  # noqa: F401  (the method keys and titles; re-exported)
+from .names import METHODS, PAD_ID  # noqa: F401  (METHODS: the method keys and titles; re-exported)
 
 DELTA_TOLERANCE = 0.05  # IG's |delta| may be at most this share of |F(x) - F(baseline)|
 SHAP_RANDOM_BASELINES = 4  # random-token sequences beside the all-[PAD] one

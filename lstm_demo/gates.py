@@ -22,7 +22,10 @@ import torch
 from torch import nn
 
 from .model import TextClassifier, reverse_within_length
-from .names import DIRECTIONS, SELECT_MODES, STATE_NAMES  # noqa: F401  (re-exported for callers)
+from .names import DIRECTIONS, PAD_ID, SELECT_MODES, STATE_NAMES  # noqa: F401  (re-exported for callers)
+
+# ids per batch of prefixes in `decision_path`: bounds its memory whatever the text's length
+DECISION_CHUNK_TOKENS = 16_384
 
 
 @dataclass(frozen=True)
@@ -277,21 +280,26 @@ def decision_path(
 ) -> DecisionPath:
     """Class probabilities after each prefix of the text (tokens 0..t for t = 0..T-1).
 
-    One batched forward over the T prefixes (row t = the first t+1 ids, right-padded, length t+1).
+    Batched forwards over the T prefixes (row t = the first t+1 ids, right-padded, length t+1).
     That is exactly what the model computes for each prefix alone, for every encoder and pooling:
     the model ignores right padding exactly (see `model.py`), and a backward direction or the
-    attention pooling of a prefix sees that prefix only.
+    attention pooling of a prefix sees that prefix only. The prefixes go in chunks of at most
+    DECISION_CHUNK_TOKENS ids, each cut to its longest prefix, so memory grows linearly with T.
     """
     _check(model, ids)
     T = len(ids)
     device = _device(model)
     full = torch.tensor(list(ids), device=device)  # (T,)
-    lengths = torch.arange(1, T + 1, device=device)  # (T,)
-    prefixes = full[None, :].expand(T, T) * (
-        torch.arange(T, device=device)[None, :] < lengths[:, None]
-    )  # (T, T)
+    rows = max(1, DECISION_CHUNK_TOKENS // T)  # prefixes per chunk
+    probs = []
     with torch.no_grad():
-        probs = torch.softmax(model(prefixes, lengths).float(), dim=-1)  # (T, C)
+        for first in range(0, T, rows):
+            lengths = torch.arange(first + 1, min(first + rows, T) + 1, device=device)  # (R,)
+            width = int(lengths[-1])  # the chunk's longest prefix
+            keep = torch.arange(width, device=device)[None, :] < lengths[:, None]  # (R, width)
+            prefixes = torch.where(keep, full[None, :width], PAD_ID)  # (R, width)
+            probs.append(torch.softmax(model(prefixes, lengths).float(), dim=-1))  # (R, C)
+    probs = torch.cat(probs)  # (T, C)
     if probs.shape[1] != len(labels):
         raise ValueError(f"the model has {probs.shape[1]} classes but {len(labels)} labels were given")
     return DecisionPath(tokens=_tokens(ids, tokens), probabilities=probs.tolist(), labels=list(labels))

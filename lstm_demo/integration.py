@@ -1,9 +1,9 @@
 """Integrated Gradients along the straight path with adaptively placed nodes (torch only).
 
 IG_i = (x_i - b_i) * integral_0^1 dF/de_i(b + a (x - b)) da. A trained recurrent classifier can be
-nearly discontinuous along that path (measured on SST-2: the logit gap went 9.1 -> -2.7 within
-0.0025 of a), so evenly spaced nodes miss whole steps and break completeness. Here the integral
-is the same; its nodes are placed where a forward-only scan shows F changing (`adaptive_ig`).
+nearly discontinuous along that path (its logit can change sign within a tiny stretch of a), so
+evenly spaced nodes miss whole steps and break completeness (`benchmarks.explain_bench`). Here the
+integral is the same; its nodes are placed where a forward-only scan shows F changing (`adaptive_ig`).
 `explain.py` offers it as method `ig` beside captum's evenly spaced `ig_uniform`.
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 import torch
 
 from .model import TextClassifier
+from .names import PAD_ID
 
-PAD_ID = 0  # the model's padding id (tokenization.PAD_ID); its embedding row is zero
 # Adaptive IG: where the path is scanned (forward passes only) before the gradients are placed
 IG_SCAN_POINTS = 64  # first, F at this many evenly spaced intervals of the path
 IG_SPLIT = 8  # an interval that needs a closer look is cut into this many equal parts
@@ -202,13 +202,14 @@ def _quadrature(
 def adaptive_ig(x: Sentence, steps: int) -> tuple[torch.Tensor, float, str]:
     """Integrated Gradients with `steps` gradient evaluations placed adaptively along the path.
 
-    1. `_scan_path`: forward passes only. F at 65 evenly spaced points, then up to 6 rounds in which
-       the (at most 32) worst intervals, where |dF| exceeds 2% of |F(x) - F(b)| or F bends, are cut
-       into 8.
-    2. `_path_map`: a change of variable that gives steep stretches of the scan 70% of the nodes and
-       spreads 30% evenly; `_quadrature`: a midpoint rule in it, whose worst cells are refined twice.
-    3. A jump (`_jumps`: an isolated step the scan could not resolve at 1e-6; rare on SST-2, under
-       1% of test sentences) gets one gradient g at its middle, and its finite difference dF is
+    1. `_scan_path`: forward passes only. F at IG_SCAN_POINTS + 1 evenly spaced points, then up to
+       IG_LEVELS rounds in which the (at most IG_CUTS_PER_LEVEL) worst intervals, where |dF| exceeds
+       IG_CHANGE_SHARE of |F(x) - F(b)| or F bends, are cut into IG_SPLIT.
+    2. `_path_map`: a change of variable that gives steep stretches of the scan 1 - IG_EVEN_SHARE of
+       the nodes and spreads the rest evenly; `_quadrature`: a midpoint rule in it, whose worst cells
+       are refined IG_REFINE_ROUNDS times.
+    3. A jump (`_jumps`: an isolated step the scan could not resolve at IG_MIN_WIDTH; rare) gets one
+       gradient g at its middle, and its finite difference dF is
        shared over the word-vector entries as dF * v / sum(v), v = (x - b) * g; if sum(v) has not dF's
        sign (the gradient does not see the step), v = (x - b) * the mean gradient of the other nodes;
        if neither does, the step is left unattributed and shows up in delta.

@@ -25,6 +25,7 @@ from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .config import ModelConfig
+from .names import PAD_ID
 
 _RNN_CLASSES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 # the fused kernels behind those modules' forward (nn.RNN's default nonlinearity is tanh)
@@ -55,9 +56,8 @@ def reverse_within_length(
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     """`F.dropout`, with the mask drawn by `torch.rand` on a CPU: the same Bernoulli(1 - p) mask.
 
-    A CPU's `bernoulli_` draws one number at a time; `rand` draws a `default` step's masks (two
-    passes of embeddings, two DropConnect matrices, pooled features) 3.2-3.5x faster
-    (`python -m benchmarks.overhead`). Other devices keep the fused dropout kernel.
+    A CPU's `bernoulli_` draws one number at a time, `rand` a whole tensor at once (figures:
+    `benchmarks.overhead`). Other devices keep the fused dropout kernel.
     """
     if not training or p == 0:
         return x
@@ -109,8 +109,8 @@ class RecurrentEncoder(nn.Module):
         """(B, T, in) -> (B, T, D*H) through one fused cuDNN/oneDNN call, from a zero state.
 
         The call `nn.LSTM.forward` ends in, made directly: swapping weights into the module
-        (`functional_call`) cost 39 µs of host time per call here, against 123 µs for a small
-        LSTM call itself (`python -m benchmarks.overhead`).
+        (`functional_call`) costs host time on every call, a large share of a small LSTM's
+        (`benchmarks.overhead`).
         `params` go per layer and direction in the module's order: w_ih, w_hh, b_ih, b_hh.
         """
         hidden = params[1].shape[1]  # w_hh is (G*H, H)
@@ -247,7 +247,7 @@ class TextClassifier(nn.Module):
             raise ValueError(f"packing must be padded, paired or packed, got {packing!r}")
         self.cfg = cfg
         self.packing = packing
-        self.embedding = nn.Embedding(cfg.vocab_size, cfg.embedding_dim, padding_idx=0)
+        self.embedding = nn.Embedding(cfg.vocab_size, cfg.embedding_dim, padding_idx=PAD_ID)
         self.encoder = RecurrentEncoder(cfg)
         self.pooling = Pooling(cfg.pooling, self.encoder.output_size, cfg.bidirectional)
         self.head = nn.Linear(self.encoder.output_size, cfg.num_classes)
@@ -258,7 +258,7 @@ class TextClassifier(nn.Module):
         """Keras' initialisation, which trains small text sets better than PyTorch's defaults.
 
         Embeddings uniform(-0.05, 0.05), or N(0, 1) with `embedding_init="normal"` (PyTorch's own
-        choice; on TREC it left `default`'s mean over twelve seeds where it was, on SST-2 it cost 1.9);
+        choice, compared in benchmarks/README.md);
         input weights Glorot-uniform; recurrent weights orthogonal per gate; biases zero, except an
         LSTM's forget gate bias of 1 so that the cell remembers by default early in training
         (Jozefowicz et al. 2015).
@@ -267,7 +267,7 @@ class TextClassifier(nn.Module):
             nn.init.normal_(self.embedding.weight)
         else:
             nn.init.uniform_(self.embedding.weight, -0.05, 0.05)
-        self.embedding.weight[0].zero_()  # [PAD]
+        self.embedding.weight[PAD_ID].zero_()
         H = self.cfg.hidden_size
         for name, w in self.encoder.rnn.named_parameters():
             gates = w.shape[0] // H
@@ -285,13 +285,13 @@ class TextClassifier(nn.Module):
     def forward(
         self, ids: torch.Tensor, lengths: torch.Tensor | None = None, padded: bool | None = None
     ) -> torch.Tensor:
-        """(B, T) token ids (0 = [PAD], right-padded), (B,) lengths -> (B, C) logits.
+        """(B, T) token ids (right-padded with PAD_ID), (B,) lengths -> (B, C) logits.
 
         `padded`: whether any text is shorter than T. None works it out from `lengths`, which costs
         a device sync on a GPU; the training loop knows it from the host-side lengths.
         """
         if lengths is None:
-            lengths = (ids != 0).sum(1).clamp(min=1)
+            lengths = (ids != PAD_ID).sum(1).clamp(min=1)
         x = self.embedding(ids)  # (B, T, E)
         return self.classify(x, lengths, padded)
 

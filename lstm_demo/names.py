@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import re
 
+# token ids every tokenizer of this app reserves (`tokenization` trains them in this order) and the
+# model relies on: [PAD] pads batches and is the zero embedding row, [UNK] stands for unseen words
+PAD_ID = 0
+UNK_ID = 1
+
 # states recorded per encoder, in the order the heatmaps show them (PyTorch's gate order aside)
 STATE_NAMES: dict[str, tuple[str, ...]] = {
     "lstm": ("input", "forget", "candidate", "output", "cell", "hidden"),
@@ -33,3 +38,12 @@ ACTIVE_STATUSES = ("queued", "running")
 FINISHED_STATUSES = ("completed", "failed", "cancelled", "interrupted")
 # what a run id may look like (the store's own are 12 hex digits; an imported one may differ)
 RUN_ID_PATTERN = re.compile(r"[0-9A-Za-z_-]{4,32}")
+
+# other spellings the command line and the HTTP API accept for a method key
+METHOD_ALIASES: dict[str, str] = {"gradshap": "gradient_shap", "inputxgrad": "input_x_gradient"}
+
+
+def method_key(name: str) -> str:
+    """A method's key from its key or alias; unknown names come back unchanged (the caller refuses them)."""
+    name = name.strip()
+    return METHOD_ALIASES.get(name, name)

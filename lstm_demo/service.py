@@ -7,24 +7,26 @@ dataclasses or dicts.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from . import artifacts, gates
-from .config import AppSettings, RunConfig, override, preset
+from .config import AppSettings, LimitError, Limits, RunConfig, override, preset
 from .data import Table, check_labels, read_table, read_texts
-from .names import METHODS
+from .names import METHODS, method_key
 from .store import MetricPoint, RunDetail, RunSummary, Store, StoreError
 from .tokenization import TextEncoder
-from .train import Progress, TrainResult, predict_logits, resolve_device, train, warm_up
+from .train import FINAL, Progress, Splits, TrainResult, fit, predict_logits, resolve_device, warm_up
 
 if TYPE_CHECKING:
     from . import explain
@@ -151,39 +153,22 @@ class Service:
     ) -> Iterator[TrainEvent]:
         """Train a prepared run, recording its progress; yields events, the last holds the run.
 
-        With `train.refit` and a validation share taken from the training table, a second pass
-        trains the tokenizer and a fresh model on all training rows for the epoch count the first
-        pass chose on validation, and keeps that model; the validation figures stay the first
-        pass's, the only honest ones left.
+        The training policy (refitting on every row included) is `train.fit`'s: the service hands
+        it the tokenizing of this run's rows and stores what it yields.
         """
         run_id = prepared.run_id
         finished = False  # once the run has its final status, closing the generator changes nothing
         try:
-            refit = prepared.refits
-            data = _encode(prepared, prepared.train_idx, with_test=not refit)
-            self.store.start_run(run_id, device=str(resolve_device(data.cfg.train.device)), pid=os.getpid())
-            end = yield from self._follow(
-                run_id, train(data.cfg, *data.train, *data.val, test=data.test, should_stop=should_stop)
-            )
-            result = end.result
-            if result is not None and refit:
-                chosen = result
-                data = _encode(prepared, prepared.train_idx + prepared.val_idx, with_test=True)
-                cfg = override(data.cfg, train__epochs=chosen.best_epoch, train__patience=0)
-                reports = train(
-                    cfg, *data.train, [], [], test=data.test, should_stop=should_stop, phase="refit"
-                )
-                end = yield from self._follow(run_id, reports)
-                result = end.result and _merge_refit(chosen, end.result, len(data.train[0]))
-            if result is None:
-                epochs_run = end.epoch - 1 if end.phase == "train" else chosen.epochs_run
-                run = self.store.finish_run(run_id, status="cancelled", epochs_run=epochs_run)
-            else:
-                run = self._finish(run_id, data.cfg, data.encoder, result, prepared)
+            # the options again, as this run will use them: one over a limit fails this run, never the app
+            self.settings.limits.check_config(prepared.config)
+            device = resolve_device(prepared.config.train.device)  # once per training
+            self.store.start_run(run_id, device=str(device), pid=os.getpid())
+            encode = functools.partial(_encode, prepared)
+            reports = fit(encode, refit=prepared.refits, device=device, should_stop=should_stop)
+            end = yield from self._follow(run_id, reports)
+            run = self._finish(run_id, end, prepared)
             finished = True
-            if result is not None and result.val is not None:  # the done report speaks for the whole run
-                end = replace(end, val_accuracy=result.val["accuracy"], val_macro_f1=result.val["macro_f1"])
-            yield TrainEvent(run_id, replace(end, result=result), run)
+            yield TrainEvent(run_id, end, run)
         except GeneratorExit:
             if not finished:
                 self.store.finish_run(run_id, status="cancelled")
@@ -194,9 +179,9 @@ class Service:
             raise
 
     def _follow(self, run_id: str, reports: Iterator[Progress]) -> Iterator[TrainEvent]:
-        """Pass a training pass's reports on, storing the first pass's curve; returns its last report."""
+        """Pass the reports on, storing the validated pass's curve; returns the final report."""
         for progress in reports:
-            if progress.kind in ("done", "cancelled"):
+            if progress.kind in FINAL:
                 return progress
             if progress.kind in ("step", "epoch") and progress.phase == "train":
                 self.store.add_metric(run_id, _metric_point(progress))
@@ -208,39 +193,24 @@ class Service:
         should_stop = kwargs.pop("should_stop", None)
         yield from self.execute(self.prepare(train_path, **kwargs), should_stop)
 
-    def _finish(
-        self, run_id: str, cfg: RunConfig, encoder: TextEncoder, result: TrainResult, prepared: PreparedRun
-    ) -> RunSummary:
-        metrics = {
-            "val": result.val,
-            "test": result.test,
-            "best_epoch": result.best_epoch,
-            "epochs_run": result.epochs_run,
-            "stopped_early": result.stopped_early,
-            "train_seconds": result.train_seconds,
-            "seconds_per_epoch": result.seconds_per_epoch,
-            "tokens_per_second": result.tokens_per_second,
-            "device": result.device,
-            "packing": result.packing,
-            "history": result.history,
-            "refit": result.refit,
-            "data": {
-                "source": prepared.table.source,
-                "rows": len(prepared.table.texts),
-                "train_rows": len(prepared.train_idx),
-                "val_rows": len(prepared.val_idx)
-                if prepared.val_table is None
-                else len(prepared.val_table.texts),
-                "test_rows": len(prepared.test_table.texts) if prepared.test_table is not None else 0,
-                "dropped_empty": prepared.table.dropped_empty,
-                "notes": prepared.notes,
-            },
-        }
+    def _finish(self, run_id: str, end: Progress, prepared: PreparedRun) -> RunSummary:
+        """Record how the training ended; a completed run's model is saved and kept in memory."""
+        result = end.result
+        if result is None:  # cancelled, or failed with a reason (a loss that diverged)
+            status = "failed" if end.kind == "failed" else "cancelled"
+            return self.store.finish_run(
+                run_id,
+                status=status,
+                epochs_run=end.epochs_run,
+                error=end.message if status == "failed" else None,
+            )
+        cfg = result.config
+        metrics = _metrics(result, prepared)
         model_dir = artifacts.save_model_dir(
-            self.settings.runs_dir / run_id, cfg, encoder, result.model, metrics
+            self.settings.runs_dir / run_id, cfg, result.encoder, result.model, metrics
         )
         self.store.update_config(run_id, cfg.to_dict())
-        return self.store.finish_run(
+        run = self.store.finish_run(
             run_id,
             status="completed",
             metrics={"val": result.val, "test": result.test, "refit": artifacts.refit_summary(metrics)},
@@ -248,6 +218,16 @@ class Service:
             epochs_run=result.epochs_run,
             model_dir=str(model_dir),
         )
+        # keep the model just saved, so no first prediction reads it back (its metrics as JSON gives them)
+        metrics = json.loads(json.dumps(metrics))
+        self._remember(run_id, artifacts.LoadedModel(cfg, result.model, result.encoder, metrics))
+        return run
+
+    def _remember(self, run_id: str, loaded: artifacts.LoadedModel) -> None:
+        with self._lock:
+            self._cache[run_id] = loaded
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
 
     # ------------------------------------------------------------------ using models
 
@@ -266,10 +246,7 @@ class Service:
             loaded = artifacts.load_model_dir(Path(summary.model_dir), device)
         except ValueError as e:
             raise ServiceError(f"run {run_id}: {e} (try `lstm-demo doctor`)") from None
-        with self._lock:
-            self._cache[run_id] = loaded
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+        self._remember(run_id, loaded)
         return loaded
 
     def predict(self, run_id: str, texts: Sequence[str]) -> list[Prediction]:
@@ -312,23 +289,26 @@ class Service:
         """Attributions of every asked method for one text (Captum, in `explain`)."""
         from . import explain  # captum loads only when something is explained
 
+        self.settings.limits.check("ig_steps", steps, "steps")
+        text = _text(text, self.settings.limits)
         loaded = self.load(run_id)
-        return explain.explain(
-            loaded.model, loaded.encoder, loaded.labels, _text(text), methods, target, steps
-        )
+        methods = [method_key(m) for m in methods]
+        return explain.explain(loaded.model, loaded.encoder, loaded.labels, text, methods, target, steps)
 
     def gates(self, run_id: str, text: str) -> gates.GateTrace:
         """Gate, cell and hidden traces per token, recomputed from the run's own recurrent weights."""
+        text = _text(text, self.settings.limits)
         loaded = self.load(run_id)
-        enc = loaded.encoder.encode(_text(text))
+        enc = loaded.encoder.encode(text)
         if not enc.ids:
             raise ServiceError(_NO_TOKENS)
         return gates.trace(loaded.model, enc.ids, enc.tokens)
 
     def decision_path(self, run_id: str, text: str) -> gates.DecisionPath:
         """Class probabilities after each prefix of the text."""
+        text = _text(text, self.settings.limits)
         loaded = self.load(run_id)
-        enc = loaded.encoder.encode(_text(text))
+        enc = loaded.encoder.encode(text)
         if not enc.ids:
             raise ServiceError(_NO_TOKENS)
         return gates.decision_path(loaded.model, enc.ids, loaded.labels, enc.tokens)
@@ -349,18 +329,21 @@ class Service:
         """
         from . import explain
 
+        limits = self.settings.limits
+        limits.check("faithfulness_texts", n, "n (texts)")
+        limits.check("ig_steps", steps, "steps")
         loaded = self.load(run_id)
         if texts is None:
             if path is None:
                 raise ServiceError("faithfulness needs a table of texts or a list of texts")
             texts = self.predict_file(run_id, path, loaded.config.text_column).texts
-        texts = [_text(t) for t in texts]
+        texts = [_text(t, limits) for t in texts]
         return explain.faithfulness(
             loaded.model,
             loaded.encoder,
             loaded.labels,
             list(texts),
-            tuple(methods or METHODS),
+            tuple(method_key(m) for m in methods) if methods else tuple(METHODS),
             n=n,
             steps=steps,
         )
@@ -433,20 +416,11 @@ class Service:
 _NO_TOKENS = "the text has no words the model's tokenizer knows: type a longer sentence"
 
 
-@dataclass(frozen=True)
-class _Encoded:
-    """A prepared run's rows as token ids, with the tokenizer trained for them."""
-
-    cfg: RunConfig  # with the tokenizer's vocabulary size
-    encoder: TextEncoder
-    train: tuple[list[list[int]], list[int]]
-    val: tuple[list[list[int]], list[int]]
-    test: tuple[list[list[int]], list[int]] | None
-
-
-def _encode(prepared: PreparedRun, rows: Sequence[int], with_test: bool) -> _Encoded:
-    """Train the tokenizer on `rows` of the training table, then encode every split."""
+def _encode(prepared: PreparedRun, everything: bool) -> Splits:
+    """Train the tokenizer on the training rows (with `everything`, the validation share too), then
+    encode every split with it."""
     cfg, table = prepared.config, prepared.table
+    rows = prepared.train_idx + prepared.val_idx if everything else prepared.train_idx
     encoder = TextEncoder.train([table.texts[i] for i in rows], cfg.preprocess, cfg.tokenizer)
     index = {label: i for i, label in enumerate(cfg.labels)}
 
@@ -455,35 +429,45 @@ def _encode(prepared: PreparedRun, rows: Sequence[int], with_test: bool) -> _Enc
         return encoder.encode_batch([tbl.texts[i] for i in idx]), [index[tbl.labels[i]] for i in idx]
 
     val = split(prepared.val_table) if prepared.val_table is not None else split(table, prepared.val_idx)
-    test = split(prepared.test_table) if with_test and prepared.test_table is not None else None
-    return _Encoded(
-        override(cfg, model__vocab_size=encoder.vocab_size), encoder, split(table, rows), val, test
-    )
+    test = split(prepared.test_table) if prepared.test_table is not None else None
+    cfg = override(cfg, model__vocab_size=encoder.vocab_size)
+    return Splits(cfg, split(table, rows), val, test, encoder)
 
 
-def _merge_refit(chosen: TrainResult, refit: TrainResult, rows: int) -> TrainResult:
-    """The refit model with the first pass's validation figures and both passes' time."""
-    seconds = chosen.train_seconds + refit.train_seconds
-    tokens = chosen.tokens_per_second * chosen.train_seconds + refit.tokens_per_second * refit.train_seconds
-    return replace(
-        chosen,
-        model=refit.model,
-        test=refit.test,
-        train_seconds=seconds,
-        seconds_per_epoch=seconds / (chosen.epochs_run + refit.epochs_run),
-        tokens_per_second=tokens / seconds,
-        refit={
-            "epochs": refit.epochs_run,
-            "rows": rows,
-            "seconds": refit.train_seconds,
-            "history": refit.history,
+def _metrics(result: TrainResult, prepared: PreparedRun) -> dict[str, Any]:
+    """What `metrics.json` holds: the figures, the curve and where the rows came from."""
+    return {
+        "val": result.val,
+        "test": result.test,
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "stopped_early": result.stopped_early,
+        "train_seconds": result.train_seconds,
+        "seconds_per_epoch": result.seconds_per_epoch,
+        "tokens_per_second": result.tokens_per_second,
+        "device": result.device,
+        "packing": result.packing,
+        "history": result.history,
+        "refit": result.refit,
+        "data": {
+            "source": prepared.table.source,
+            "rows": len(prepared.table.texts),
+            "train_rows": len(prepared.train_idx),
+            "val_rows": len(prepared.val_idx)
+            if prepared.val_table is None
+            else len(prepared.val_table.texts),
+            "test_rows": len(prepared.test_table.texts) if prepared.test_table is not None else 0,
+            "dropped_empty": prepared.table.dropped_empty,
+            "notes": prepared.notes,
         },
-    )
+    }
 
 
-def _text(text: str) -> str:
+def _text(text: str, limits: Limits) -> str:
+    """A text to explain: not blank, and no longer than the limit (refused by its length, never echoed)."""
     if not text or not text.strip():
         raise ServiceError("the text is empty: type a sentence to explain")
+    limits.check("text_chars", len(text), "the text's length in characters")
     return text
 
 
@@ -504,6 +488,10 @@ def _metric_point(p: Progress) -> MetricPoint:
 def _describe(e: BaseException) -> str:
     if isinstance(e, KeyboardInterrupt):
         return "interrupted by the user"
+    if isinstance(e, LimitError):  # already worded for the user
+        return str(e)
     if isinstance(e, torch.cuda.OutOfMemoryError):
         return "the GPU ran out of memory: lower the batch size or the hidden size"
+    if isinstance(e, MemoryError) or "can't allocate memory" in str(e):  # the CPU allocator's words
+        return "the model did not fit in memory: lower the hidden size, the embedding size or the vocabulary"
     return f"{type(e).__name__}: {e}"

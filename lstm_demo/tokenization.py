@@ -8,6 +8,7 @@ there; they run in Python on each pre-tokenized word, after the same normalisati
 
 from __future__ import annotations
 
+import re
 import threading
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
@@ -21,13 +22,17 @@ import snowballstemmer
 from tokenizers import PreTokenizedString, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from lstm_demo.config import PreprocessConfig, TokenizerConfig
+from lstm_demo.names import PAD_ID, UNK_ID
 
-PAD_ID = 0
-UNK_ID = 1
 PAD, UNK = "[PAD]", "[UNK]"
 SPECIAL_TOKENS = [PAD, UNK]  # this order gives [PAD] id 0 and [UNK] id 1
 FILENAME = "tokenizer.json"
 MAX_ALPHABET = 1000  # initial characters kept by the BPE/WordPiece trainers (BERT's choice)
+# a text is cut to max_length times this many characters before it is tokenized: the first
+# max_length tokens of any text of words lie well within it (stop words removed included), and
+# a huge text never reaches the tokenizer whole
+CHARS_PER_TOKEN = 32
+_LAST_SPACE = re.compile(r"\s\S*\Z")  # where the last word of a cut text starts
 
 _MODELS = {"word": models.WordLevel, "bpe": models.BPE, "wordpiece": models.WordPiece}
 
@@ -125,6 +130,7 @@ class TextEncoder:
 
     def encode(self, text: str) -> Encoded:
         """Ids plus the words they came from, for showing attributions on the user's own words."""
+        text = self.cut(text)
         if not self._steps.active:
             enc = self.tokenizer.encode(text)
             word_index, spans = _group(enc.offsets)
@@ -146,11 +152,22 @@ class TextEncoder:
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         """Ids only, through the Rust batch encoder; equal to `[encode(t).ids for t in texts]`."""
         encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
+        texts = [self.cut(t) for t in texts]
         if self._steps.active:
             encodings = encode([self._steps.text(t) for t in texts])
         else:
             encodings = encode(list(texts))
         return [e.ids for e in encodings]
+
+    def cut(self, text: str) -> str:
+        """The text cut to `max_length * CHARS_PER_TOKEN` characters, before its last word there, so no
+        word is cut in half: the tokens the model reads are the same, the work bounded."""
+        bound = self.preprocess.max_length * CHARS_PER_TOKEN
+        if len(text) <= bound:
+            return text
+        text = text[:bound]
+        last = _LAST_SPACE.search(text)
+        return text[: last.start()] if last else text
 
     @property
     def vocab_size(self) -> int:

@@ -1,8 +1,12 @@
 """Training as a generator of progress reports: no UI, no database, no printing.
 
-`train(...)` yields `Progress` reports (start, step, epoch, done or cancelled); the last one
-carries the `TrainResult`. Whoever iterates decides where reports go (a progress bar, the
-run store, the command line) and can cancel between steps through `should_stop`.
+`fit(encode, ...)` is the whole training policy: one pass on the training rows that chooses the
+epoch on validation and, with `refit`, a second pass on every row for that many epochs whose model
+is kept. `train(...)` is one pass: per epoch, steps (`_step`), then an epoch record and the choice
+of the best weights (`_Best`). Both yield `Progress` reports (start, step, epoch, then done,
+cancelled or failed); a done report carries the `TrainResult`. Whoever iterates decides where
+reports go (a progress bar, the run store, the command line) and can cancel between steps through
+`should_stop`.
 """
 
 from __future__ import annotations
@@ -13,15 +17,19 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from .config import RunConfig
+from .config import RunConfig, TrainConfig, override
 from .metrics import classification_report
 from .model import TextClassifier
+from .names import PAD_ID, UNK_ID
+
+Ids = Sequence[Sequence[int]]
+FINAL = ("done", "cancelled", "failed")  # the kinds of report a training ends with
 
 
 @dataclass
@@ -38,12 +46,14 @@ class TrainResult:
     packing: str
     stopped_early: bool
     history: list[dict[str, Any]] = field(default_factory=list)
-    refit: dict[str, Any] | None = None  # set by the service when the kept model was refit on all rows
+    refit: dict[str, Any] | None = None  # set by `fit` when the kept model was refit on all rows
+    config: RunConfig | None = None  # set by `fit`: the configuration the kept model was built from
+    encoder: Any = None  # set by `fit`: what turned the kept model's texts into ids (`Splits.encoder`)
 
 
 @dataclass(frozen=True)
 class Progress:
-    kind: str  # start | step | epoch | done | cancelled
+    kind: str  # start | step | epoch | done | cancelled | failed
     epoch: int
     epochs: int
     step: int  # step within the epoch
@@ -56,15 +66,27 @@ class Progress:
     val_macro_f1: float | None = None
     tokens_per_second: float | None = None
     best_epoch: int | None = None
-    message: str = ""
+    message: str = ""  # on a failed report: why, in words a user can act on
     result: TrainResult | None = None
     phase: str = "train"  # train | refit (the second pass on all rows, without validation)
+    epochs_run: int | None = None  # on a cancelled or failed report: whole epochs of the validated pass
 
     @property
     def fraction(self) -> float:
         total = self.epochs * max(self.steps_per_epoch, 1)
         done = (self.epoch - 1) * self.steps_per_epoch + self.step if self.epoch else 0
         return min(1.0, max(0.0, done / total))
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Every split as token ids, as `fit`'s `encode` callback hands them over."""
+
+    cfg: RunConfig  # with `model.vocab_size` set to the tokenizer's
+    train: tuple[Ids, Sequence[int]]
+    val: tuple[Ids, Sequence[int]]
+    test: tuple[Ids, Sequence[int]] | None = None
+    encoder: Any = None  # what made the ids; handed back on the result, so the caller can save it
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -86,14 +108,10 @@ def resolve_device(name: str = "auto") -> torch.device:
 def resolve_packing(packing: str, device: torch.device | None = None) -> str:
     """`auto`: padded batches on a CPU, the same with both directions paired in one call on CUDA.
 
-    `python -m benchmarks.packing` (tokens per second, forward + backward, batch 32), CPU, one
-    thread: padded 2.01x (LSTM) and 1.83x (BiLSTM) faster than packed, and the BiLSTM padded
-    1.33x faster than paired, which does twice the arithmetic. Packed sequences leave the oneDNN
-    kernel on the CPU. On an H200 padded was 1.70x and 1.06x faster than packed (measured before
-    batches without padding took one fused call, and before `paired` existed). `paired` runs a
-    bidirectional layer's two directions in one sequential pass, as cuDNN's own bidirectional
-    call does, where `padded` runs them one after the other; it is `auto` on CUDA on that
-    reasoning, not yet on a measurement: `benchmarks.gpu_check` compares the three.
+    Packed sequences leave the oneDNN kernel on the CPU. `paired` runs a bidirectional layer's two
+    directions in one sequential pass, as cuDNN's own bidirectional call does, where a GPU waits on
+    time steps rather than arithmetic. The figures: `benchmarks.packing` and `benchmarks.gpu_check`
+    (benchmarks/README.md).
     """
     if packing != "auto":
         return packing
@@ -122,10 +140,10 @@ def make_batches(lengths: Sequence[int], batch_size: int, rng: random.Random | N
 
 
 def collate(seqs: Sequence[Sequence[int]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad id lists with 0 ([PAD]); an empty text becomes one [UNK] (id 1)."""
-    seqs = [s if len(s) else [1] for s in seqs]
+    """Right-pad id lists with [PAD]; an empty text becomes one [UNK]."""
+    seqs = [s if len(s) else [UNK_ID] for s in seqs]
     T = max(len(s) for s in seqs)
-    ids = torch.tensor([list(s) + [0] * (T - len(s)) for s in seqs], dtype=torch.long)  # (B, T)
+    ids = torch.tensor([list(s) + [PAD_ID] * (T - len(s)) for s in seqs], dtype=torch.long)  # (B, T)
     lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)  # (B,)
     return _to(ids, device), _to(lengths, device)
 
@@ -223,11 +241,8 @@ class WeightAverage:
 
 
 def warm_up() -> None:
-    """Build and drop one optimizer: the first one built in a process imports `torch._dynamo`.
-
-    That import took 0.82 s here (`python -m benchmarks.overhead`), which a person's first training
-    would otherwise wait for.
-    """
+    """Build and drop one optimizer: the first one built in a process imports `torch._dynamo`, which
+    a person's first training would otherwise wait for (`benchmarks.overhead` times it)."""
     torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
 
 
@@ -238,199 +253,361 @@ def seed_everything(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
+def fit(
+    encode: Callable[[bool], Splits],
+    *,
+    refit: bool = False,
+    device: torch.device | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[Progress]:
+    """The whole training: yields every pass's reports; the last is done, cancelled or failed.
+
+    `encode(everything)` trains a tokenizer and encodes the splits: on the training rows only
+    (False), or on every row, the validation share included (True). With `refit`, a first pass
+    chooses the epoch count on validation, then a fresh tokenizer and model train on every row for
+    that many epochs and that model is kept: more data for the same schedule. Its validation
+    figures stay the first pass's, the only honest ones left.
+    """
+    data = encode(False)
+    device = resolve_device(data.cfg.train.device) if device is None else device
+    test = None if refit else data.test  # a refit evaluates its own model on the test rows
+    first = train(data.cfg, *data.train, *data.val, test=test, should_stop=should_stop, device=device)
+    end = yield from _until_final(first)
+    if end.kind != "done" or not refit:
+        yield _kept(end, data)
+        return
+    chosen = end.result
+    data = encode(True)
+    cfg = override(data.cfg, train__epochs=chosen.best_epoch, train__patience=0)
+    second = train(
+        cfg, *data.train, [], [], test=data.test, should_stop=should_stop, phase="refit", device=device
+    )
+    end = yield from _until_final(second)
+    if end.kind != "done":
+        yield replace(end, epochs_run=chosen.epochs_run)
+        return
+    merged = _merge_refit(chosen, end.result, len(data.train[0]))
+    val = chosen.val or {}
+    yield _kept(
+        replace(end, result=merged, val_accuracy=val.get("accuracy"), val_macro_f1=val.get("macro_f1")), data
+    )
+
+
+def _until_final(reports: Iterator[Progress]) -> Iterator[Progress]:
+    """Pass a training pass's reports on; return its final one instead of yielding it."""
+    for report in reports:
+        if report.kind in FINAL:
+            return report
+        yield report
+    raise RuntimeError("training ended without a final report")
+
+
+def _kept(end: Progress, data: Splits) -> Progress:
+    """The final report, its result told which configuration and encoder its model belongs to."""
+    if end.result is None:
+        return end
+    return replace(end, result=replace(end.result, config=data.cfg, encoder=data.encoder))
+
+
+def _merge_refit(chosen: TrainResult, refit: TrainResult, rows: int) -> TrainResult:
+    """The refit model with the first pass's validation figures and both passes' time."""
+    seconds = chosen.train_seconds + refit.train_seconds
+    tokens = chosen.tokens_per_second * chosen.train_seconds + refit.tokens_per_second * refit.train_seconds
+    return replace(
+        chosen,
+        model=refit.model,
+        test=refit.test,
+        train_seconds=seconds,
+        seconds_per_epoch=seconds / (chosen.epochs_run + refit.epochs_run),
+        tokens_per_second=tokens / seconds,
+        refit={
+            "epochs": refit.epochs_run,
+            "rows": rows,
+            "seconds": refit.train_seconds,
+            "history": refit.history,
+        },
+    )
+
+
 def train(
     cfg: RunConfig,
-    train_seqs: Sequence[Sequence[int]],
+    train_seqs: Ids,
     train_y: Sequence[int],
-    val_seqs: Sequence[Sequence[int]],
+    val_seqs: Ids,
     val_y: Sequence[int],
     *,
-    test: tuple[Sequence[Sequence[int]], Sequence[int]] | None = None,
+    test: tuple[Ids, Sequence[int]] | None = None,
     should_stop: Callable[[], bool] | None = None,
     phase: str = "train",
+    device: torch.device | None = None,
 ) -> Iterator[Progress]:
-    """Train `cfg.model` on id sequences; yields progress, the final report holds the result.
+    """One pass: train `cfg.model` on id sequences; yields progress, a done report holds the result.
 
     Without validation rows it trains exactly `cfg.train.epochs` epochs and keeps the last
-    (averaged) weights: the refit pass, whose epoch count an earlier validated run chose.
+    (averaged) weights: the refit pass, whose epoch count an earlier validated run chose. A loss
+    that stops being finite ends the pass with a failed report that says where.
     """
     tc, labels = cfg.train, list(cfg.labels)
-    report = functools.partial(Progress, phase=phase)
-    validated = len(val_seqs) > 0
     if cfg.model.num_classes != len(labels):
         raise ValueError("cfg.model.num_classes must equal the number of labels")
-    device = resolve_device(tc.device)
-    packing = resolve_packing(tc.packing, device)
-    amp = tc.mixed_precision and device.type == "cuda"
+    device = resolve_device(tc.device) if device is None else device
     seed_everything(tc.seed)
-    model = TextClassifier(cfg.model, packing=packing).to(device)
-    # the fused kernel updates all parameters in one pass: 3x faster than the loop on a CPU, where
-    # the dense embedding matrix dominates the optimizer's time
-    fused = device.type in ("cpu", "cuda")
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=tc.learning_rate, weight_decay=tc.weight_decay, fused=fused
-    )
-    # Polyak averaging of the weights: the averaged copy is what is validated and kept
-    ema = WeightAverage(model, tc.ema_decay) if tc.ema_decay > 0 else None
-    evaluated = ema.module if ema is not None else model
-    # fp16 needs loss scaling; bf16 (Ampere and later) does not
-    scaler = torch.amp.GradScaler("cuda", enabled=amp and _half_dtype() == torch.float16)
-    weight = None
-    if tc.class_weights:
-        counts = torch.bincount(torch.as_tensor(list(train_y)), minlength=len(labels)).float()
-        weight = (counts.sum() / (len(labels) * counts.clamp(min=1))).to(device)
-    lengths = [max(1, len(s)) for s in train_seqs]
-    rng = random.Random(tc.seed)
-    steps_per_epoch = math.ceil(len(train_seqs) / tc.batch_size)
-    y_all = torch.as_tensor(list(train_y), dtype=torch.long)
-    best_score, best_epoch, best_state = -math.inf, 0, None
+    loop = _Loop.build(cfg, train_seqs, train_y, device)
+    report = functools.partial(Progress, epochs=tc.epochs, steps_per_epoch=loop.steps_per_epoch, phase=phase)
+    validated = len(val_seqs) > 0
+    best = _Best(tc.monitor)
     history: list[dict[str, Any]] = []
-    start = time.perf_counter()
-    train_time = 0.0
-    tokens_seen = 0
-    stale = 0
     message = f"training on {device}"
     if phase == "refit":
         message = f"refitting on all {len(train_seqs)} training rows for {tc.epochs} epochs on {device}"
-    yield report("start", 0, tc.epochs, 0, steps_per_epoch, 0.0, message=message)
-    epoch = 0
-    stopped_early = False
+    yield report("start", epoch=0, step=0, elapsed=0.0, message=message)
+    epoch, stopped_early = 0, False
     for epoch in range(1, tc.epochs + 1):
-        model.train()
-        epoch_start = time.perf_counter()
-        # the running loss stays on the device: a .item() per step would stall the GPU queue
-        loss_sum, loss_n = torch.zeros((), device=device), 0
-        for step, batch in enumerate(make_batches(lengths, tc.batch_size, rng), start=1):
-            if should_stop is not None and should_stop():
-                yield report(
-                    "cancelled",
-                    epoch,
-                    tc.epochs,
-                    step,
-                    steps_per_epoch,
-                    time.perf_counter() - start,
-                    message="cancelled",
-                )
-                return
-            ids, lens = collate([train_seqs[i] for i in batch], device)
-            target = _to(y_all[batch], device)
-            batch_lengths = [lengths[i] for i in batch]
-            if tc.word_dropout > 0:  # real tokens (id > 1) become [UNK] (id 1) at random
-                drop = (torch.rand(ids.shape, device=device) < tc.word_dropout) & (ids > 1)
-                ids = ids.masked_fill(drop, 1)
-            padded = _padded(batch_lengths)
-            with _autocast(device, amp):
-                emb = model.embedding(ids)  # (B, T, E)
-                if tc.adversarial > 0:
-                    emb.retain_grad()
-                logits = model.classify(emb, lens, padded)
-            loss = F.cross_entropy(logits.float(), target, weight=weight, label_smoothing=tc.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if tc.adversarial > 0:
-                r = adversarial_shift(emb, tc.adversarial)
-                with _autocast(device, amp):
-                    adv_logits = model.classify(model.embedding(ids) + r, lens, padded)
-                adv_loss = F.cross_entropy(
-                    adv_logits.float(), target, weight=weight, label_smoothing=tc.label_smoothing
-                )
-                scaler.scale(adv_loss).backward()
-            if tc.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            if ema is not None:
-                ema.update(model)
-            loss_sum += loss.detach() * len(batch)
-            loss_n += len(batch)
-            tokens_seen += sum(batch_lengths)
-            if step % tc.log_every == 0 and step < steps_per_epoch:
-                now = time.perf_counter()
-                done = (epoch - 1) * steps_per_epoch + step
-                rate = (now - start) / done
-                yield report(
-                    "step",
-                    epoch,
-                    tc.epochs,
-                    step,
-                    steps_per_epoch,
-                    now - start,
-                    eta_seconds=rate * (tc.epochs * steps_per_epoch - done),
-                    train_loss=loss_sum.item() / loss_n,
-                    tokens_per_second=tokens_seen / (train_time + now - epoch_start),
-                )
-        train_time += time.perf_counter() - epoch_start
-        val = evaluate(evaluated, val_seqs, val_y, labels, amp) if validated else {}
-        if not validated:
-            best_epoch = epoch  # nothing to choose by: the last epoch is kept
-        elif _score(val, tc.monitor) > best_score:
-            best_score, best_epoch, stale = _score(val, tc.monitor), epoch, 0
-            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in evaluated.state_dict().items()})
-        else:
-            stale += 1
-        entry = {
-            "epoch": epoch,
-            "train_loss": loss_sum.item() / max(loss_n, 1),
-            "val_loss": val.get("loss"),
-            "val_accuracy": val.get("accuracy"),
-            "val_macro_f1": val.get("macro_f1"),
-            "tokens_per_second": tokens_seen / train_time,
-            "seconds": time.perf_counter() - epoch_start,  # this epoch, validation included
-            "tokens_seen": tokens_seen,  # so far, as `train_seconds`: throughput between any two epochs
-            "train_seconds": train_time,
-        }
-        history.append(entry)
-        elapsed = time.perf_counter() - start
+        train_loss = yield from _epoch(loop, epoch, report, should_stop)
+        if isinstance(train_loss, Progress):  # cancelled, or the loss diverged
+            yield train_loss
+            return
+        if not _finite(loop.evaluated):
+            yield _failed(
+                report, loop, epoch, f"the weights became NaN or infinite in epoch {epoch}: {_hint(tc)}"
+            )
+            return
+        val = evaluate(loop.evaluated, val_seqs, val_y, labels, loop.amp) if validated else {}
+        best.update(epoch, val, loop.evaluated)
+        history.append(_record(loop, epoch, train_loss, val))
+        elapsed = loop.elapsed()
         yield report(
-            "epoch",
-            epoch,
-            tc.epochs,
-            steps_per_epoch,
-            steps_per_epoch,
-            elapsed,
-            eta_seconds=elapsed / epoch * (tc.epochs - epoch),
-            train_loss=entry["train_loss"],
-            val_loss=entry["val_loss"],
-            val_accuracy=entry["val_accuracy"],
-            val_macro_f1=entry["val_macro_f1"],
-            tokens_per_second=entry["tokens_per_second"],
-            best_epoch=best_epoch,
-        )
-        if tc.patience and stale >= tc.patience:
+            "epoch", epoch=epoch, step=loop.steps_per_epoch, elapsed=elapsed,
+            eta_seconds=elapsed / epoch * (tc.epochs - epoch), train_loss=train_loss,
+            val_loss=val.get("loss"), val_accuracy=val.get("accuracy"), val_macro_f1=val.get("macro_f1"),
+            tokens_per_second=history[-1]["tokens_per_second"], best_epoch=best.epoch,
+        )  # fmt: skip
+        if tc.patience and best.stale >= tc.patience:
             stopped_early = True
             break
-    if best_state is None:  # no validation: keep the last weights (averaged, when averaging)
-        best_state = {k: v.detach().clone() for k, v in evaluated.state_dict().items()}
-    model.load_state_dict(best_state)
-    model.eval()
-    val = evaluate(model, val_seqs, val_y, labels, amp) if validated else None
-    test_report = evaluate(model, test[0], test[1], labels, amp) if test is not None else None
+    model = best.restore(loop)
+    val_report = evaluate(model, val_seqs, val_y, labels, loop.amp) if validated else None
+    test_report = evaluate(model, test[0], test[1], labels, loop.amp) if test is not None else None
     result = TrainResult(
         model=model,
-        val=val,
+        val=val_report,
         test=test_report,
-        best_epoch=best_epoch,
+        best_epoch=best.epoch,
         epochs_run=epoch,
-        train_seconds=train_time,
-        seconds_per_epoch=train_time / epoch,
-        tokens_per_second=tokens_seen / train_time,
+        train_seconds=loop.train_time,
+        seconds_per_epoch=loop.train_time / epoch,
+        tokens_per_second=loop.tokens_seen / loop.train_time,
         device=str(device),
-        packing=packing,
+        packing=loop.model.packing,
         stopped_early=stopped_early,
         history=history,
     )
     yield report(
-        "done",
-        epoch,
-        tc.epochs,
-        steps_per_epoch,
-        steps_per_epoch,
-        time.perf_counter() - start,
-        eta_seconds=0.0,
-        val_accuracy=val["accuracy"] if val else None,
-        val_macro_f1=val["macro_f1"] if val else None,
-        best_epoch=best_epoch,
-        message="stopped early" if stopped_early else "finished",
-        result=result,
-    )
+        "done", epoch=epoch, step=loop.steps_per_epoch, elapsed=loop.elapsed(), eta_seconds=0.0,
+        val_accuracy=val_report["accuracy"] if val_report else None,
+        val_macro_f1=val_report["macro_f1"] if val_report else None,
+        best_epoch=best.epoch, message="stopped early" if stopped_early else "finished", result=result,
+    )  # fmt: skip
+
+
+@dataclass
+class _Loop:
+    """What every step of one training pass shares: data, model, optimizer and the clock."""
+
+    tc: TrainConfig
+    device: torch.device
+    amp: bool  # mixed precision, on CUDA only
+    model: TextClassifier
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    ema: WeightAverage | None  # Polyak averaging: the averaged copy is what is validated and kept
+    class_weight: torch.Tensor | None  # (C,) loss weights, inverse to the class frequencies
+    seqs: Ids
+    lengths: list[int]
+    targets: torch.Tensor  # (N,)
+    rng: random.Random  # the batches' order
+    steps_per_epoch: int
+    start: float = field(default_factory=time.perf_counter)
+    epoch_start: float = 0.0
+    train_time: float = 0.0  # seconds in training steps, validation excluded
+    tokens_seen: int = 0
+
+    @classmethod
+    def build(cls, cfg: RunConfig, seqs: Ids, y: Sequence[int], device: torch.device) -> _Loop:
+        tc = cfg.train
+        amp = tc.mixed_precision and device.type == "cuda"
+        model = TextClassifier(cfg.model, packing=resolve_packing(tc.packing, device)).to(device)
+        # the fused kernel updates every parameter in one pass instead of a loop over tensors
+        fused = device.type in ("cpu", "cuda")
+        optimizer = torch.optim.Adam(
+            model.parameters(), lr=tc.learning_rate, weight_decay=tc.weight_decay, fused=fused
+        )
+        # fp16 needs loss scaling; bf16 (Ampere and later) does not
+        scaler = torch.amp.GradScaler("cuda", enabled=amp and _half_dtype() == torch.float16)
+        targets = torch.as_tensor(list(y), dtype=torch.long)
+        class_weight = None
+        if tc.class_weights:
+            counts = torch.bincount(targets, minlength=len(cfg.labels)).float()
+            class_weight = (counts.sum() / (len(cfg.labels) * counts.clamp(min=1))).to(device)
+        return cls(
+            tc=tc,
+            device=device,
+            amp=amp,
+            model=model,
+            optimizer=optimizer,
+            scaler=scaler,
+            ema=WeightAverage(model, tc.ema_decay) if tc.ema_decay > 0 else None,
+            class_weight=class_weight,
+            seqs=seqs,
+            lengths=[max(1, len(s)) for s in seqs],
+            targets=targets,
+            rng=random.Random(tc.seed),
+            steps_per_epoch=math.ceil(len(seqs) / tc.batch_size),
+        )
+
+    @property
+    def evaluated(self) -> TextClassifier:
+        return self.ema.module if self.ema is not None else self.model
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(
+            logits.float(), target, weight=self.class_weight, label_smoothing=self.tc.label_smoothing
+        )
+
+
+def _step(loop: _Loop, batch: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on one batch; returns its loss and the sum of every loss it backpropagated."""
+    tc, model = loop.tc, loop.model
+    ids, lens = collate([loop.seqs[i] for i in batch], loop.device)  # (B, T), (B,)
+    target = _to(loop.targets[batch], loop.device)  # (B,)
+    padded = _padded([loop.lengths[i] for i in batch])
+    if tc.word_dropout > 0:  # real tokens become [UNK] at random
+        drop = (torch.rand(ids.shape, device=loop.device) < tc.word_dropout) & (ids > UNK_ID)
+        ids = ids.masked_fill(drop, UNK_ID)
+    with _autocast(loop.device, loop.amp):
+        emb = model.embedding(ids)  # (B, T, E)
+        if tc.adversarial > 0:
+            emb.retain_grad()
+        logits = model.classify(emb, lens, padded)  # (B, C)
+    loss = loop.loss(logits, target)
+    loop.optimizer.zero_grad(set_to_none=True)
+    loop.scaler.scale(loss).backward()
+    total = loss.detach()
+    if tc.adversarial > 0:
+        r = adversarial_shift(emb, tc.adversarial)
+        with _autocast(loop.device, loop.amp):
+            adv_logits = model.classify(model.embedding(ids) + r, lens, padded)
+        adv_loss = loop.loss(adv_logits, target)
+        loop.scaler.scale(adv_loss).backward()
+        total = total + adv_loss.detach()
+    if tc.grad_clip > 0:
+        loop.scaler.unscale_(loop.optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+    loop.scaler.step(loop.optimizer)
+    loop.scaler.update()
+    if loop.ema is not None:
+        loop.ema.update(model)
+    return loss.detach(), total
+
+
+def _epoch(
+    loop: _Loop, epoch: int, report: Callable[..., Progress], should_stop: Callable[[], bool] | None
+) -> Iterator[Progress]:
+    """One epoch of steps, yielding step reports; returns its mean training loss, or the report
+    that ends the training (cancelled, or failed when the loss stopped being finite)."""
+    tc = loop.tc
+    loop.model.train()
+    loop.epoch_start = time.perf_counter()
+    # kept on the device and read only when reported: an .item() per step would stall a GPU's queue
+    loss_sum, seen = torch.zeros((), device=loop.device), 0
+    bad_step = torch.zeros((), dtype=torch.long, device=loop.device)  # the first non-finite step; 0: none
+    bad_loss = torch.zeros((), device=loop.device)  # its loss
+    for step, batch in enumerate(make_batches(loop.lengths, tc.batch_size, loop.rng), start=1):
+        if should_stop is not None and should_stop():
+            return report("cancelled", epoch=epoch, step=step, elapsed=loop.elapsed(), message="cancelled",
+                          epochs_run=epoch - 1)  # fmt: skip
+        loss, total = _step(loop, batch)
+        first_bad = (bad_step == 0) & ~torch.isfinite(total)
+        bad_step, bad_loss = torch.where(first_bad, step, bad_step), torch.where(first_bad, total, bad_loss)
+        loss_sum += loss * len(batch)
+        seen += len(batch)
+        loop.tokens_seen += sum(loop.lengths[i] for i in batch)
+        if step % tc.log_every == 0 and step < loop.steps_per_epoch:
+            if int(bad_step):
+                return _diverged(report, loop, epoch, int(bad_step), float(bad_loss))
+            done = (epoch - 1) * loop.steps_per_epoch + step
+            now = loop.elapsed()
+            yield report(
+                "step", epoch=epoch, step=step, elapsed=now,
+                eta_seconds=now / done * (tc.epochs * loop.steps_per_epoch - done),
+                train_loss=loss_sum.item() / seen,
+                tokens_per_second=loop.tokens_seen / (loop.train_time + time.perf_counter() - loop.epoch_start),
+            )  # fmt: skip
+    loop.train_time += time.perf_counter() - loop.epoch_start
+    if int(bad_step):
+        return _diverged(report, loop, epoch, int(bad_step), float(bad_loss))
+    return loss_sum.item() / max(seen, 1)
+
+
+def _record(loop: _Loop, epoch: int, train_loss: float, val: dict[str, Any]) -> dict[str, Any]:
+    """One epoch's line of the history."""
+    return {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        "val_loss": val.get("loss"),
+        "val_accuracy": val.get("accuracy"),
+        "val_macro_f1": val.get("macro_f1"),
+        "tokens_per_second": loop.tokens_seen / loop.train_time,
+        "seconds": time.perf_counter() - loop.epoch_start,  # this epoch, validation included
+        "tokens_seen": loop.tokens_seen,  # so far, as `train_seconds`: throughput between any two epochs
+        "train_seconds": loop.train_time,
+    }
+
+
+class _Best:
+    """The epoch with the best validation figure so far and its weights (a CPU copy)."""
+
+    def __init__(self, monitor: str) -> None:
+        self.monitor = monitor
+        self.score = -math.inf
+        self.epoch = 0
+        self.stale = 0  # epochs since the best one
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def update(self, epoch: int, val: dict[str, Any], model: TextClassifier) -> None:
+        if not val:  # nothing to choose by: the last epoch is kept
+            self.epoch = epoch
+        elif _score(val, self.monitor) > self.score:
+            self.score, self.epoch, self.stale = _score(val, self.monitor), epoch, 0
+            self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        else:
+            self.stale += 1
+
+    def restore(self, loop: _Loop) -> TextClassifier:
+        """The training model holding the kept weights (averaged, when averaging), in eval mode."""
+        state = self.state
+        if state is None:  # no validation: the last weights
+            state = {k: v.detach().clone() for k, v in loop.evaluated.state_dict().items()}
+        loop.model.load_state_dict(state)
+        return loop.model.eval()
+
+
+def _finite(model: TextClassifier) -> bool:
+    return bool(torch.stack([p.isfinite().all() for p in model.parameters()]).all())
+
+
+def _hint(tc: TrainConfig) -> str:
+    return "lower the learning rate" + (" or the adversarial size" if tc.adversarial > 0 else "")
+
+
+def _failed(report: Callable[..., Progress], loop: _Loop, epoch: int, why: str) -> Progress:
+    return report("failed", epoch=epoch, step=0, elapsed=loop.elapsed(), message=why, epochs_run=epoch - 1)
+
+
+def _diverged(report: Callable[..., Progress], loop: _Loop, epoch: int, step: int, loss: float) -> Progress:
+    what = "NaN" if math.isnan(loss) else "infinite"
+    why = f"the loss became {what} at epoch {epoch}, step {step}: {_hint(loop.tc)}"
+    return replace(_failed(report, loop, epoch, why), step=step)

@@ -17,8 +17,8 @@ import torch
 
 from lstm_demo.store import Store
 
-# Tiny models gain nothing from a second thread, and on a shared 2-core machine the threads of
-# one test fight the other processes (measured: test_train.py 45 s with two threads, 8.5 s with one).
+# Tiny models gain nothing from a second thread, and on a shared machine the threads of one test
+# would fight the other processes for the cores.
 torch.set_num_threads(1)
 
 PG_URL = os.environ.get("LSTM_DEMO_TEST_PG_URL")

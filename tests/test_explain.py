@@ -84,66 +84,6 @@ def test_ig_scores_add_up_to_the_logit_change_from_the_baseline(trained, method,
     assert ig.delta_ok and sum(ig.token_scores) == pytest.approx(gap, rel=0.01)  # completeness
 
 
-def _cliff(where: float, steepness: float, height: float = 10.0) -> TextClassifier:
-    """One word, one LSTM unit, weights set by hand so that the logit falls off a cliff along IG's path.
-
-    The word vector is x = 1, so the path is a * 1. The input gate is sigmoid(steepness * (a - where));
-    the forget gate is shut and the candidate and output gates wide open, so h = tanh(input gate) and
-    the logit climbs height * tanh(1) ~ 7.6 within ~4 / steepness of a = `where`.
-    """
-    cfg = ModelConfig(
-        embedding_dim=1, hidden_size=1, bidirectional=False, pooling="last", embedding_dropout=0.0,
-        recurrent_dropout=0.0, dropout=0.0, vocab_size=3, num_classes=2,
-    )  # fmt: skip
-    model = TextClassifier(cfg)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.zero_()
-        model.embedding.weight[1] = 1.0
-        model.encoder.rnn.weight_ih_l0[0] = steepness  # gates in PyTorch's order: i, f, g, o
-        model.encoder.rnn.bias_ih_l0[:] = torch.tensor([-steepness * where, -30.0, 30.0, 30.0])
-        model.head.weight[1] = height
-    return model.eval()
-
-
-@pytest.mark.parametrize("where", [0.37, 0.61, 0.83])
-@pytest.mark.parametrize("steepness", [300.0, 3e3, 3e4, 3e5])
-def test_adaptive_ig_keeps_completeness_across_a_cliff_that_even_steps_step_over(where, steepness):
-    model = _cliff(where, steepness)
-    gap = _logit(model, [1], 1) - _logit(model, [1], 1, pad=True)
-    assert gap == pytest.approx(10 * np.tanh(1), rel=1e-3)
-    uniform = attribute(model, [1], 1, "ig_uniform")  # 50 evenly spread steps
-    assert uniform.delta_ratio > 0.1 and not uniform.delta_ok
-    adaptive = attribute(model, [1], 1, "ig")  # 50 gradient evaluations too, placed by a scan of F
-    assert adaptive.delta_ok and adaptive.token_scores[0] == pytest.approx(gap, rel=0.02)
-    assert adaptive.delta == pytest.approx(adaptive.token_scores[0] - gap, abs=1e-4)  # measured, not set
-    assert "50 gradient evaluations" in adaptive.baseline and "forward evaluations" in adaptive.baseline
-
-
-def test_a_step_narrower_than_float32_resolves_is_shared_by_finite_difference_or_left_flagged():
-    """No scan resolves a step of width 1e-8; IG's integral is then the step itself, dF across it."""
-    model = _cliff(0.37, 1e8)  # the gradient inside the last interval around the step still sees it
-    gap = _logit(model, [1], 1) - _logit(model, [1], 1, pad=True)
-    a = attribute(model, [1], 1, "ig")
-    assert a.delta_ok and a.token_scores[0] == pytest.approx(gap, rel=1e-3)
-    assert "1 step(s) narrower than 1e-06 shared by finite difference" in a.baseline
-    # a step so sharp that float32 sees no gradient anywhere: nothing to share it by, so it is left
-    # out and delta says so, rather than being forced into the scores
-    a = attribute(_cliff(0.37, 1e9), [1], 1, "ig")
-    assert a.token_scores == [0.0] and a.delta == pytest.approx(-gap, rel=1e-4) and not a.delta_ok
-    assert "left unattributed" in a.baseline
-
-
-def test_adaptive_and_captum_ig_compute_the_same_integral_on_a_smooth_path(trained):
-    model, encoder = trained
-    ids = encoder.encode("w3 w1 good w7 w2").ids
-    adaptive = attribute(model, ids, 1, "ig")
-    captum = attribute(model, ids, 1, "ig_uniform", steps=1000)
-    assert adaptive.token_scores == pytest.approx(
-        captum.token_scores, abs=0.01 * max(map(abs, captum.token_scores))
-    )
-
-
 # Saliency and input x gradient are left out on purpose: both read the gradient at the text itself,
 # and a saturated cue word can have a smaller gradient than an idle filler word. The methods kept
 # compare the text with a baseline, so they must find the one word that moves the logit.

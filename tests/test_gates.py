@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from lstm_demo import gates
 from lstm_demo.config import ModelConfig
 from lstm_demo.gates import STATE_NAMES, decision_path, recompute, select_units, trace
 from lstm_demo.model import TextClassifier
@@ -137,6 +138,28 @@ def test_decision_path_row_t_is_the_prediction_for_the_prefix(pooling):
         with torch.no_grad():
             alone = torch.softmax(model(torch.tensor([ids[: t + 1]]), torch.tensor([t + 1]))[0], -1)
         assert path.probabilities[t] == pytest.approx(alone.tolist(), abs=1e-5)
+
+
+@pytest.mark.parametrize("pooling", ["last", "attention"])
+def test_a_long_decision_path_goes_in_chunks_linear_in_its_length_with_the_same_result(pooling, monkeypatch):
+    model = _model("lstm", pooling, bidirectional=True)
+    ids = [int(i) for i in torch.randint(2, 30, (120,), generator=torch.Generator().manual_seed(1))]
+    T = len(ids)
+    whole = torch.tensor(decision_path(model, ids, ["a", "b", "c"]).probabilities)  # one chunk: T * T ids
+    shapes = []
+    forward = TextClassifier.forward
+
+    def counted(self, ids_, *args, **kwargs):
+        shapes.append(tuple(ids_.shape))
+        return forward(self, ids_, *args, **kwargs)
+
+    monkeypatch.setattr(TextClassifier, "forward", counted)
+    monkeypatch.setattr(gates, "DECISION_CHUNK_TOKENS", 4 * T)  # four prefixes per chunk
+    chunked = torch.tensor(decision_path(model, ids, ["a", "b", "c"]).probabilities)
+    torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=0)
+    assert sum(rows for rows, _ in shapes) == T and len(shapes) == T // 4
+    assert max(rows * width for rows, width in shapes) <= 4 * T < T * T  # no (T, T) batch was built
+    assert [width for _, width in shapes] == list(range(4, T + 1, 4))  # each chunk cut to its longest prefix
 
 
 def test_refuses_empty_texts_training_mode_and_wrong_labels():

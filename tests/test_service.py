@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 from helpers import LABELS, write_toy_csv
 
-from lstm_demo.config import AppSettings
+from lstm_demo.config import AppSettings, LimitError, Limits, override
 from lstm_demo.service import Service, ServiceError, TrainEvent
 
 EPOCHS = 3
@@ -133,6 +135,143 @@ def test_a_failure_midway_marks_only_that_run_failed(trained):
     svc.delete(failed.id)
 
 
+def test_a_run_whose_loss_diverges_ends_failed_with_the_reason(trained, monkeypatch):
+    svc, events, csv = trained
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    def poison(optimizer, args, kwargs) -> None:  # a blown-up update, as a learning rate far too high gives
+        with torch.no_grad():
+            optimizer.param_groups[0]["params"][0].fill_(float("nan"))
+
+    handle = register_optimizer_step_post_hook(poison)
+    try:
+        seen = list(svc.train(csv, preset_name="fast", overrides={"train__epochs": EPOCHS}))
+    finally:
+        handle.remove()
+    run = seen[-1].run
+    assert seen[-1].progress.kind == "failed" and run.status == "failed"
+    assert (
+        run.error.startswith("the loss became NaN at epoch 1, step ")
+        and "lower the learning rate" in run.error
+    )
+    assert run.model_dir is None and not (svc.settings.runs_dir / run.id).exists()
+    with pytest.raises(ServiceError, match="failed"):
+        svc.predict(run.id, ["great fun"])
+    assert svc.predict(events[-1].run_id, ["great fun"])[0].label == "pos"  # the others are untouched
+    svc.delete(run.id)
+
+
+def test_a_training_that_cannot_allocate_its_model_fails_that_run_only(trained, monkeypatch):
+    svc, _, csv = trained
+    import lstm_demo.train as train_module
+
+    def no_memory(*args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(train_module, "TextClassifier", no_memory)
+    with pytest.raises(RuntimeError):
+        list(svc.train(csv, preset_name="fast", overrides={"train__epochs": 1}, name="too big"))
+    monkeypatch.undo()
+    failed = next(r for r in svc.runs() if r.name == "too big")
+    assert failed.status == "failed" and failed.error.startswith("the model did not fit in memory")
+    after = list(svc.train(csv, preset_name="fast", overrides={"train__epochs": 1}))
+    assert after[-1].run.status == "completed"
+    for run_id in (failed.id, after[-1].run_id):
+        svc.delete(run_id)
+
+
+def test_a_run_whose_options_are_over_a_limit_fails_alone_before_building_anything(trained, monkeypatch):
+    svc, _, csv = trained
+    import lstm_demo.train as train_module
+
+    huge = svc.prepare(csv, preset_name="fast", overrides={"train__epochs": 1}, name="huge")
+    huge.config = override(huge.config, model__hidden_size=10**7)  # as if a door had let it through
+    built = []
+    monkeypatch.setattr(train_module, "TextClassifier", lambda *a, **k: built.append(1))
+    with pytest.raises(LimitError):
+        list(svc.execute(huge))
+    monkeypatch.undo()
+    failed = svc.run(huge.run_id).summary
+    assert failed.status == "failed" and failed.error.startswith(
+        "model.hidden_size is 10000000, over the limit"
+    )
+    assert built == []
+    after = list(svc.train(csv, preset_name="fast", overrides={"train__epochs": 1}))
+    assert after[-1].run.status == "completed"
+    for run_id in (failed.id, after[-1].run_id):
+        svc.delete(run_id)
+
+
+def test_a_finished_training_serves_its_model_from_memory_and_resolves_its_device_once(trained, monkeypatch):
+    svc, _, csv = trained
+    import lstm_demo.service as service_module
+    import lstm_demo.train as train_module
+
+    prepared = svc.prepare(csv, preset_name="fast", overrides={"train__epochs": 1, "train__refit": True})
+    calls = []
+    for module in (service_module, train_module):
+        real = module.resolve_device
+        monkeypatch.setattr(
+            module, "resolve_device", lambda name="auto", real=real: calls.append(name) or real(name)
+        )
+    events = list(svc.execute(prepared))
+    assert len(calls) == 1  # two passes (a refit), one device
+
+    def unreadable(*args, **kwargs):
+        raise AssertionError("the model was read back from disk")
+
+    monkeypatch.setattr(service_module.artifacts, "load_model_dir", unreadable)
+    assert svc.predict(events[-1].run_id, ["great wonderful fun"])[0].label == "pos"
+    svc.delete(events[-1].run_id)
+
+
+@pytest.fixture
+def bounded(trained, monkeypatch):
+    """The trained service under small limits on explanations."""
+    svc, events, _ = trained
+    limits = Limits(ig_steps=8, text_chars=100, faithfulness_texts=3)
+    monkeypatch.setattr(svc, "settings", replace(svc.settings, limits=limits))
+    return svc, events[-1].run_id
+
+
+@pytest.mark.parametrize("steps", [9, 10**9, float("nan"), float("inf"), "8", True])
+def test_explanations_refuse_integration_steps_over_the_limit(bounded, steps):
+    svc, run_id = bounded
+    with pytest.raises(LimitError, match="steps is .* over the limit of 8 .*LSTM_DEMO_MAX_IG_STEPS"):
+        svc.explain(run_id, "great fun", steps=steps)
+    with pytest.raises(LimitError, match="LSTM_DEMO_MAX_IG_STEPS"):
+        svc.faithfulness(run_id, texts=["great fun"], n=3, steps=steps, methods=["ig"])
+
+
+def test_explanations_just_inside_the_limits_are_answered(bounded):
+    svc, run_id = bounded
+    text = ("great fun " * 10)[:100]
+    assert svc.explain(run_id, text, steps=8, methods=["ig", "gradshap"]).predicted == "pos"  # an alias too
+    assert svc.gates(run_id, text).tokens and svc.decision_path(run_id, text).probabilities
+    assert svc.faithfulness(run_id, texts=["great fun", "awful dull", "fun"], n=3, steps=8, methods=["ig"])
+
+
+@pytest.mark.parametrize("door", ["explain", "gates", "decision_path", "faithfulness"])
+def test_a_text_over_the_limit_is_refused_by_its_length_and_never_echoed(bounded, door):
+    svc, run_id = bounded
+    text = "great " + "x" * 95  # 101 characters
+    call = {
+        "explain": lambda: svc.explain(run_id, text, steps=8),
+        "gates": lambda: svc.gates(run_id, text),
+        "decision_path": lambda: svc.decision_path(run_id, text),
+        "faithfulness": lambda: svc.faithfulness(run_id, texts=[text], n=3, steps=8, methods=["ig"]),
+    }[door]
+    with pytest.raises(LimitError, match="is 101, over the limit of 100") as refused:
+        call()
+    assert "xxxxx" not in str(refused.value)
+
+
+def test_faithfulness_refuses_more_texts_than_the_limit(bounded):
+    svc, run_id = bounded
+    with pytest.raises(LimitError, match="n .* is 4, over the limit of 3 .*LSTM_DEMO_MAX_FAITHFULNESS_TEXTS"):
+        svc.faithfulness(run_id, texts=["great fun"], n=4)
+
+
 def test_should_stop_cancels_the_run(trained):
     svc, _, csv = trained
     events = list(
@@ -224,8 +363,12 @@ def test_a_run_whose_files_vanished_gives_a_clear_error(tmp_path):
     try:
         events = _train(svc, write_toy_csv(tmp_path / "t.csv", n=40), overrides={"train__epochs": 1})
         shutil.rmtree(events[-1].run.model_dir)
-        with pytest.raises(ServiceError, match="has no config.json.*lstm-demo doctor"):
-            svc.predict(events[-1].run_id, "great")
+        again = _service(tmp_path / "home")  # the training service keeps its model in memory
+        try:
+            with pytest.raises(ServiceError, match="has no config.json.*lstm-demo doctor"):
+                again.predict(events[-1].run_id, "great")
+        finally:
+            again.close()
     finally:
         svc.close()
 

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from lstm_demo.config import PreprocessConfig, TokenizerConfig
-from lstm_demo.tokenization import PAD_ID, UNK_ID, TextEncoder, english_stopwords
+from lstm_demo.tokenization import CHARS_PER_TOKEN, PAD_ID, UNK_ID, TextEncoder, english_stopwords
 
 KINDS = ["word", "bpe", "wordpiece"]
 
@@ -96,6 +96,48 @@ def test_truncates_to_max_length(kind, steps):
     # the words shown stop where the model stopped reading
     assert cut.words == long_.words[: cut.word_index[-1] + 1]
     assert short.encode_batch([text]) == [cut.ids]
+
+
+class _Recording:
+    """A tokenizer stand-in that passes every call on and records the lengths of the texts it is given."""
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer, self.lengths = tokenizer, []
+
+    def __getattr__(self, name):
+        method = getattr(self.tokenizer, name)
+        if not name.startswith("encode"):
+            return method
+
+        def recorded(texts, *args, **kwargs):
+            self.lengths += [len(texts)] if isinstance(texts, str) else [len(t) for t in texts]
+            return method(texts, *args, **kwargs)
+
+        return recorded
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("steps", [{}, {"remove_stopwords": True, "stem": True}], ids=["plain", "stop+stem"])
+def test_a_huge_text_is_cut_before_the_tokenizer_sees_it_with_the_same_tokens(kind, steps):
+    encoder = train(kind, max_length=16, **steps)
+    huge = " ".join(CORPUS) * 80_000  # about 30 M characters
+    normal = huge[:2_000]
+    expected = encoder.encode(normal)
+    encoder.tokenizer = _Recording(encoder.tokenizer)
+    got = encoder.encode(huge)
+    assert (got.ids, got.tokens, got.word_index, got.words) == (
+        expected.ids, expected.tokens, expected.word_index, expected.words,
+    )  # fmt: skip
+    assert encoder.encode_batch([huge, normal]) == [expected.ids, expected.ids]
+    assert len(huge) > 10**7 and max(encoder.tokenizer.lengths) <= 16 * CHARS_PER_TOKEN
+
+
+def test_a_cut_never_splits_a_word():
+    encoder = train("word", max_length=1)
+    text = "great " + "x" * CHARS_PER_TOKEN
+    assert encoder.cut(text) == "great"
+    assert encoder.cut("y" * 100) == "y" * CHARS_PER_TOKEN  # one endless word: cut where the bound is
+    assert encoder.cut("short text") == "short text"
 
 
 @pytest.mark.parametrize(

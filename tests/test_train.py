@@ -1,4 +1,4 @@
-"""Metrics, length bucketing and the training generator on tiny synthetic id sequences."""
+"""Length bucketing, the training generator and the training policy (`fit`) on tiny synthetic id sequences."""
 
 from __future__ import annotations
 
@@ -10,65 +10,24 @@ from dataclasses import replace
 import pytest
 import torch
 from helpers import toy_sequences, toy_vocab_size
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from lstm_demo.config import ModelConfig, RunConfig, TrainConfig
-from lstm_demo.metrics import classification_report
 from lstm_demo.model import TextClassifier
 from lstm_demo.train import (
     Progress,
+    Splits,
     TrainResult,
     WeightAverage,
     adversarial_shift,
     collate,
+    fit,
     make_batches,
     predict_logits,
     resolve_device,
     resolve_packing,
     train,
 )
-
-# ----------------------------------------------------------------------------------- metrics
-
-
-def test_classification_report_on_a_hand_computed_example():
-    y_true = [0, 0, 0, 1, 1, 2]
-    y_pred = [0, 0, 1, 1, 2, 2]
-    r = classification_report(y_true, y_pred, ["a", "b", "c"])
-    assert r["confusion"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]  # rows: true class, columns: predicted
-    assert r["accuracy"] == pytest.approx(4 / 6)
-    assert r["n"] == 6 and r["labels"] == ["a", "b", "c"]
-    a, b, c = (r["per_class"][k] for k in "abc")
-    assert (a["precision"], a["recall"], a["f1"], a["support"]) == pytest.approx((1.0, 2 / 3, 0.8, 3))
-    assert (b["precision"], b["recall"], b["f1"], b["support"]) == pytest.approx((0.5, 0.5, 0.5, 2))
-    assert (c["precision"], c["recall"], c["f1"], c["support"]) == pytest.approx((0.5, 1.0, 2 / 3, 1))
-    assert r["macro_f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
-
-
-def test_a_class_absent_from_both_sides_does_not_lower_macro_f1():
-    full = classification_report([0, 1, 1], [0, 1, 0], ["a", "b"])
-    with_absent = classification_report([0, 1, 1], [0, 1, 0], ["a", "b", "never"])
-    assert with_absent["macro_f1"] == pytest.approx(full["macro_f1"])
-    assert with_absent["per_class"]["never"]["support"] == 0
-    # a class that is predicted but never present counts, with F1 0
-    wrong = classification_report([0, 0], [0, 1], ["a", "b"])
-    assert wrong["macro_f1"] == pytest.approx((2 / 3 + 0) / 2)
-
-
-def test_classification_report_agrees_with_scikit_learn():
-    metrics = pytest.importorskip("sklearn.metrics")
-    rng = random.Random(3)
-    y_true = [rng.randrange(4) for _ in range(200)]
-    y_pred = [t if rng.random() < 0.6 else rng.randrange(4) for t in y_true]
-    r = classification_report(y_true, y_pred, list("abcd"))
-    assert r["accuracy"] == pytest.approx(metrics.accuracy_score(y_true, y_pred))
-    assert r["macro_f1"] == pytest.approx(metrics.f1_score(y_true, y_pred, average="macro"))
-    assert r["confusion"] == metrics.confusion_matrix(y_true, y_pred).tolist()
-
-
-def test_classification_report_refuses_mismatched_lengths():
-    with pytest.raises(ValueError, match="differ in length"):
-        classification_report([0, 1], [0], ["a", "b"])
-
 
 # ----------------------------------------------------------------------------------- batching
 
@@ -341,3 +300,126 @@ def test_warm_up_pays_the_first_optimizers_imports_in_advance():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.split() == ["False", "True"]
+
+
+# ----------------------------------------------------------------------------------- divergence
+
+
+@pytest.fixture
+def after_step():
+    """Run `poison(model_params)` after the n-th optimizer step of any training: a blown-up update."""
+    handles = []
+
+    def install(n: int, poison) -> None:
+        count = [0]
+
+        def hook(optimizer, args, kwargs) -> None:
+            count[0] += 1
+            if count[0] == n:
+                with torch.no_grad():
+                    poison([p for group in optimizer.param_groups for p in group["params"]])
+
+        handles.append(register_optimizer_step_post_hook(hook))
+
+    yield install
+    for handle in handles:
+        handle.remove()
+
+
+def _head_bias(params) -> torch.Tensor:
+    return params[-1]  # the head's bias is the model's last parameter
+
+
+@pytest.mark.parametrize(
+    "step, poison, message",
+    [
+        # 10 steps per epoch: after step 13 the weights are NaN, so epoch 2's 4th loss is NaN
+        (
+            13,
+            lambda ps: ps[0].fill_(float("nan")),
+            "the loss became NaN at epoch 2, step 4: lower the learning rate",
+        ),
+        # class 0 can no longer be predicted: its texts' loss is infinite
+        (3, lambda ps: _head_bias(ps)[0].fill_(float("-inf")), "the loss became infinite at epoch 1, step 4"),
+        # the very last step: no loss sees it, the weights do
+        (30, lambda ps: ps[0].fill_(float("nan")), "the weights became NaN or infinite in epoch 3"),
+    ],
+)
+def test_a_training_whose_loss_stops_being_finite_fails_and_says_where(after_step, step, poison, message):
+    after_step(step, poison)
+    reports = _run(_config(log_every=5))
+    end = reports[-1]
+    assert end.kind == "failed" and end.result is None
+    assert message in end.message
+    assert end.epochs_run == end.epoch - 1
+    assert all(r.train_loss is None or r.train_loss == r.train_loss for r in reports)  # no NaN was reported
+
+
+def test_a_diverged_loss_is_caught_at_the_next_report_without_running_the_epoch_out(after_step):
+    after_step(1, lambda ps: ps[0].fill_(float("nan")))
+    calls = []
+    reports = _run(_config(log_every=3), should_stop=lambda: calls.append(1) and False)
+    assert (reports[-1].kind, reports[-1].epoch, reports[-1].step) == ("failed", 1, 2)
+    assert len(calls) == 3  # stopped at the first report after the bad step, not at the epoch's end
+
+
+# ----------------------------------------------------------------------------------- fit
+
+
+def _splits(cfg: RunConfig, everything: bool) -> Splits:
+    data = (TRAIN[0] + VAL[0], TRAIN[1] + VAL[1]) if everything else TRAIN
+    return Splits(cfg, data, VAL, VAL, encoder=f"encoder of {'all' if everything else 'train'}")
+
+
+def _fit(cfg: RunConfig, refit: bool, should_stop=None) -> tuple[list[Progress], list[bool]]:
+    asked: list[bool] = []
+
+    def encode(everything: bool) -> Splits:
+        asked.append(everything)
+        return _splits(cfg, everything)
+
+    return list(fit(encode, refit=refit, should_stop=should_stop)), asked
+
+
+def test_fit_without_refit_is_one_pass_and_keeps_its_encoder():
+    reports, asked = _fit(_config(), refit=False)
+    result = _result(reports)
+    assert asked == [False] and {r.phase for r in reports} == {"train"}
+    assert result.encoder == "encoder of train" and result.config == _config()
+    assert result.refit is None and result.test is not None
+
+
+def test_fit_with_refit_trains_again_on_every_row_for_the_chosen_epochs():
+    cfg = _config(epochs=6, patience=2)
+    reports, asked = _fit(cfg, refit=True)
+    result = _result(reports)
+    assert asked == [False, True]
+    epochs = [r for r in reports if r.kind == "epoch"]
+    assert [r.phase for r in epochs] == ["train"] * result.epochs_run + ["refit"] * result.best_epoch
+    assert result.refit == {**result.refit, "rows": len(TRAIN[0]) + len(VAL[0]), "epochs": result.best_epoch}
+    assert result.encoder == "encoder of all"
+    validated = _result(_fit(cfg, refit=False)[0])
+    assert result.val == validated.val  # the first pass's figures, the only honest ones
+    assert reports[-1].val_accuracy == validated.val["accuracy"]  # the done report speaks for the run
+    assert not torch.equal(result.model.head.weight, validated.model.head.weight)  # another model
+
+
+def test_cancelling_a_refit_reports_the_validated_passes_epochs():
+    seen = []
+
+    def stop() -> bool:
+        seen.append(1)
+        return len(seen) > 35  # 30 steps of the first pass, then a few of the refit
+
+    reports, _ = _fit(_config(epochs=3), refit=True, should_stop=stop)
+    assert (reports[-1].kind, reports[-1].phase, reports[-1].epochs_run) == ("cancelled", "refit", 3)
+
+
+def test_fit_resolves_the_device_once_for_both_passes(monkeypatch):
+    import lstm_demo.train as train_module
+
+    calls = []
+    real = train_module.resolve_device
+    monkeypatch.setattr(train_module, "resolve_device", lambda name="auto": calls.append(name) or real(name))
+    _result(_fit(_config(epochs=2), refit=True)[0])
+    assert calls == ["cpu"]

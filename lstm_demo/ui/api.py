@@ -19,13 +19,11 @@ from typing import Any
 import gradio as gr
 
 from ..examples import EXAMPLES, example_path
-from ..names import METHODS
+from ..names import METHODS, method_key
 from ..service import Service
 from ..worker import Job, TrainingWorker
 from .common import plain, resolve_run, scratch_dir, user_message
 
-# Aliases the command line accepts, so `explain`'s `methods` can be written either way.
-METHOD_ALIASES = {"gradshap": "gradient_shap", "inputxgrad": "input_x_gradient"}
 BATCH = 256  # texts per forward pass in batch prediction
 
 
@@ -63,7 +61,7 @@ def _user_errors(fn: Callable) -> Callable:
 def parse_methods(methods: str | Sequence[str]) -> list[str]:
     """'ig, occlusion' or ['ig', 'occlusion'] -> ['ig', 'occlusion']; unknown names are refused."""
     names = methods.replace(";", ",").split(",") if isinstance(methods, str) else list(methods)
-    chosen = [METHOD_ALIASES.get(n.strip(), n.strip()) for n in names if n and n.strip()]
+    chosen = [method_key(n) for n in names if n and n.strip()]
     unknown = [m for m in chosen if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method {', '.join(unknown)}; choose from {', '.join(METHODS)}")
