@@ -443,7 +443,8 @@ def _finish(
         model_dir=str(model_dir),
     )
     if keep is not None:  # so no first prediction reads the model back (its metrics as JSON give them)
-        keep(run_id, artifacts.LoadedModel(cfg, result.model, result.encoder, json.loads(json.dumps(metrics))))
+        as_read = json.loads(json.dumps(metrics))
+        keep(run_id, artifacts.LoadedModel(cfg, result.model, result.encoder, as_read))
     return run
 
 
