@@ -160,7 +160,10 @@ def _small_data(cfg: RunConfig, rows: int, set_: Callable[[str, object], bool]) 
         ("model__hidden_size", min(SMALL.hidden_size, cfg.model.hidden_size)),
         ("train__batch_size", min(SMALL.batch_size, cfg.train.batch_size)),
         ("train__epochs", max(SMALL.epochs, cfg.train.epochs)),
-        ("train__patience", SMALL.patience if cfg.train.patience == 0 else max(SMALL.patience, cfg.train.patience)),
+        (
+            "train__patience",
+            SMALL.patience if cfg.train.patience == 0 else max(SMALL.patience, cfg.train.patience),
+        ),
         ("model__dropout", max(SMALL.dropout, cfg.model.dropout)),
         ("train__class_weights", True),
     ):

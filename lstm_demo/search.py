@@ -17,7 +17,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Collection, Generator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import optuna
@@ -152,26 +152,23 @@ def search(
         trial = study.ask()
         params = _suggest(trial, space)
         began = clock()
-
-        def report(state: str, value: float | None, epochs: int, message: str = "") -> TrialReport:
-            return TrialReport(
-                trial.number, params, state, value, epochs, clock() - began, clock() - start,
-                best.number if best else None, best.value if best else None, message,
-            )  # fmt: skip
-
-        yield report("running", None, 0)
+        leader = (best.number, best.value) if best else (None, None)
+        yield TrialReport(trial.number, params, "running", None, 0, 0.0, began - start, *leader)
+        message = ""
         try:
             state, value, epochs = _run_trial(
                 trial, override(base, **params), texts, labels, train_idx, val_idx, limits, out_of_time
             )
         except ValueError as e:  # a combination the limits or the data refuse: tell Optuna, go on
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            final = report("failed", None, 0, str(e))
-        else:
-            _tell(study, trial, state, value)
-            final = report(state, value, epochs)
-            if state == "complete" and (best is None or value > best.value):
-                best = final = replace(final, best_number=trial.number, best_value=value)
+            state, value, epochs, message = "failed", None, 0, str(e)
+        _tell(study, trial, state, value)
+        if state == "complete" and (best is None or value > best.value):
+            leader = (trial.number, value)
+        final = TrialReport(
+            trial.number, params, state, value, epochs, clock() - began, clock() - start, *leader, message
+        )
+        if leader[0] == trial.number:
+            best = final
         reports.append(final)
         yield final
 
@@ -252,7 +249,7 @@ def _tell(study: optuna.Study, trial: optuna.trial.Trial, state: str, value: flo
         study.tell(trial, value)
     elif state == "pruned":
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-    else:  # stopped by the budget: a partial figure would mislead the sampler
+    else:  # failed, or stopped by the budget: a partial figure would mislead the sampler
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
 
 
