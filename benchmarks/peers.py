@@ -146,7 +146,8 @@ def fasttext_supervised(
         path = Path(folder) / "train.txt"
         path.write_text(
             "".join(
-                f"{FASTTEXT_LABEL}{index[y]} {line(x)}\n" for x, y in zip(train_texts, train_labels, strict=True)
+                f"{FASTTEXT_LABEL}{index[y]} {line(x)}\n"
+                for x, y in zip(train_texts, train_labels, strict=True)
             ),
             encoding="utf-8",
         )

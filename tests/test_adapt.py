@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from lstm_demo.adapt import IMBALANCE_RATIO, LONGEST_MAX_LENGTH, SHORTEST_MAX_LENGTH, SMALL, adapt, percentile
 from lstm_demo.config import Limits, preset
+from tests.helpers import NEGATIVE, SHARED
 
 BIG = 3_000  # rows: above the small-data threshold
 
@@ -100,3 +103,54 @@ def test_percentile_is_an_observed_value() -> None:
     assert percentile([5, 1, 3, 2, 4], 50) == 3
     assert percentile(list(range(1, 101)), 95) == 95
     assert percentile([], 95) == 0
+
+
+def imbalanced_reviews(n: int, seed: int) -> tuple[list[str], list[str]]:
+    """Long texts of shared words, 12% of them "bad" and carrying one of a few cue words."""
+    rng = random.Random(seed)
+    texts, labels = [], []
+    for i in range(n):
+        bad = i % 25 < 3
+        words = [rng.choice(SHARED) for _ in range(rng.randint(30, 60))]
+        if bad:
+            words[rng.randrange(len(words))] = rng.choice(NEGATIVE)
+        texts.append(" ".join(words))
+        labels.append("bad" if bad else "good")
+    return texts, labels
+
+
+@pytest.mark.slow
+def test_small_imbalanced_data_does_not_collapse_to_the_majority_class() -> None:
+    texts, labels = imbalanced_reviews(500, seed=0)
+    test_texts, test_labels = imbalanced_reviews(300, seed=1)
+    cfg, _ = adapt(preset("default"), texts, labels)
+
+    report = fit_and_test(cfg, texts, labels, test_texts, test_labels)
+
+    collapse = 0.5 * 2 * 0.88 / 1.88  # macro-F1 of always answering "good"
+    assert report["macro_f1"] > collapse + 0.2
+    assert report["per_class"]["bad"]["recall"] > 0.5
+
+
+def fit_and_test(cfg, texts, labels, test_texts, test_labels) -> dict:
+    """Train as a run does (stratified validation share, tokenizer on the training share); test report."""
+    from lstm_demo.config import override
+    from lstm_demo.data import stratified_split
+    from lstm_demo.tokenization import TextEncoder
+    from lstm_demo.train import evaluate, train
+
+    classes = tuple(sorted(set(labels)))
+    index = {label: i for i, label in enumerate(classes)}
+    train_idx, val_idx = stratified_split(labels, cfg.train.val_fraction, cfg.train.seed)
+    encoder = TextEncoder.train([texts[i] for i in train_idx], cfg.preprocess, cfg.tokenizer)
+    cfg = override(cfg, labels=classes, model__num_classes=2, model__vocab_size=encoder.vocab_size)
+    ids, y = encoder.encode_batch(texts), [index[label] for label in labels]
+    *_, done = train(
+        cfg,
+        [ids[i] for i in train_idx],
+        [y[i] for i in train_idx],
+        [ids[i] for i in val_idx],
+        [y[i] for i in val_idx],
+    )
+    test_ids = encoder.encode_batch(test_texts)
+    return evaluate(done.result.model, test_ids, [index[t] for t in test_labels], classes)
