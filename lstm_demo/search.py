@@ -108,7 +108,7 @@ def search(
     cfg: RunConfig,
     texts: Sequence[str],
     labels: Sequence[str],
-    budget_seconds: float,
+    budget: float | str,
     *,
     max_trials: int | None = None,
     fixed: Collection[str] = (),
@@ -116,7 +116,7 @@ def search(
     should_stop: Callable[[], bool] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> Generator[TrialReport, None, SearchResult]:
-    """Search settings for `texts`/`labels` (training rows only) for `budget_seconds`.
+    """Search settings for `texts`/`labels` (training rows only) within `budget` (see `parse_budget`).
 
     Yields a `running` report when a trial starts and a final one when it ends; returns the
     `SearchResult`. `fixed`: options the person set, neither adapted nor searched. `max_trials`
@@ -124,7 +124,7 @@ def search(
     still training at the deadline is stopped and does not count.
     """
     limits = limits or Limits()
-    parse_budget(budget_seconds, limits)
+    seconds = parse_budget(budget, limits)
     base, notes = adapt(cfg, texts, labels, fixed=fixed, limits=limits)
     classes = tuple(sorted(set(labels)))
     base = override(base, preset=PRESET, labels=classes, model__num_classes=len(classes))
@@ -141,7 +141,7 @@ def search(
     )
     study.enqueue_trial(_defaults(base, space))
     start = clock()
-    deadline = start + budget_seconds
+    deadline = start + seconds
 
     def out_of_time() -> bool:
         return clock() >= deadline or (should_stop is not None and should_stop())

@@ -79,7 +79,7 @@ def test_a_trial_cut_by_the_budget_is_not_chosen_and_the_defaults_are_kept() -> 
 
 
 def test_should_stop_ends_the_search_between_trials() -> None:
-    result = run_search(BASE, TEXTS, LABELS, 3600, fixed=FIXED, limits=LIMITS, should_stop=lambda: True)
+    result = run_search(BASE, TEXTS, LABELS, "1h", fixed=FIXED, limits=LIMITS, should_stop=lambda: True)
     assert result.trials == () and result.best is None
 
 
