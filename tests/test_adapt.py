@@ -73,6 +73,7 @@ def test_small_data_gets_a_smaller_model_trained_longer_with_a_fast_forgetting_a
     assert cfg.model.hidden_size == SMALL.hidden_size < base.model.hidden_size
     assert cfg.model.embedding_dim == SMALL.embedding_dim
     assert cfg.train.epochs >= SMALL.epochs and cfg.train.patience == SMALL.patience
+    assert cfg.train.learning_rate == SMALL.learning_rate > base.train.learning_rate
     assert cfg.train.class_weights is True
     # 540 training rows in batches of 16 are 34 steps an epoch: the average must forget within that
     assert cfg.train.ema_decay < base.train.ema_decay and 1 / (1 - cfg.train.ema_decay) <= 40
