@@ -27,7 +27,7 @@ def trials(seed: int = 13, n: int = 3) -> list:
 
 
 def test_same_seed_gives_the_same_trials_and_another_seed_other_ones() -> None:
-    first, again, other = trials(), trials(), trials(seed=7)
+    first, again, other = trials(), trials(), trials(seed=7, n=2)
 
     assert len(first) == 3
     assert [(r.params, r.state, r.value) for r in first] == [(r.params, r.state, r.value) for r in again]
