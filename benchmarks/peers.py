@@ -1,15 +1,17 @@
-"""The two peer models a user would pick instead of this app, measured the same way.
+"""The peer models a user would pick instead of this app, measured the same way.
 
 1. TF-IDF over word 1-2 grams (sublinear tf) + logistic regression (C=10): the linear bar to beat,
    the very model the app trains beside every run (`lstm_demo.baseline`).
 2. The design notes' Keras model, Keras 3 on the torch backend: word ids by frequency,
    pre-padded to the longest training text, Embedding(vocab, 128) -> LSTM(128, dropout 0.2,
    recurrent_dropout 0.2) -> Dense(softmax), Adam, categorical cross-entropy, batch 64.
+3. fastText supervised (the `fasttext-numpy2` wheel): averaged word and word-bigram vectors into a
+   linear softmax, 25 epochs, one thread so a seed repeats.
 
-This is the only place keras enters the project; it is imported inside the functions so the
-module itself does not need it (`pip install -e .[bench]`).
+This is the only place keras and fasttext enter the project; each is imported inside its
+function so the module itself needs neither (`pip install -e .[bench]`).
 
-    .venv/bin/python -m benchmarks.peers                       # TREC, both peers, 10 epochs
+    .venv/bin/python -m benchmarks.peers                       # TREC, all peers, 10 Keras epochs
     .venv/bin/python -m benchmarks.peers --dataset sst2 --epochs 2
 """
 
@@ -36,11 +38,11 @@ _WORD = re.compile(r"[^\W_]+")  # runs of letters/digits: everything else separa
 
 @dataclass
 class PeerResult:
-    name: str  # "tfidf-logreg" or "keras-lstm"
+    name: str  # "tfidf-logreg", "keras-lstm" or "fasttext"
     test_accuracy: float  # 0..1
     test_macro_f1: float  # 0..1
     train_seconds: float  # wall time of fitting (keras: model.fit, validation passes included)
-    seconds_per_epoch: float | None  # None for tfidf
+    seconds_per_epoch: float | None  # None for tfidf and fasttext
     tokens_per_second: float | None  # whitespace tokens of the train split x epochs / train_seconds
     peak_memory_mb: float  # peak RSS increase while fitting (ru_maxrss, high-water mark reset)
     epochs: int | None  # None for tfidf
@@ -98,6 +100,62 @@ def tfidf_logreg(
         train_seconds = time.perf_counter() - start
     accuracy, macro_f1 = _scores(list(test_labels), model.predict(list(test_texts)))
     return PeerResult("tfidf-logreg", accuracy, macro_f1, train_seconds, None, None, peak_mb[0], None)
+
+
+FASTTEXT_EPOCHS = 25
+FASTTEXT_LABEL = "__label__"
+
+
+def fasttext_available() -> bool:
+    try:
+        import fasttext  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def fasttext_supervised(
+    train_texts: Sequence[str],
+    train_labels: Sequence[str],
+    test_texts: Sequence[str],
+    test_labels: Sequence[str],
+    *,
+    epochs: int = FASTTEXT_EPOCHS,
+    seed: int = 13,
+) -> PeerResult:
+    """fastText supervised with word bigrams on lowercased words (fastText's own recipe for text
+    classification); everything else is fastText's default. It reads its training set from a file,
+    written to a temporary folder outside the timing."""
+    import tempfile
+
+    import fasttext
+
+    def line(text: str) -> str:
+        return " ".join(_words(text))
+
+    index = {label: label.replace(" ", "_") for label in set(train_labels)}
+    back = {FASTTEXT_LABEL + v: k for k, v in index.items()}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "train.txt"
+        path.write_text(
+            "".join(
+                f"{FASTTEXT_LABEL}{index[y]} {line(x)}\n"
+                for x, y in zip(train_texts, train_labels, strict=True)
+            ),
+            encoding="utf-8",
+        )
+        with _peak_rss_increase() as peak_mb:
+            start = time.perf_counter()
+            model = fasttext.train_supervised(
+                input=str(path), epoch=epochs, wordNgrams=2, thread=1, seed=seed, verbose=0
+            )
+            train_seconds = time.perf_counter() - start
+    predicted, _ = model.predict([line(t) for t in test_texts])
+    accuracy, macro_f1 = _scores(list(test_labels), [back[p[0]] for p in predicted])
+    tokens = sum(len(text.split()) for text in train_texts) * epochs
+    return PeerResult(
+        "fasttext", accuracy, macro_f1, train_seconds, None, tokens / train_seconds, peak_mb[0], epochs
+    )
 
 
 def _words(text: str) -> list[str]:
@@ -232,6 +290,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=10, help="Keras epochs")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--skip-keras", action="store_true")
+    parser.add_argument("--skip-fasttext", action="store_true")
     args = parser.parse_args(argv)
 
     folder = DATASETS / args.dataset
@@ -262,6 +321,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         print("keras (torch backend) is not installed: skipping keras-lstm")
     results.insert(0, tfidf_logreg(train_x, train_y, test_x, test_y, seed=args.seed))
+    if args.skip_fasttext:
+        pass
+    elif fasttext_available():  # like TF-IDF, it needs no validation split: all of train
+        results.append(fasttext_supervised(train_x, train_y, test_x, test_y, seed=args.seed))
+    else:
+        print("fasttext is not installed (pip install fasttext-numpy2): skipping fasttext")
     for r in results:
         per_epoch = "-" if r.seconds_per_epoch is None else f"{r.seconds_per_epoch:.1f} s/epoch"
         tok_s = "-" if r.tokens_per_second is None else f"{r.tokens_per_second:,.0f} tok/s"

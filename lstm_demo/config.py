@@ -352,6 +352,7 @@ LIMIT_TABLE: dict[str, tuple[float | int, str, str]] = {
     "ig_steps": (500, "LSTM_DEMO_MAX_IG_STEPS", "most integration steps for an explanation"),
     "faithfulness_texts": (2_000, "LSTM_DEMO_MAX_FAITHFULNESS_TEXTS", "most texts in a faithfulness check"),
     "parallel_uploads": (2, "LSTM_DEMO_MAX_PARALLEL_UPLOADS", "uploads parsed at the same time"),
+    "search_seconds": (86_400.0, "LSTM_DEMO_MAX_SEARCH_SECONDS", "longest `auto` search budget, in seconds"),
 }
 
 
@@ -378,6 +379,7 @@ class Limits:
     ig_steps: int = 500
     faithfulness_texts: int = 2_000
     parallel_uploads: int = 2
+    search_seconds: float = 86_400.0
 
     def __post_init__(self) -> None:
         for f in fields(self):

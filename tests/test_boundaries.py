@@ -17,6 +17,7 @@ OWNERS = {
     "alembic": {"store/engine.py", "migrations/env.py"},
     "safetensors": {"artifacts.py"},
     "sklearn": {"baseline.py"},
+    "optuna": {"search.py"},
 }
 # files that must not import torch (the UI never does; data and rendering stay plain)
 TORCH_FREE = [
@@ -26,6 +27,7 @@ TORCH_FREE = [
     "figures/runs.py",
     "figures/settings.py",
     "baseline.py",
+    "adapt.py",
     "worker.py",
     "examples.py",
     "names.py",

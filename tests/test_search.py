@@ -1,0 +1,101 @@
+"""`auto`: a seeded search that repeats itself, stays within the limits and the budget, and returns
+an ordinary configuration."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from lstm_demo.adapt import adapt
+from lstm_demo.config import Limits, RunConfig, override, preset
+from lstm_demo.search import PRESET, STATES, parse_budget, run_search, search
+from tests.helpers import toy_rows
+
+ROWS = toy_rows(48, seed=3)
+TEXTS, LABELS = [t for t, _ in ROWS], [label for _, label in ROWS]
+# sizes pinned by the limits, two epochs a trial: the search's logic, not a model, is under test
+LIMITS = Limits(embedding_dim=16, hidden_size=16)
+BASE = preset("fast", model__embedding_dim=16, model__hidden_size=16, train__epochs=2)
+FIXED = {"train__epochs", "train__patience", "model__bidirectional"}
+
+
+def trials(seed: int = 13, n: int = 3) -> list:
+    cfg = preset("fast", model__embedding_dim=16, model__hidden_size=16, train__epochs=2, train__seed=seed)
+    reports = list(search(cfg, TEXTS, LABELS, 3600, max_trials=n, fixed=FIXED, limits=LIMITS))
+    return [r for r in reports if r.state != "running"]
+
+
+def test_same_seed_gives_the_same_trials_and_another_seed_other_ones() -> None:
+    first, again, other = trials(), trials(), trials(seed=7, n=2)
+
+    assert len(first) == 3
+    assert [(r.params, r.state, r.value) for r in first] == [(r.params, r.state, r.value) for r in again]
+    assert first[1].params != other[1].params  # the sampler, not only the model, follows the seed
+    assert all(r.state in STATES for r in first)
+    assert all(r.params["model__hidden_size"] <= LIMITS.hidden_size for r in first)
+
+
+def test_trial_zero_is_the_adapted_defaults_and_the_result_an_ordinary_config() -> None:
+    result = run_search(BASE, TEXTS, LABELS, 3600, max_trials=2, fixed=FIXED, limits=LIMITS)
+    adapted, _ = adapt(BASE, TEXTS, LABELS, fixed=FIXED, limits=LIMITS)
+
+    zero = result.trials[0]
+    for key, value in zero.params.items():
+        section, name = key.split("__", 1)
+        assert getattr(getattr(adapted, section), name) == value, key
+    assert result.best is not None and result.best.value == max(
+        r.value for r in result.trials if r.state == "complete"
+    )
+    cfg = result.config
+    assert cfg.preset == PRESET and cfg.labels == ("neg", "pos") and cfg.model.num_classes == 2
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg
+    assert cfg.train.epochs == 2 and not cfg.model.bidirectional  # fixed options stay as set
+    LIMITS.check_config(cfg)
+    assert any(n.startswith("auto: 2 trials") for n in result.notes)
+
+
+def ticking(step: float):
+    """A clock that moves `step` seconds each time it is read."""
+    counter = itertools.count()
+    return lambda: next(counter) * step
+
+
+def test_a_trial_cut_by_the_budget_is_not_chosen_and_the_defaults_are_kept() -> None:
+    # every read of the clock is a minute: the first trial is stopped at its first step
+    reports = []
+    gen = search(BASE, TEXTS, LABELS, 150, fixed=FIXED, limits=LIMITS, clock=ticking(60))
+    try:
+        while True:
+            reports.append(next(gen))
+    except StopIteration as stop:
+        result = stop.value
+
+    assert [r.state for r in reports] == ["running", "stopped"]
+    assert result.best is None
+    adapted, _ = adapt(BASE, TEXTS, LABELS, fixed=FIXED, limits=LIMITS)
+    assert result.config.model == override(adapted, model__num_classes=2).model
+    assert "the budget ended before any trial finished" in result.notes[-1]
+
+
+def test_should_stop_ends_the_search_between_trials() -> None:
+    result = run_search(BASE, TEXTS, LABELS, "1h", fixed=FIXED, limits=LIMITS, should_stop=lambda: True)
+    assert result.trials == () and result.best is None
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("600", 600.0), ("90s", 90.0), ("10m", 600.0), ("1.5h", 5400.0), (45, 45.0)]
+)
+def test_parse_budget(text: str | int, seconds: float) -> None:
+    assert parse_budget(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "ten minutes", "10d", "-5m", "0", float("nan"), float("inf"), True])
+def test_parse_budget_refuses(text) -> None:
+    with pytest.raises(ValueError):
+        parse_budget(text)
+
+
+def test_budget_over_the_limit_names_its_variable() -> None:
+    with pytest.raises(ValueError, match="LSTM_DEMO_MAX_SEARCH_SECONDS"):
+        parse_budget("2h", Limits(search_seconds=3600))
