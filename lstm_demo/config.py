@@ -113,10 +113,15 @@ class TrainConfig:
     mixed_precision: bool = True  # bf16/fp16 autocast on CUDA only
     packing: str = "auto"  # auto | padded | paired | packed: how variable lengths reach the recurrent kernel
     log_every: int = 20  # steps between progress reports inside an epoch
+    # processes that train together (torchrun, DistributedDataParallel): one per GPU on CUDA, CPU
+    # ranks otherwise; each trains on its share of every batch, so the schedule stays the same
+    nproc: int = 1
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.epochs < 1:
             raise ValueError("batch_size and epochs must be at least 1")
+        if self.nproc < 1:
+            raise ValueError(f"nproc must be at least 1, got {self.nproc}")
         if not 0.0 < self.val_fraction < 0.9:
             raise ValueError(f"val_fraction must be in (0, 0.9), got {self.val_fraction}")
         if self.monitor not in MONITORS:
@@ -353,6 +358,7 @@ LIMIT_TABLE: dict[str, tuple[float | int, str, str]] = {
     "faithfulness_texts": (2_000, "LSTM_DEMO_MAX_FAITHFULNESS_TEXTS", "most texts in a faithfulness check"),
     "parallel_uploads": (2, "LSTM_DEMO_MAX_PARALLEL_UPLOADS", "uploads parsed at the same time"),
     "search_seconds": (86_400.0, "LSTM_DEMO_MAX_SEARCH_SECONDS", "longest `auto` search budget, in seconds"),
+    "nproc": (4, "LSTM_DEMO_MAX_NPROC", "most processes (torchrun ranks, GPUs) one training starts"),
 }
 
 
@@ -380,6 +386,7 @@ class Limits:
     faithfulness_texts: int = 2_000
     parallel_uploads: int = 2
     search_seconds: float = 86_400.0
+    nproc: int = 4
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -419,6 +426,7 @@ class Limits:
         self.check("classes", cfg.model.num_classes, "the number of classes")
         self.check("epochs", cfg.train.epochs, "train.epochs")
         self.check("batch_size", cfg.train.batch_size, "train.batch_size")
+        self.check("nproc", cfg.train.nproc, "train.nproc (processes)")
         self.check(
             "model_mb", round(model_megabytes(cfg.model, cfg.tokenizer.vocab_size), 1), "the model (MB)"
         )

@@ -22,8 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections import deque
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,14 +31,18 @@ from .data import Table
 from .names import ACTIVE_STATUSES
 
 if TYPE_CHECKING:
-    from .service import PreparedRun
+    from collections.abc import Callable, Iterator
+
+    from .service import PreparedRun, TrainEvent
     from .store import RunSummary, Store
+    from .train import Progress
 
 log = logging.getLogger(__name__)
 
 SPEC = "spec.json"
 LOG = "job.log"  # the child's stdout and stderr; its tail reaches the server log when it fails
 STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL when a training is cancelled
+PROGRESS = "LSTM_DEMO_JOB_PROGRESS"  # set by `launch(progress=True)`: rank 0 prints its reports as JSON lines
 _TABLES = ("table", "val_table", "test_table")  # the PreparedRun fields the child reads back
 
 
@@ -122,20 +125,93 @@ def command(spec: Path, nproc: int = 1) -> list[str]:
     return [*torchrun, "-m", "lstm_demo.job", str(spec)]
 
 
-def launch(spec: Path, nproc: int = 1, *, settings: AppSettings | None = None) -> subprocess.Popen:
+def launch(
+    spec: Path, nproc: int = 1, *, settings: AppSettings | None = None, progress: bool = False
+) -> subprocess.Popen:
     """Start the training of a written spec in its own process group (a cancel signals the group, and
-    a Ctrl-C in the app's terminal does not reach it); its output goes to the job folder's log."""
+    a Ctrl-C in the app's terminal does not reach it); its output goes to the job folder's log. With
+    `progress`, its reports come on its stdout instead, for `reports` to read."""
     spec = Path(spec)
-    env = environment(settings) if settings is not None else None
-    with open(spec.parent / LOG, "ab") as out:
+    env = environment(settings) if settings is not None else dict(os.environ)
+    if progress:
+        env[PROGRESS] = "1"
+    with open(spec.parent / LOG, "ab") as log_file:
         return subprocess.Popen(
             command(spec, nproc),
             stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            stdout=subprocess.PIPE if progress else log_file,
+            stderr=log_file,
             env=env,
             start_new_session=True,
         )
+
+
+def reports(popen: subprocess.Popen) -> Iterator[Progress]:
+    """The child's progress reports (without results: the model stays in the child), as it prints
+    them, until it closes its output."""
+    from .train import Progress
+
+    for line in popen.stdout:
+        try:
+            values = json.loads(line)
+            yield Progress(**values)
+        except (ValueError, TypeError):  # a library printed something: not ours to read
+            log.debug("training output: %r", line)
+
+
+def _report_line(progress: Progress) -> str:
+    return json.dumps({f.name: getattr(progress, f.name) for f in fields(progress) if f.name != "result"})
+
+
+def execute(
+    store: Store, settings: AppSettings, prepared: PreparedRun, should_stop: Callable[[], bool] | None = None
+) -> Iterator[TrainEvent]:
+    """`Service.execute` with the training in a child process (`train.nproc` ranks under torchrun):
+    the same events, the last holding the run; `should_stop` becomes SIGTERM, then SIGKILL."""
+    from .service import TrainEvent
+
+    run_id = prepared.run_id
+    popen = launch(
+        write_spec(prepared, settings.runs_dir), prepared.config.train.nproc, settings=settings, progress=True
+    )
+    cancelled = threading.Event()
+    if should_stop is not None:
+        threading.Thread(target=_cancel_when, args=(popen, should_stop, cancelled), daemon=True).start()
+    last = None
+    try:
+        for last in reports(popen):
+            if last.kind not in ("done", "cancelled", "failed"):
+                yield TrainEvent(run_id, last)
+    except BaseException:  # closed early (the worker shutting down) or broken: the child goes too
+        cancelled.set()
+        stop(popen)
+        reap(popen, run_id, store, cancelled=True)
+        raise
+    run = reap(popen, run_id, store, cancelled=cancelled.is_set())
+    yield TrainEvent(run_id, _final(last, run, prepared), run)
+
+
+def _cancel_when(
+    popen: subprocess.Popen, should_stop: Callable[[], bool], cancelled: threading.Event
+) -> None:
+    while popen.poll() is None:
+        if should_stop():
+            cancelled.set()
+            stop(popen)
+            return
+        time.sleep(0.2)
+
+
+def _final(last: Progress | None, run: RunSummary, prepared: PreparedRun) -> Progress:
+    """The child's final report, or one saying how it ended when it died before printing its own."""
+    from .train import Progress
+
+    if last is not None and last.kind in ("done", "cancelled", "failed"):
+        return last
+    kind = "cancelled" if run.status == "cancelled" else "failed"
+    if last is None:
+        last = Progress("start", 0, prepared.config.train.epochs, 0, 0, 0.0)
+    return replace(last, kind=kind, message=run.error or kind, eta_seconds=None)
 
 
 def stop(popen: subprocess.Popen, grace: float = STOP_GRACE) -> int:
@@ -159,6 +235,8 @@ def _signal(popen: subprocess.Popen, sig: signal.Signals) -> None:
 def reap(popen: subprocess.Popen, run_id: str, store: Store, *, cancelled: bool = False) -> RunSummary:
     """Wait for the child, mark its run when the child could not (`cancelled`: the app asked it to
     stop), log its output when it failed, and remove its job folder; returns the run."""
+    if popen.stdout is not None:  # unread reports: the child may wait on a full pipe
+        popen.stdout.read()
     code = popen.wait()
     folder = Path(popen.args[-1]).parent  # the spec is the command's last argument
     run = store.get_run(run_id).summary
@@ -211,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
 
     prepared = read_spec(args.spec)
     settings = AppSettings.from_env()
+    printing = os.environ.get(PROGRESS) == "1"
     group = distributed.init(resolve_device(prepared.config.train.device))
     try:
         if not group.is_main:  # only rank 0 writes the store and the model directory
@@ -222,10 +301,13 @@ def main(argv: list[str] | None = None) -> int:
             events = service.execute_run(
                 store, settings, prepared, cancel.is_set, device=group.device, group=group
             )
-            last = deque(events, maxlen=1)[0]  # nobody follows it here: the store is the channel
+            last = None
+            for last in events:
+                if printing:
+                    print(_report_line(last.progress), flush=True)
         finally:
             store.close()
-        return 0 if last.run.status in ("completed", "cancelled") else 1
+        return 0 if last is not None and last.run.status in ("completed", "cancelled") else 1
     finally:
         group.close()
 

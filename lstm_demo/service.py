@@ -377,6 +377,8 @@ def execute_run(
     try:
         # the options again, as this run will use them: one over a limit fails this run, never the app
         settings.limits.check_config(prepared.config)
+        if prepared.config.train.nproc > 1 and not group.distributed:
+            raise ServiceError("a training across processes starts through torchrun (job.launch), not here")
         device = device or resolve_device(prepared.config.train.device)  # once per training
         store.start_run(run_id, device=str(device), pid=os.getpid())
         end = yield from _follow(store, run_id, train_rank(prepared, device, should_stop, group))

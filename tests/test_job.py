@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -81,11 +82,29 @@ def test_sigterm_cancels_the_run_cleanly(app):
 
 
 @pytest.mark.slow
+def test_a_cancel_asked_of_a_child_training_ends_its_run_cancelled(app):
+    svc, csv = app
+    prepared = svc.prepare(csv, preset_name="fast", overrides=LONG)
+    asked = threading.Event()
+    events = []
+    for event in job.execute(svc.store, svc.settings, prepared, asked.is_set):
+        events.append(event)
+        if event.progress.kind == "step":  # cancel once it reports its first step
+            asked.set()
+    assert any(e.progress.kind == "step" for e in events[:-1])
+    assert events[-1].progress.kind == "cancelled" and events[-1].run.status == "cancelled"
+
+
+@pytest.mark.slow
 def test_two_ranks_under_torchrun_train_one_ordinary_run(app):
     svc, csv = app
-    run_id, popen = _launch(svc, csv, {**TINY, "train__epochs": 6}, nproc=2)
-    run = job.reap(popen, run_id, svc.store)
-    assert popen.returncode == 0 and run.status == "completed"
+    prepared = svc.prepare(csv, preset_name="fast", overrides={**TINY, "train__epochs": 6, "train__nproc": 2})
+    events = list(job.execute(svc.store, svc.settings, prepared))
+    assert [e.progress.kind for e in events if e.progress.kind == "epoch"] == [
+        "epoch"
+    ] * 6  # live, from rank 0
+    run_id, run = prepared.run_id, events[-1].run
+    assert events[-1].progress.kind == "done" and run.status == "completed"
     detail = svc.run(run_id)
     assert detail.metrics["world_size"] == 2
     assert detail.curve  # rank 0 stored the curve
@@ -134,3 +153,20 @@ def test_reap_of_a_cancelled_child_that_had_to_be_killed_says_cancelled(app):
 )
 def test_a_child_that_ended_without_a_result_is_described_plainly(code, words):
     assert words in job.ended(code)
+
+
+def test_a_training_across_processes_is_not_run_in_the_apps_process(app):
+    svc, csv = app
+    prepared = svc.prepare(csv, preset_name="fast", overrides={**TINY, "train__nproc": 2})
+    with pytest.raises(ValueError, match="torchrun"):
+        list(svc.execute(prepared))
+    assert svc.run(prepared.run_id).summary.status == "failed"
+
+
+def test_more_processes_than_the_limit_are_refused(app):
+    svc, csv = app
+    too_many = svc.settings.limits.nproc + 1
+    with pytest.raises(ValueError, match="LSTM_DEMO_MAX_NPROC"):
+        svc.settings.limits.check_config(
+            svc.prepare(csv, preset_name="fast", overrides={"train__nproc": too_many}).config
+        )
