@@ -15,18 +15,10 @@ from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from typing import Any
 
-from .config import PRESETS
+from .config import ENCODERS, PRESETS
+from .names import METHOD_ALIASES, METHODS
 
 EXIT_USAGE = 2
-# the command line's short method names -> the explain module's keys
-METHOD_ALIASES = {
-    "ig": "ig",
-    "ig_uniform": "ig_uniform",
-    "gradshap": "gradient_shap",
-    "occlusion": "occlusion",
-    "saliency": "saliency",
-    "inputxgrad": "input_x_gradient",
-}
 
 
 def _json_default(o: Any) -> Any:
@@ -230,8 +222,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    methods = [METHOD_ALIASES[m] for m in args.method]
-    exp = _service().explain(args.run_id, args.text, methods=methods, target=args.target, steps=args.steps)
+    methods = [METHOD_ALIASES.get(m, m) for m in args.method]
+    svc = _service()
+    svc.limits.check("ig_steps", args.steps, "--steps")
+    exp = svc.explain(args.run_id, args.text, methods=methods, target=args.target, steps=args.steps)
     if args.json:
         _emit(exp.to_dict())
         return 0
@@ -262,7 +256,10 @@ def cmd_gates(args: argparse.Namespace) -> int:
 
 
 def cmd_faithfulness(args: argparse.Namespace) -> int:
-    result = _service().faithfulness(args.run_id, args.test_csv, n=args.n, steps=args.steps)
+    svc = _service()
+    svc.limits.check("faithfulness_texts", args.n, "--n")
+    svc.limits.check("ig_steps", args.steps, "--steps")
+    result = svc.faithfulness(args.run_id, args.test_csv, n=args.n, steps=args.steps)
     if args.json:
         _emit(result)
         return 0
@@ -300,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int)
     t.add_argument("--seed", type=int)
     t.add_argument("--batch-size", type=int)
-    t.add_argument("--encoder", choices=["lstm", "gru", "rnn"])
+    t.add_argument("--encoder", choices=list(ENCODERS))
     t.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
     t.add_argument(
         "--set",
@@ -352,7 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("run_id")
     x.add_argument("text")
     x.add_argument(
-        "--method", action="append", choices=list(METHOD_ALIASES), help="repeat for several (default: ig)"
+        "--method",
+        action="append",
+        choices=[*METHODS, *METHOD_ALIASES],
+        help="repeat for several (default: ig)",
     )
     x.add_argument("--target", help="explain this class instead of the predicted one")
     x.add_argument("--steps", type=int, default=50, help="integration steps for ig")

@@ -24,3 +24,14 @@ METHODS: dict[str, str] = {
     "saliency": "Saliency",
     "input_x_gradient": "Input x Gradient",
 }
+
+# how a run stands, in the order a person reads them; a finished run never changes status again
+# except that `interrupted` may be set on a run whose process died
+RUN_STATUSES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
+ACTIVE_STATUSES = ("queued", "running")
+FINISHED_STATUSES = ("completed", "failed", "cancelled", "interrupted")
+# what a run id may look like (an imported bundle's id is checked against it before it is reused)
+RUN_ID_PATTERN = r"[0-9A-Za-z_-]{4,32}"
+
+# short method names the command line and the HTTP API also accept
+METHOD_ALIASES: dict[str, str] = {"gradshap": "gradient_shap", "inputxgrad": "input_x_gradient"}

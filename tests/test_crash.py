@@ -54,7 +54,7 @@ def test_sigkill_mid_epoch_leaves_a_sound_database_and_an_interrupted_run(tmp_pa
         if proc.poll() is None:
             proc.kill()
     epochs_written = [p.epoch for p in svc.run(victim).curve if p.kind == "epoch"]
-    svc.close()
+    svc.shutdown()
 
     restarted = Service(settings)  # the next start
     assert restarted.interrupted == [victim]

@@ -109,7 +109,7 @@ GOOD = [
         {},
         TWO,
         POS_NEG,
-        {"columns": ("", "text", "label")},
+        {"columns": ("(unnamed 1)", "text", "label")},
         id="pandas-index-column",
     ),
     pytest.param(

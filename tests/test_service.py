@@ -33,7 +33,7 @@ def trained(tmp_path_factory):
     svc = _service(home)
     events = _train(svc, csv, test_path=test_csv, name="toy")
     yield svc, events, csv
-    svc.close()
+    svc.shutdown()
 
 
 def test_training_records_a_completed_run_with_its_curve(trained):
@@ -103,7 +103,7 @@ def test_a_new_service_on_the_same_home_predicts_the_same(trained):
         assert again.predict(run_id, text) == svc.predict(run_id, text)
         assert again.interrupted == []  # a completed run is not touched at start-up
     finally:
-        again.close()
+        again.shutdown()
 
 
 def test_a_failure_midway_marks_only_that_run_failed(trained):
@@ -178,7 +178,7 @@ def test_refit_trains_the_kept_model_on_every_training_row(tmp_path):
             imported = elsewhere.run(elsewhere.import_bundle(bundle).id)
             assert imported.metrics["refit"] == detail.metrics["refit"]
         finally:
-            elsewhere.close()
+            elsewhere.shutdown()
         # a separate validation file is the user's hold-out: it stays out, nothing is refit
         kept = _train(svc, csv, val_path=write_toy_csv(tmp_path / "val.csv", n=20, seed=2),
                       overrides={"train__refit": True})  # fmt: skip
@@ -187,7 +187,7 @@ def test_refit_trains_the_kept_model_on_every_training_row(tmp_path):
         plain = _train(svc, csv)  # no refit: the validation rows' words stay unknown
         assert not set(tags) <= set(svc.load(plain[-1].run_id).encoder.tokenizer.get_vocab())
     finally:
-        svc.close()
+        svc.shutdown()
 
 
 def test_cancelling_during_the_refit_cancels_the_run(tmp_path):
@@ -203,7 +203,7 @@ def test_cancelling_during_the_refit_cancels_the_run(tmp_path):
         run = svc.run(seen[-1].run_id).summary
         assert (run.status, run.model_dir, run.epochs_run) == ("cancelled", None, 2)
     finally:
-        svc.close()
+        svc.shutdown()
 
 
 def test_bad_input_is_refused_before_a_run_is_recorded(tmp_path):
@@ -216,7 +216,7 @@ def test_bad_input_is_refused_before_a_run_is_recorded(tmp_path):
             svc.prepare(write_toy_csv(tmp_path / "t.csv"), preset_name="huge")
         assert svc.runs() == []
     finally:
-        svc.close()
+        svc.shutdown()
 
 
 def test_a_run_whose_files_vanished_gives_a_clear_error(tmp_path):
@@ -227,7 +227,7 @@ def test_a_run_whose_files_vanished_gives_a_clear_error(tmp_path):
         with pytest.raises(ServiceError, match="has no config.json.*lstm-demo doctor"):
             svc.predict(events[-1].run_id, "great")
     finally:
-        svc.close()
+        svc.shutdown()
 
 
 def test_delete_removes_the_directory_and_the_row(tmp_path):
@@ -244,4 +244,4 @@ def test_delete_removes_the_directory_and_the_row(tmp_path):
         with pytest.raises(ServiceError):
             svc.predict(run_id, "great")  # not answered from the cache
     finally:
-        svc.close()
+        svc.shutdown()

@@ -23,7 +23,6 @@ from helpers import write_toy_csv
 from lstm_demo.config import AppSettings
 from lstm_demo.service import Service
 from lstm_demo.ui import build_app, launch_options
-from lstm_demo.worker import TrainingWorker
 
 ENDPOINTS = {"train", "examples", "train_example", "train_status", "cancel", "predict", "predict_batch", "explain",
              "gates", "decision_path", "runs", "run", "delete", "export", "import_bundle"}  # fmt: skip
@@ -40,15 +39,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     home = tmp_path_factory.mktemp("home")
     settings = AppSettings.from_env({"LSTM_DEMO_HOME": str(home), "LSTM_DEMO_DEVICE": "cpu"})
     service = Service(settings)
-    worker = TrainingWorker.for_service(service)
-    demo = build_app(service, worker)
+    demo = build_app(service)
     _, url, _ = demo.launch(
         prevent_thread_lock=True, quiet=True, **launch_options(settings, "127.0.0.1", free_port())
     )
-    yield {"url": url, "service": service, "worker": worker, "data": tmp_path_factory.mktemp("data")}
+    yield {"url": url, "service": service, "data": tmp_path_factory.mktemp("data")}
     demo.close()
-    worker.shutdown(timeout=10)
-    service.close()
+    service.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +200,7 @@ def test_prediction_answers_while_a_training_runs_and_the_training_can_be_cancel
     queued = client.predict(handle_file(str(big)), "", "", "fast", 100, "", "long", False, api_name="/train")
     run_id = queued["run_id"]
     assert queued["status"] in ("queued", "running")
-    job = server["worker"].get(run_id)
+    job = server["service"].job(run_id)
     job.wait(0, timeout=30)  # the first report: it is training now
     for _ in range(3):
         assert client.predict("great film", trained["run_id"], api_name="/predict")["label"] in ("neg", "pos")
