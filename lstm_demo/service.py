@@ -781,7 +781,8 @@ def _config(preset_name: str, overrides: dict[str, Any]) -> RunConfig:
     except LimitError:
         raise
     except (ValueError, TypeError, KeyError) as e:
-        raise ServiceError(str(e).strip("'\"") or f"invalid option ({type(e).__name__})") from None
+        message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)  # KeyError's str() quotes it
+        raise ServiceError(str(message) or f"invalid option ({type(e).__name__})") from None
 
 
 def describe_error(error: BaseException) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from helpers import LABELS, write_toy_csv
 
-from lstm_demo.config import AppSettings
+from lstm_demo.config import AppSettings, LimitError
 from lstm_demo.service import Service, ServiceError, TrainEvent
 
 EPOCHS = 3
@@ -245,3 +245,277 @@ def test_delete_removes_the_directory_and_the_row(tmp_path):
             svc.predict(run_id, "great")  # not answered from the cache
     finally:
         svc.shutdown()
+
+
+# ------------------------------------------------------------------ inspecting an upload
+
+
+@pytest.fixture
+def svc(tmp_path):
+    s = _service(tmp_path / "home")
+    yield s
+    s.shutdown()
+
+
+def _write(path: Path, rows: list[str]) -> Path:
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_inspect_guesses_columns_counts_labels_and_names_an_unnamed_index(svc, tmp_path):
+    rows = [",text,label"] + [
+        f"{i},{'great fun' if i % 2 else 'dull plot'} number {i},{LABELS[i % 2]}" for i in range(20)
+    ]
+    seen = svc.inspect(_write(tmp_path / "indexed.csv", rows))
+    assert seen.columns == ("(unnamed 1)", "text", "label") and seen.source == "indexed.csv"
+    assert (seen.text_column, seen.label_column) == ("text", "label")
+    assert seen.label_counts == {"neg": 10, "pos": 10} and seen.rows == 20 and seen.warnings == ()
+    assert len(seen.preview) == 8 and seen.preview[0][0] == "0"
+    # the index column can still be chosen by its shown name
+    assert svc.inspect(tmp_path / "indexed.csv", "text", "(unnamed 1)").label_counts["0"] == 1
+
+
+@pytest.mark.parametrize(
+    ("labels", "warns"),
+    [
+        ([str(i * 7) for i in range(40)], "different numbers"),  # a score or an id, not a class
+        (["a", "b"] * 19 + ["c", "d"], "2 classes have a single example"),
+        ([f"label {i}" for i in range(60)], "60 different labels in 60 rows"),
+        (["a", "b"] * 20, None),
+    ],
+)
+def test_inspect_warns_about_a_label_column_when_it_is_chosen(svc, tmp_path, labels, warns):
+    path = _write(tmp_path / "t.csv", ["text,score"] + [f"text number {i},{y}" for i, y in enumerate(labels)])
+    seen = svc.inspect(path, "text", "score")
+    if warns is None:
+        assert seen.warnings == ()
+    else:
+        assert any(warns in w for w in seen.warnings), seen.warnings
+
+
+def test_a_failed_inspect_raises_so_the_old_preview_is_cleared(svc, tmp_path):
+    (tmp_path / "image.csv").write_bytes(b"\x89PNG\r\n\x1a\n....")
+    with pytest.raises(ValueError, match="PNG image"):
+        svc.inspect(tmp_path / "image.csv")
+    with pytest.raises(ServiceError, match="must differ"):
+        svc.inspect(write_toy_csv(tmp_path / "t.csv"), "text", "text")
+
+
+def test_the_file_is_parsed_once_from_upload_to_queued_run(svc, tmp_path, monkeypatch):
+    from lstm_demo import data, service
+
+    parses, devices, writes = [], [], []
+    monkeypatch.setattr(data, "parse", _counting(data.parse, parses))
+    monkeypatch.setattr(service, "resolve_device", _counting(service.resolve_device, devices))
+    monkeypatch.setattr(svc.store, "update_config", _counting(svc.store.update_config, writes))
+    path = write_toy_csv(tmp_path / "t.csv", n=40)
+    svc.inspect(path)  # the upload
+    svc.inspect(path, "text", "label")  # a column chosen
+    prepared = svc.prepare(path, text_column="text", label_column="label", preset_name="fast")
+    assert len(parses) == 1 and len(devices) == 1 and writes == []
+    assert prepared.device == "cpu" and svc.run(prepared.run_id).config["labels"] == list(LABELS)
+    path.write_text(path.read_text() + "one more awful row,neg\n")  # a new version is read again
+    assert svc.inspect(path).rows == 41 and len(parses) == 2
+
+
+def _counting(fn, calls):
+    def wrapper(*args, **kwargs):
+        calls.append(args)
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def test_parsing_waits_for_a_free_slot_then_says_busy(svc, tmp_path, monkeypatch):
+    from lstm_demo import service
+
+    monkeypatch.setattr(service, "UPLOAD_WAIT", 0.01)
+    for _ in range(svc.limits.parallel_uploads):
+        svc._uploads.acquire()  # every slot taken by uploads being parsed
+    with pytest.raises(ServiceError, match="busy"):
+        svc.inspect(write_toy_csv(tmp_path / "t.csv"))
+    svc._uploads.release()
+    assert svc.inspect(tmp_path / "t.csv").rows == 80
+
+
+# ------------------------------------------------------------------ limits at the door
+
+
+def _limited(tmp_path, **env):
+    return Service(AppSettings.from_env({"LSTM_DEMO_HOME": str(tmp_path / "home"), **env}))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "refused"),
+    [
+        ({"model__hidden_size": 1024}, None),
+        ({"model__hidden_size": 1025}, "over the limit"),
+        ({"model__hidden_size": -1}, "hidden"),
+        ({"model__hidden_size": 10**12}, "over the limit"),
+        ({"model__hidden_size": "big"}, "hidden"),
+        ({"model__embedding_dim": 1025}, "over the limit"),
+        ({"train__epochs": 501}, "over the limit"),
+        ({"train__batch_size": 4097}, "over the limit"),
+        ({"train__lr": float("nan")}, "lr"),
+        ({"train__lr": float("inf")}, "lr"),
+        ({"preprocess__max_length": 1025}, "over the limit"),
+        ({"tokenizer__vocab_size": 200_001}, "over the limit"),
+        ({"model__num_layers": 9}, "over the limit"),
+        ({"no__such": 1}, "unknown configuration section 'no'"),
+    ],
+)
+def test_prepare_checks_every_size_before_reading_the_table(tmp_path, monkeypatch, overrides, refused):
+    from lstm_demo import data
+
+    svc = _limited(tmp_path)
+    parses = []
+    monkeypatch.setattr(data, "parse", _counting(data.parse, parses))
+    try:
+        path = write_toy_csv(tmp_path / "t.csv", n=40)
+        if refused is None:
+            svc.prepare(path, preset_name="fast", overrides=overrides)
+            return
+        with pytest.raises(ValueError, match=refused):
+            svc.prepare(path, preset_name="fast", overrides=overrides)
+        assert parses == [] and svc.runs() == []
+    finally:
+        svc.shutdown()
+
+
+def test_prepare_refuses_more_classes_than_the_limit(tmp_path):
+    svc = _limited(tmp_path, LSTM_DEMO_MAX_CLASSES="2")
+    try:
+        three = _write(tmp_path / "t.csv", ["text,label"] + [f"text {i},{'abc'[i % 3]}" for i in range(30)])
+        with pytest.raises(
+            ValueError, match="number of classes .* 3, over the limit of 2.*LSTM_DEMO_MAX_CLASSES"
+        ):
+            svc.prepare(three, preset_name="fast")
+        assert svc.prepare(write_toy_csv(tmp_path / "two.csv", n=20), preset_name="fast")
+    finally:
+        svc.shutdown()
+
+
+def test_prepare_refuses_a_table_wider_than_the_limit(tmp_path):
+    svc = _limited(tmp_path, LSTM_DEMO_MAX_COLUMNS="3")
+    try:
+        path = _write(tmp_path / "wide.csv", ["a,b,text,label", "1,2,fine film,pos", "3,4,dull film,neg"])
+        with pytest.raises(ValueError, match="4 columns, over the limit of 3"):
+            svc.inspect(path)
+    finally:
+        svc.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("texts", "refused"),
+    [
+        (["x" * 20_000], None),
+        (["x" * 20_001], "the text \\(characters\\) is 20001, over the limit"),
+        (["fine", "y" * 20_001], "text 2 \\(characters\\)"),
+        (["fine", None], "text 2 is a NoneType"),
+        (["fine", 3], "text 2 is a int"),
+        ([" "], "empty"),
+    ],
+)
+def test_predict_checks_each_text_without_echoing_it(trained, texts, refused):
+    svc, events, _ = trained
+    run_id = events[-1].run_id
+    if refused is None:
+        assert len(svc.predict(run_id, texts)) == len(texts)
+        return
+    with pytest.raises(ValueError, match=refused) as error:
+        svc.predict(run_id, texts)
+    assert "xxxx" not in str(error.value) and "yyyy" not in str(error.value)
+
+
+def test_batch_prediction_rows_csv_and_row_limit(trained, tmp_path):
+    svc, events, _ = trained
+    run_id = events[-1].run_id
+    path = write_toy_csv(tmp_path / "batch.csv", n=10, seed=3)
+    result = svc.predict_table(run_id, path)
+    assert result.columns == ("text", "label", "predicted", "confidence") and len(result.rows) == 10
+    assert result.path.is_file() and result.path.is_relative_to(svc.scratch)
+    header = result.path.read_text(encoding="utf-8").splitlines()[0]
+    assert header == "text,label,predicted,p(neg),p(pos)"
+    assert all(0.5 <= row[3] <= 1.0 and row[2] in LABELS for row in result.rows)
+    few = _limited(tmp_path, LSTM_DEMO_MAX_BATCH_ROWS="9")
+    try:  # refused before any model is looked up or run
+        with pytest.raises(LimitError, match="number of texts is 10, over the limit of 9"):
+            few.predict_table(run_id, path)
+    finally:
+        few.shutdown()
+
+
+def test_mistakes_are_held_out_texts_the_model_gets_wrong(tmp_path):
+    svc = _service(tmp_path / "home")
+    try:
+        # labels that are half noise: the model cannot get every held-out text right
+        rows = [
+            (text, LABELS[(i // 3) % 2]) for i, (text, _) in enumerate(__import__("helpers").toy_rows(60))
+        ]
+        path = tmp_path / "noisy.csv"
+        path.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows), encoding="utf-8")
+        prepared = svc.prepare(path, preset_name="fast", overrides={"train__epochs": 1})
+        job = svc.submit(prepared)
+        list(svc.follow(job.run_id, interval=0.05))
+        wrong = svc.mistakes(job.run_id, n=5)
+        texts, truth = prepared.held_out(1000)
+        assert 0 < len(wrong) <= 5 and all(m.text in texts and m.truth != m.predicted for m in wrong)
+        assert [m.confidence for m in wrong] == sorted((m.confidence for m in wrong), reverse=True)
+    finally:
+        svc.shutdown()
+
+
+def test_delete_refuses_a_queued_or_running_run(tmp_path):
+    svc = _service(tmp_path / "home")
+    try:
+        prepared = svc.prepare(write_toy_csv(tmp_path / "t.csv", n=40), preset_name="fast")
+        with pytest.raises(ServiceError, match="is queued: cancel it before deleting it"):
+            svc.delete(prepared.run_id)
+        assert [r.id for r in svc.runs()] == [prepared.run_id]
+    finally:
+        svc.shutdown()
+
+
+# ------------------------------------------------------------------ scratch space and errors
+
+
+def test_scratch_is_private_to_the_instance_and_removed_at_shutdown(tmp_path, monkeypatch):
+    import os
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("precious")
+    os.symlink(victim, tmp_path / "lstm-demo-scratch")  # planted at the old fixed path
+    svc = _service(tmp_path / "home")
+    folder = svc.scratch_dir()
+    assert folder.parent == svc.scratch and svc.scratch.parent == tmp_path
+    assert not svc.scratch.is_symlink() and (svc.scratch.stat().st_mode & 0o777) == 0o700
+    os.utime(folder, (0, 0))  # an old handed-out folder, and a link someone planted inside
+    os.symlink(victim, svc.scratch / "link")
+    os.utime(svc.scratch / "link", (0, 0), follow_symlinks=False)
+    svc.scratch_dir()
+    assert not folder.exists() and not (svc.scratch / "link").exists()
+    svc.shutdown()
+    assert not svc.scratch.exists()
+    assert (victim / "keep.txt").read_text() == "precious" and (tmp_path / "lstm-demo-scratch").is_symlink()
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        (ServiceError("run abc is running"), "run abc is running"),
+        (ValueError("/home/someone/.lstm-demo/runs/abc/config.json is missing"), "config.json is missing"),
+        (KeyError("labels"), "something went wrong \\(error id [0-9a-f]{8}\\): see the server log"),
+        (RuntimeError("CUDA error at /opt/torch/x.cpp"), "something went wrong \\(error id"),
+    ],
+)
+def test_callers_see_user_errors_and_an_error_id_for_anything_else(error, shown, caplog):
+    from lstm_demo.service import describe_error
+
+    message = describe_error(error)
+    assert __import__("re").match(shown, message), message
+    assert "/home" not in message and "/opt" not in message
+    if "error id" in message:
+        assert message.split("error id ")[1][:8] in caplog.text  # the log has the id and the traceback

@@ -73,7 +73,7 @@ def launch_options(settings: AppSettings, host: str | None = None, port: int | N
     return {
         "server_name": host or settings.host,
         "server_port": port or settings.port,
-        "auth": LoginGuard(*settings.auth) if settings.auth else None,
+        "auth": LoginGuard(*settings.auth).check if settings.auth else None,
         "app_kwargs": {"middleware": [Middleware(ClientAddress)]},
         "share": settings.share,
         "max_file_size": settings.limits.upload_bytes,

@@ -37,7 +37,8 @@ class _Record:
 
 
 class LoginGuard:
-    """The `auth` callable for `Blocks.launch`: one user name and password, throttled."""
+    """One user name and password, throttled; `check` is the `auth` callable for `Blocks.launch`
+    (a coroutine function, which Gradio awaits, so a delay does not hold a server thread)."""
 
     def __init__(
         self,
@@ -51,7 +52,7 @@ class LoginGuard:
         self._clock, self._sleep = clock, sleep
         self._records: OrderedDict[tuple[str, str], _Record] = OrderedDict()
 
-    async def __call__(self, username: str, password: str) -> bool:
+    async def check(self, username: str, password: str) -> bool:
         client = CLIENT.get()
         keys = [("user", username.casefold()), ("client", client)]
         now = self._clock()
