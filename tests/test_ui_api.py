@@ -11,6 +11,7 @@ import csv
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -244,3 +245,107 @@ def test_two_people_training_at_once_each_get_their_own_model(server: dict[str, 
     assert results["me"]["status"] == results["them"]["status"] == "completed"
     labels = {name: server["service"].run(r["run_id"]).config["labels"] for name, r in results.items()}
     assert labels == {"me": ["neg", "pos"], "them": ["happy", "sad"]}
+
+
+# ------------------------------------------------------------------ limits and what callers see
+
+
+SMALL = '{"model__hidden_size": 16}'  # within the lowered limits
+TRAIN_REFUSED = [
+    pytest.param({"options": '{"model__hidden_size": 17}'}, "over the limit of 16", id="hidden-just-over"),
+    pytest.param({"options": '{"model__hidden_size": NaN}'}, "whole number", id="hidden-nan"),
+    pytest.param({"options": '{"model__hidden_size": -1}'}, "at least 1", id="hidden-negative"),
+    pytest.param({"options": '{"model__hidden_size": 1e300}'}, "whole number", id="hidden-huge"),
+    pytest.param({"options": '{"model__hidden_size": "big"}'}, "whole number", id="hidden-string"),
+    pytest.param({"options": '{"train__lr": Infinity}'}, "lr", id="lr-inf"),
+    pytest.param({"options": "[16]"}, "JSON object", id="options-not-an-object"),
+    pytest.param({"epochs": 4, "options": SMALL}, "over the limit of 3", id="epochs-just-over"),
+    pytest.param({"epochs": -1, "options": SMALL}, "whole number of at least 0", id="epochs-negative"),
+    pytest.param({"epochs": 2.5, "options": SMALL}, "whole number", id="epochs-fraction"),
+]
+
+
+@pytest.fixture
+def small_limits(server: dict[str, Any]) -> Iterator[None]:
+    """The server's limits lowered for one test, so 'just inside' is cheap to train."""
+    service = server["service"]
+    before = service.limits
+    service.limits = replace(before, hidden_size=16, epochs=3, batch_rows=2, text_chars=50, ig_steps=20)
+    yield
+    service.limits = before
+
+
+@pytest.mark.parametrize(("args", "says"), TRAIN_REFUSED)
+def test_train_options_are_checked_before_anything_is_read(
+    server: dict[str, Any], client: Client, small_limits: None, args: dict[str, Any], says: str
+) -> None:
+    before = len(client.predict("", "", api_name="/runs"))
+    with pytest.raises(AppError, match=says):
+        train(client, write_toy_csv(server["data"] / "limits.csv", n=20), **args)
+    assert len(client.predict("", "", api_name="/runs")) == before
+
+
+def test_train_options_just_inside_the_limits_are_taken(
+    server: dict[str, Any], client: Client, small_limits: None
+) -> None:
+    final, _ = train(client, write_toy_csv(server["data"] / "inside.csv", n=20), epochs=1,
+                     options=SMALL)  # fmt: skip
+    assert final["status"] == "completed"
+    assert server["service"].run(final["run_id"]).config["model"]["hidden_size"] == 16
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "args", "says"),
+    [
+        ("/predict", ("x" * 50,), None),
+        ("/predict", ("x" * 51,), "over the limit of 50"),
+        ("/explain", ("great film", "{run}", "ig", "", 20), None),
+        ("/explain", ("great film", "{run}", "ig", "", 21), "over the limit of 20"),
+        ("/explain", ("great film", "{run}", "ig", "", 0), "at least 1"),
+        ("/explain", ("great film", "{run}", "ig", "", "many"), "whole number"),
+        ("/explain", ("great film", "{run}", "nosuch", "", 5), "unknown method"),
+        ("/gates", ("y" * 51, "{run}"), "over the limit of 50"),
+        ("/decision_path", ("z" * 51, "{run}"), "over the limit of 50"),
+    ],
+)
+def test_texts_and_steps_are_checked_without_echoing_the_text(
+    client: Client, trained: dict[str, Any], small_limits: None, endpoint: str, args: tuple, says: str | None
+) -> None:
+    args = tuple(a.format(run=trained["run_id"]) if isinstance(a, str) else a for a in args)
+    if endpoint == "/predict":
+        args = (*args, trained["run_id"])
+    if says is None:
+        assert client.predict(*args, api_name=endpoint)
+        return
+    with pytest.raises(AppError, match=says) as refused:
+        client.predict(*args, api_name=endpoint)
+    assert "xxxxx" not in str(refused.value) and "yyyyy" not in str(refused.value)
+
+
+def test_batch_prediction_is_bounded_in_rows(
+    server: dict[str, Any], client: Client, trained: dict[str, Any], small_limits: None
+) -> None:
+    path = write_toy_csv(server["data"] / "three.csv", n=3)
+    with pytest.raises(AppError, match="number of texts is 3, over the limit of 2"):
+        client.predict(handle_file(str(path)), trained["run_id"], "", api_name="/predict_batch")
+
+
+def test_answers_hold_no_server_paths(
+    client: Client, trained: dict[str, Any], server: dict[str, Any]
+) -> None:
+    home = str(server["service"].settings.home)
+    answers = [client.predict(trained["run_id"], api_name="/run"), client.predict("", "", api_name="/runs"),
+               client.predict(trained["run_id"], api_name="/train_status")]  # fmt: skip
+    assert all("model_dir" not in str(a) and home not in str(a) for a in answers)
+
+
+def test_an_unexpected_error_answers_an_error_id_not_its_text(
+    client: Client, trained: dict[str, Any], server: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("/srv/secret/path internal detail")
+
+    monkeypatch.setattr(server["service"], "predict", broken)
+    with pytest.raises(AppError, match=r"something went wrong \(error id [0-9a-f]{8}\)") as refused:
+        client.predict("great film", trained["run_id"], api_name="/predict")
+    assert "secret" not in str(refused.value) and "KeyError" not in str(refused.value)

@@ -131,7 +131,6 @@ def follow(service: Service, job: Job, wait: bool) -> Iterator[dict[str, Any]]:
 
 def register(service: Service) -> None:
     """Add the API endpoints to the Blocks being built."""
-    limits = service.limits
 
     def train(
         file: gr.FileData,
@@ -209,7 +208,7 @@ def register(service: Service) -> None:
         """Word attributions by each method (comma-separated: ig, gradient_shap, occlusion, saliency,
         input_x_gradient) for the target class (default: the predicted one), with IG's delta."""
         steps = whole(steps, "steps", low=1)
-        limits.check("ig_steps", steps, "steps")
+        service.limits.check("ig_steps", steps, "steps")
         e = service.explain(
             resolve_run(service, run_id),
             _text(text),
@@ -230,7 +229,7 @@ def register(service: Service) -> None:
     def _text(text: Any) -> str:
         if not isinstance(text, str):
             raise ServiceError(f"the text must be a string, not a {type(text).__name__}")
-        limits.check("text_chars", len(text), "the text (characters)")
+        service.limits.check("text_chars", len(text), "the text (characters)")
         return text
 
     def runs(status: str = "", search: str = "") -> list[dict[str, Any]]:
