@@ -16,7 +16,8 @@ from helpers import write_toy_csv
 from lstm_demo.config import AppSettings
 from lstm_demo.service import Service
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+# a real training in a child process, killed and restarted: slow, so with `make test-all`
+pytestmark = [pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL"), pytest.mark.slow]
 
 
 def _wait_for_a_running_run_with_an_epoch(svc: Service, deadline: float) -> str:

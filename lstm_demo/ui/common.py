@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 from dataclasses import asdict
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from ..service import Service, ServiceError, describe_error
@@ -29,11 +28,6 @@ def message_html(text: str | list[str] | tuple[str, ...], kind: str = "error") -
     body = "<br>".join(html.escape(line) for line in lines)
     role = ' role="alert"' if kind == "error" else ""
     return f'<div class="lstm-demo-msg lstm-demo-msg-{kind}"{role}>{body}</div>'
-
-
-def scratch_dir(service: Service) -> Path:
-    """A new folder in the service's private scratch directory (use `service.scratch_dir()`)."""
-    return service.scratch_dir()
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
