@@ -12,9 +12,7 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import threading
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -27,8 +25,9 @@ import torch
 from . import artifacts, data, gates
 from .config import AppSettings, LimitError, RunConfig, override, preset
 from .data import DataError as DataError  # re-exported: the UI tells upload problems apart
-from .data import Parsed, Table, check_labels
+from .data import Table, check_labels
 from .examples import EXAMPLES, Example, example_path
+from .files import Scratch, Uploads
 from .names import ACTIVE_STATUSES, METHODS
 from .store import MetricPoint, RunDetail, RunSummary, Store, StoreError
 from .tokenization import TextEncoder
@@ -41,12 +40,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREVIEW_ROWS = 8  # rows of an uploaded table shown before training
-PARSED_KEPT = 2  # parsed tables kept, so choosing columns and then Start do not read the file again
-UPLOAD_WAIT = 5.0  # seconds a parse waits for a free slot before answering "busy"
 PREDICT_BATCH = 256  # texts per forward pass in batch prediction
 HELD_OUT_TEXTS = 1000  # held-out texts kept per submitted run to find its mistakes
 HELD_OUT_RUNS = 50  # runs whose held-out texts are kept
-SCRATCH_MAX_AGE = 3600.0  # seconds a handed-out file stays; Gradio copies it into its own cache first
 
 
 class ServiceError(ValueError):
@@ -145,11 +141,9 @@ class Service:
         self._cache: OrderedDict[str, artifacts.LoadedModel] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
-        self._parsed_cache: OrderedDict[tuple[str, int, int], Parsed] = OrderedDict()
-        self._uploads = threading.BoundedSemaphore(int(self.limits.parallel_uploads))
         self._held_out: OrderedDict[str, tuple[list[str], list[str]]] = OrderedDict()
-        # private to this instance (mkdtemp makes it 0700): never a fixed path another user could plant
-        self.scratch = Path(tempfile.mkdtemp(prefix="lstm-demo-"))
+        self._uploads = Uploads(self.limits)
+        self._scratch = Scratch()
         self.worker = TrainingWorker(
             self.execute, cancel_queued=self._cancel_queued, device_of=lambda prepared: prepared.device
         )
@@ -159,7 +153,7 @@ class Service:
         and remove the scratch directory."""
         self.worker.shutdown(cancel=True, timeout=timeout)
         self.store.close()
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        self._scratch.close()
 
     close = shutdown  # for callers that only hold a store-like `close`
 
@@ -169,43 +163,15 @@ class Service:
 
     # ------------------------------------------------------------------ tables
 
-    def _parse(self, path: str | os.PathLike[str]) -> Parsed:
-        """The parsed file, read once per version of it (path, modification time, size)."""
-        try:
-            st = os.stat(path)
-            key = (os.fspath(path), st.st_mtime_ns, st.st_size)
-        except OSError:
-            key = None  # data.parse says what is wrong with the path
-        with self._lock:
-            if key in self._parsed_cache:
-                self._parsed_cache.move_to_end(key)
-                return self._parsed_cache[key]
-        if not self._uploads.acquire(timeout=UPLOAD_WAIT):
-            raise ServiceError("the server is busy reading other uploads: try again in a moment")
-        try:
-            parsed = data.parse(
-                path,
-                max_bytes=self.limits.upload_bytes,
-                max_rows=int(self.limits.rows),
-                max_columns=int(self.limits.columns),
-            )
-        finally:
-            self._uploads.release()
-        if key is not None:
-            with self._lock:
-                self._parsed_cache[key] = parsed
-                while len(self._parsed_cache) > PARSED_KEPT:
-                    self._parsed_cache.popitem(last=False)
-        return parsed
-
     def inspect(
         self, path: str | os.PathLike[str], text_col: str | None = None, label_col: str | None = None
     ) -> Inspection:
         """Preview, guessed columns, label distribution and label warnings of an uploaded table.
 
-        Raises DataError/ServiceError when the file cannot be read, so the caller clears the old preview.
+        Raises a ValueError (DataError, ServiceError, files.Busy) when the file cannot be read, so the
+        caller clears the old preview.
         """
-        parsed = self._parse(path)
+        parsed = self._uploads.parse(path)
         shown = data.preview(parsed, PREVIEW_ROWS)
         text, label = text_col or shown.text_column, label_col or shown.label_column
         if text is None or label is None:
@@ -248,7 +214,7 @@ class Service:
             device = str(resolve_device(cfg.train.device))
         except (ValueError, RuntimeError) as e:
             raise ServiceError(str(e)) from None
-        table = data.select(self._parse(train_path), text_column, label_column)
+        table = data.select(self._uploads.parse(train_path), text_column, label_column)
         labels = table.classes
         self.limits.check("classes", len(labels), f"the number of classes in {table.source}")
         val_table = None
@@ -306,7 +272,7 @@ class Service:
 
     def _labelled(self, path: str | os.PathLike[str], like: Table, labels: Sequence[str]) -> Table:
         """A validation or test table in the training table's columns, with no label it lacks."""
-        table = data.select(self._parse(path), like.text_column, like.label_column, min_classes=1)
+        table = data.select(self._uploads.parse(path), like.text_column, like.label_column, min_classes=1)
         check_labels(table, labels)
         return table
 
@@ -513,7 +479,7 @@ class Service:
         self, run_id: str, path: str | os.PathLike[str], text_column: str | None = None
     ) -> Table:
         """Read a table of texts for batch prediction (labels optional)."""
-        return data.select(self._parse(path), text_column, None, require_labels=False, min_classes=0)
+        return data.select(self._uploads.parse(path), text_column, None, require_labels=False, min_classes=0)
 
     def predict_table(
         self, run_id: str, path: str | os.PathLike[str], text_column: str | None = None
@@ -548,21 +514,9 @@ class Service:
         return sorted(wrong, key=lambda m: -m.confidence)[:n]
 
     def scratch_dir(self) -> Path:
-        """A new folder inside this instance's private scratch directory, for a file handed out (a
-        prediction CSV, a bundle); folders older than an hour are removed first."""
-        now = time.time()
-        with os.scandir(self.scratch) as entries:
-            for entry in entries:
-                try:
-                    if now - entry.stat(follow_symlinks=False).st_mtime <= SCRATCH_MAX_AGE:
-                        continue
-                    if entry.is_dir(follow_symlinks=False):
-                        shutil.rmtree(entry.path, ignore_errors=True)
-                    else:
-                        os.unlink(entry.path)
-                except OSError:  # removed by another request meanwhile
-                    pass
-        return Path(tempfile.mkdtemp(dir=self.scratch))
+        """A new folder in this instance's private scratch directory, for a file handed out (a
+        prediction CSV, a bundle); removed after an hour, and at shutdown."""
+        return self._scratch.folder()
 
     # ------------------------------------------------------------------ opening the model up
 
