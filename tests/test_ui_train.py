@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 
+import gradio as gr
 import pytest
 from helpers import toy_rows, write_toy_csv
 
@@ -67,7 +68,9 @@ def test_start_locks_the_button_until_the_run_is_queued_then_follows_it_to_the_e
     path = write_toy_csv(tmp_path / "toy.csv", n=60)
     test = write_toy_csv(tmp_path / "test.csv", n=20, seed=3)
     values = _values(**SMALL)
-    updates = list(train_tab.start(svc, str(path), str(test), "text", "label", "fast", 2, "mine", *values))
+    updates = list(
+        train_tab.start(svc, "page-1", str(path), str(test), "text", "label", "fast", 2, "mine", *values)
+    )
     assert updates[0].start == {"__type__": "update", "interactive": False}  # before anything else
     unlocked = next(
         i for i, u in enumerate(updates) if u.start == {"__type__": "update", "interactive": True}
@@ -82,7 +85,7 @@ def test_start_locks_the_button_until_the_run_is_queued_then_follows_it_to_the_e
 
 
 def test_start_without_a_file_says_so_and_stays_unlocked(svc):
-    (only,) = train_tab.start(svc, None, None, None, None, "fast", 2, "", *_values())
+    (only,) = train_tab.start(svc, "page-2", None, None, None, None, "fast", 2, "", *_values())
     assert "upload a CSV" in only.upload_message and only.start["interactive"] is True
 
 
@@ -98,3 +101,25 @@ def test_a_reloaded_page_re_attaches_to_the_running_training_and_can_cancel_it(s
     *_, last = following
     assert "was cancelled" in last.message
     assert "no training of yours" in train_tab.cancel(svc, job.run_id)
+
+
+def test_a_second_start_from_the_same_page_while_the_first_is_in_flight_makes_no_second_run(svc, tmp_path):
+    """A double click reaches the server twice; only the first makes a run."""
+    path = str(write_toy_csv(tmp_path / "twice.csv", n=200, seed=9))
+    values = _values(**SMALL)
+    form = (path, None, "text", "label", "fast", 50, "", *values)
+    first = train_tab.start(svc, "page-3", *form)
+    assert next(first).start["interactive"] is False  # the first is starting
+    (second,) = train_tab.start(svc, "page-3", *form)
+    assert train_tab.BUSY in second.message
+    queued = next(first)
+    assert queued.start["interactive"] is True
+    (third,) = train_tab.start(svc, "page-3", *form)  # and while it trains
+    assert train_tab.BUSY in third.message
+    other = train_tab.start(svc, "page-4", *form)  # another page is not held up
+    assert next(other).start["interactive"] is False
+    other.close()
+    job_id = next(u.job_id for u in first if u.job_id is not gr.skip() and isinstance(u.job_id, str))
+    assert train_tab.cancel(svc, job_id).startswith("<div")
+    assert [r.name for r in svc.runs() if r.dataset_name == "twice.csv"] == [None]
+    first.close()

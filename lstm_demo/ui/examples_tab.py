@@ -9,7 +9,6 @@ from typing import Any
 
 import gradio as gr
 
-from ..examples import EXAMPLES, example_path
 from ..service import Service
 from .common import user_message
 from .train_tab import TrainTab
@@ -24,7 +23,7 @@ INTRO = (
 
 def example_copy(service: Service, name: str) -> str:
     """The example's CSV copied to a fresh temporary folder, where Gradio may serve it from."""
-    source = example_path(name, service.settings.home / "examples")
+    source = service.example_path(name)
     target = service.scratch_dir() / source.name
     shutil.copyfile(source, target)
     return str(target)
@@ -42,7 +41,8 @@ def load(service: Service, inspect: Any, train_tab_id: str, name: str) -> tuple[
 
 def build(service: Service, train: TrainTab, tabs: gr.Tabs, train_tab_id: str) -> None:
     gr.Markdown(INTRO)
-    for name, example in EXAMPLES.items():
+    for example in service.examples():
+        name = example.name
         with gr.Group(elem_classes=["lstm-demo-example"]):
             gr.Markdown(f"### {example.title}\n{example.description}")
             with gr.Row():
@@ -57,8 +57,8 @@ def build(service: Service, train: TrainTab, tabs: gr.Tabs, train_tab_id: str) -
                         [train.file, tabs, *train.inspect_outputs],
                         api_visibility="private",
                     ).success(
-                        functools.partial(train.start_example, example, encoder),
-                        train.file,
+                        functools.partial(train.start_example, name, encoder),
+                        None,
                         train.start_outputs,
                         api_visibility="private",
                         concurrency_limit=None,

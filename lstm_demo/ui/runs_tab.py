@@ -37,13 +37,13 @@ class RunPage(NamedTuple):
     per_class: list[list[Any]] | None
     confusion: Any
     curves: Any
-    message: Any = ""
+    message: Any = gr.skip()  # an error, else the last action's message stays
 
 
 class Comparison(NamedTuple):
     table: str
     curves: Any
-    message: Any = ""
+    message: Any = gr.skip()
 
 
 EMPTY_PAGE = RunPage("", None, None, None, None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import html
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -59,6 +60,9 @@ class Training(NamedTuple):
     start: Any = gr.skip()  # the Start button: locked while a submission is in flight
 
 
+BUSY = "your training is already starting or running: wait for it to end, or cancel it"
+_starting: set[str] = set()  # browser sessions between a Start click and their run being queued
+_starting_lock = threading.Lock()
 CLEARED = {"curves": None, "metrics": "", "per_class": None, "confusion": None, "missed": None}
 UNLOCKED = gr.update(interactive=True)
 
@@ -166,6 +170,7 @@ def progress_html(job: Any, position: int | None) -> str:
 
 def start(
     service: Service,
+    session: str | None,
     path: str | None,
     test_path: str | None,
     text: str | None,
@@ -194,32 +199,43 @@ def start(
             overrides={**overrides_from(values), "train__epochs": int(n_epochs)},
             name=(name or "").strip() or None,
         ),
+        session,
     )
 
 
-def start_example(service: Service, example: Any, encoder: str | None, path: str) -> Iterator[Training]:
-    """An example's button: its own preset and overrides, whatever the form says."""
-    overrides = {**example.overrides, **({"model__encoder": encoder} if encoder else {})}
-    title = example.title + (f" ({encoder})" if encoder else "")
-    yield from follow_new(
-        service,
-        functools.partial(
-            service.prepare, path, preset_name=example.preset, overrides=overrides, name=f"example: {title}"
-        ),
-    )
+def start_example(service: Service, name: str, encoder: str | None) -> Iterator[Training]:
+    """An example's button: its own preset and settings, whatever the form says."""
+    yield from follow_new(service, functools.partial(service.prepare_example, name, encoder))
 
 
-def follow_new(service: Service, prepare: Callable[[], Any]) -> Iterator[Training]:
-    """Validate and queue the run (Start locked meanwhile), then stream its progress until it ends."""
-    yield Training(start=gr.update(interactive=False))
+def follow_new(
+    service: Service, prepare: Callable[[], Any], session: str | None = None
+) -> Iterator[Training]:
+    """Validate and queue the run (Start locked meanwhile), then stream its progress until it ends.
+
+    One browser session starts one training at a time: a second click that reaches the server before
+    the button is locked (a double click) is answered with a message, not a second run.
+    """
+    with _starting_lock:
+        busy = session is not None and (session in _starting or service.active_job(session) is not None)
+        if not busy and session is not None:
+            _starting.add(session)
+    if busy:
+        yield Training(message=message_html(BUSY, "info"))
+        return
     try:
-        job = service.submit(prepare())
-    except ValueError as e:  # the data or an option: said next to the upload, the form stays as it is
-        yield Training(upload_message=message_html(user_message(e)), message="", start=UNLOCKED)
-        return
-    except Exception as e:
-        yield Training(message=message_html(user_message(e)), start=UNLOCKED)
-        return
+        yield Training(start=gr.update(interactive=False))
+        try:
+            job = service.submit(prepare(), session)
+        except ValueError as e:  # the data or an option: said next to the upload, the form stays as it is
+            yield Training(upload_message=message_html(user_message(e)), message="", start=UNLOCKED)
+            return
+        except Exception as e:
+            yield Training(message=message_html(user_message(e)), start=UNLOCKED)
+            return
+    finally:
+        with _starting_lock:
+            _starting.discard(session)
     notes = list(job.prepared.notes) if getattr(job, "prepared", None) is not None else []
     yield Training(upload_message=message_html(notes, "info"), message="", start=UNLOCKED, **CLEARED)
     yield from follow(service, job)
@@ -298,7 +314,7 @@ class TrainTab:
     file: gr.File
     inspect: Callable[[str | None], Inspected]  # (path) -> the same updates as an upload
     inspect_outputs: list[Any]
-    start_example: Callable[..., Iterator[Training]]  # (example, encoder, path) -> streamed updates
+    start_example: Callable[..., Iterator[Training]]  # (example name, encoder) -> streamed updates
     start_outputs: list[Any]
 
 
@@ -375,7 +391,7 @@ def build(service: Service, active: gr.State) -> TrainTab:
                      start_btn]  # fmt: skip
     follow_options: dict[str, Any] = {"concurrency_limit": None, "show_progress": "hidden", **private}
     start_btn.click(
-        functools.partial(start, service),
+        _with_session(start, service),
         [file, test_file, text_col, label_col, preset, epochs, run_name, *controls],
         start_outputs,
         js=LOCK_JS,
@@ -386,3 +402,13 @@ def build(service: Service, active: gr.State) -> TrainTab:
     return TrainTab(
         file, do_inspect, inspect_outputs, functools.partial(start_example, service), start_outputs
     )
+
+
+def _with_session(handler: Callable[..., Any], service: Service) -> Callable[..., Any]:
+    """`handler(service, session, *inputs)` as a listener: Gradio passes the request by its annotation,
+    which a `functools.partial` hides, so this stays a def."""
+
+    def listener(request: gr.Request, *inputs: Any) -> Any:
+        yield from handler(service, request.session_hash, *inputs)
+
+    return listener
