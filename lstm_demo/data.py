@@ -275,6 +275,8 @@ def label_warnings(counts: dict[str, int], max_classes: int) -> list[str]:
     """What looks wrong with a chosen label column, said when it is chosen rather than at Start."""
     warnings = []
     n_rows, n_classes = sum(counts.values()), len(counts)
+    if n_classes == 1:
+        warnings.append(f"only one label ({_names(counts)}): a classifier needs at least two classes")
     if n_classes > min(max_classes, max(50, n_rows // 2)):
         warnings.append(
             f"{n_classes:,} different labels in {n_rows:,} rows: labels should be a few class names "

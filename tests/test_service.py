@@ -281,6 +281,7 @@ def test_inspect_guesses_columns_counts_labels_and_names_an_unnamed_index(svc, t
         ([str(i * 7) for i in range(40)], "different numbers"),  # a score or an id, not a class
         (["a", "b"] * 19 + ["c", "d"], "2 classes have a single example"),
         ([f"label {i}" for i in range(60)], "60 different labels in 60 rows"),
+        (["a"] * 40, "only one label ('a')"),
         (["a", "b"] * 20, None),
     ],
 )

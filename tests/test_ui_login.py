@@ -21,6 +21,7 @@ class Clock:
 
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
+        await asyncio.sleep(0)  # lets the other attempts in flight run meanwhile, as a real wait would
         self.now += seconds
 
 
@@ -56,6 +57,16 @@ def test_failures_are_slowed_more_and_more_then_locked_out(guard: LoginGuard, cl
     clock.now += LOCKOUT_SECONDS + 1
     assert attempt(guard, "ada", "s3cret")  # the window has passed
     assert not attempt(guard, "ada", "guess") and clock.slept == delays  # and the count starts again
+
+
+def test_attempts_sent_at_once_are_counted_before_any_answer(guard: LoginGuard, clock: Clock, caplog) -> None:
+    async def burst() -> list[bool]:
+        CLIENT.set("10.0.0.7")
+        return await asyncio.gather(*(guard.check("ada", f"guess{i}") for i in range(LOCKOUT_AFTER + 2)))
+
+    assert not any(asyncio.run(burst()))
+    assert caplog.text.count("locked out") == 2  # the two past the limit were not even compared
+    assert not attempt(guard, "ada", "s3cret", client="10.0.0.8")  # the name is locked, from anywhere
 
 
 def test_one_address_trying_many_names_is_slowed_too(guard: LoginGuard, clock: Clock) -> None:

@@ -62,7 +62,12 @@ class LoginGuard:
                 "login refused for user %r from %s: locked out after repeated failures", username, client
             )
             return False
-        delay = max(_delay(r.failures) for r in records)
+        # counted as a failure before the wait, so attempts sent at once are slowed and locked out too
+        for r in records:
+            r.failures, r.last = r.failures + 1, now
+            if r.failures >= LOCKOUT_AFTER:
+                r.locked_until = now + LOCKOUT_SECONDS
+        delay = max(_delay(r.failures - 1) for r in records)
         if delay:
             await self._sleep(delay)  # an await, so other requests are served meanwhile
         ok = hmac.compare_digest(username.encode(), self._username.encode()) & hmac.compare_digest(
@@ -73,11 +78,6 @@ class LoginGuard:
                 self._records.pop(key, None)
             log.info("login for user %r from %s", username, client)
             return True
-        now = self._clock()
-        for r in records:
-            r.failures, r.last = r.failures + 1, now
-            if r.failures >= LOCKOUT_AFTER:
-                r.locked_until = now + LOCKOUT_SECONDS
         log.warning("failed login for user %r from %s (%d failures)", username, client, records[0].failures)
         return False
 
