@@ -349,3 +349,21 @@ def test_an_unexpected_error_answers_an_error_id_not_its_text(
     with pytest.raises(AppError, match=r"something went wrong \(error id [0-9a-f]{8}\)") as refused:
         client.predict("great film", trained["run_id"], api_name="/predict")
     assert "secret" not in str(refused.value) and "KeyError" not in str(refused.value)
+
+
+def test_gradio_keeps_uploads_in_a_private_folder_unless_one_is_named(tmp_path, monkeypatch) -> None:
+    import os
+    import tempfile
+
+    from lstm_demo.ui.app import private_gradio_cache
+
+    monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    (tmp_path / "gradio").symlink_to(tmp_path)  # planted at Gradio's shared default
+    with private_gradio_cache() as folder:
+        assert os.environ["GRADIO_TEMP_DIR"] == str(folder) and folder.parent == tmp_path
+        assert (folder.stat().st_mode & 0o777) == 0o700 and not folder.is_symlink()
+    assert not folder.exists() and "GRADIO_TEMP_DIR" not in os.environ
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "mine"))
+    with private_gradio_cache() as folder:
+        assert folder is None and os.environ["GRADIO_TEMP_DIR"] == str(tmp_path / "mine")

@@ -7,7 +7,12 @@ themselves are shared through the database, as the Runs tab shows.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,9 +96,26 @@ def launch(host: str | None = None, port: int | None = None) -> None:
     settings = AppSettings.from_env()
     service = Service(settings)
     try:
-        app = build_app(service)
-        app.launch(**launch_options(settings, host, port), prevent_thread_lock=True)
-        service.warm_up()  # once the page answers, so the launch does not wait for it
-        app.block_thread()
+        with private_gradio_cache():
+            app = build_app(service)
+            app.launch(**launch_options(settings, host, port), prevent_thread_lock=True)
+            service.warm_up()  # once the page answers, so the launch does not wait for it
+            app.block_thread()
     finally:
         service.shutdown()  # a training cut short is recorded as cancelled
+
+
+@contextlib.contextmanager
+def private_gradio_cache() -> Iterator[Path | None]:
+    """Gradio keeps uploads and the files it hands out in /tmp/gradio, one path shared by every user of
+    the machine; unless GRADIO_TEMP_DIR names a folder, this process uses a private one, removed at exit."""
+    if os.environ.get("GRADIO_TEMP_DIR"):
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix="lstm-demo-gradio-"))
+    os.environ["GRADIO_TEMP_DIR"] = str(folder)  # read when the app and its components are made
+    try:
+        yield folder
+    finally:
+        os.environ.pop("GRADIO_TEMP_DIR", None)
+        shutil.rmtree(folder, ignore_errors=True)
