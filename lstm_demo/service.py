@@ -144,18 +144,18 @@ class Service:
         self._held_out: OrderedDict[str, tuple[list[str], list[str]]] = OrderedDict()
         self._uploads = Uploads(self.limits)
         self._scratch = Scratch()
-        self.worker = TrainingWorker(
+        self._worker = TrainingWorker(
             self.execute, cancel_queued=self._cancel_queued, device_of=lambda prepared: prepared.device
         )
 
     def shutdown(self, *, timeout: float | None = 10.0) -> None:
         """Cancel queued runs, ask running ones to stop (recorded as cancelled), then close the store
         and remove the scratch directory."""
-        self.worker.shutdown(cancel=True, timeout=timeout)
+        self._worker.shutdown(cancel=True, timeout=timeout)
         self.store.close()
         self._scratch.close()
 
-    close = shutdown  # for callers that only hold a store-like `close`
+    close = shutdown  # the name `contextlib.closing` and older callers use
 
     def warm_up(self) -> None:
         """Pay PyTorch's one-off start-up costs now rather than in the first training (see `train.warm_up`)."""
@@ -214,6 +214,7 @@ class Service:
             device = str(resolve_device(cfg.train.device))
         except (ValueError, RuntimeError) as e:
             raise ServiceError(str(e)) from None
+        device = "cuda:0" if device == "cuda" else device  # `auto` and `cuda:0` share one lane
         table = data.select(self._uploads.parse(train_path), text_column, label_column)
         labels = table.classes
         self.limits.check("classes", len(labels), f"the number of classes in {table.source}")
@@ -387,11 +388,11 @@ class Service:
             self._held_out[prepared.run_id] = prepared.held_out(HELD_OUT_TEXTS)
             while len(self._held_out) > HELD_OUT_RUNS:
                 self._held_out.popitem(last=False)
-        return self.worker.submit(prepared, owner_session)
+        return self._worker.submit(prepared, owner_session)
 
     def job(self, run_id: str) -> Job | None:
         """The job of a run submitted to this app, or None (a run from elsewhere is in `run`)."""
-        return self.worker.get(self.resolve(run_id))
+        return self._worker.get(self.resolve(run_id))
 
     def follow(self, run_id: str, interval: float = 0.5, heartbeat: float | None = None) -> Iterator[Job]:
         """The job after each change (at most once per `interval` seconds, or after `heartbeat` quiet
@@ -404,16 +405,16 @@ class Service:
     def cancel(self, run_id: str) -> bool:
         """Cancel a queued run at once, or ask a running one to stop after its current step; False when
         it is not queued or running in this app."""
-        return self.worker.cancel(self.resolve(run_id))
+        return self._worker.cancel(self.resolve(run_id))
 
     def position(self, run_id: str) -> int | None:
         """0 while running, 1 for the next in line on its device, ...; None when not active."""
-        return self.worker.position(run_id)
+        return self._worker.position(run_id)
 
     def active_job(self, owner_session: str | None = None) -> Job | None:
         """The newest queued or running job (of that browser session, when one is named): a page that
         was reloaded attaches to it again."""
-        return self.worker.active(owner_session)
+        return self._worker.active(owner_session)
 
     def _cancel_queued(self, run_id: str) -> RunSummary:
         """Record a run cancelled before its training started."""
@@ -612,7 +613,7 @@ class Service:
         """Delete the run's row, its metrics and its model directory; a queued or running run is refused."""
         run_id = self.resolve(run_id)
         status = self.store.get_run(run_id).summary.status
-        job = self.worker.get(run_id)
+        job = self._worker.get(run_id)
         if status in ACTIVE_STATUSES or (job is not None and not job.finished):
             raise ServiceError(f"run {run_id} is {status}: cancel it before deleting it")
         with self._lock:
