@@ -145,7 +145,10 @@ class Service:
         self._uploads = Uploads(self.limits)
         self._scratch = Scratch()
         self._worker = TrainingWorker(
-            self.execute, cancel_queued=self._cancel_queued, device_of=lambda prepared: prepared.device
+            self.execute,
+            cancel_queued=self._cancel_queued,
+            device_of=lambda prepared: prepared.device,
+            describe=describe_error,
         )
 
     def shutdown(self, *, timeout: float | None = 10.0) -> None:

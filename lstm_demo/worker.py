@@ -111,12 +111,15 @@ class TrainingWorker:
         *,
         cancel_queued: Callable[[str], Any] | None = None,
         device_of: Callable[[Any], str] | None = None,
+        describe: Callable[[BaseException], str] | None = None,
     ) -> None:
         """`execute(prepared, should_stop)` trains and yields events whose `.progress` is a `train.Progress`
         and whose last one carries `.run`; `cancel_queued(run_id)` records a run cancelled before it
-        started; `device_of(prepared)` names the device whose lane the run waits in."""
+        started; `device_of(prepared)` names the device whose lane the run waits in; `describe(error)`
+        words a failure for the job's followers (it logs what it does not show)."""
         self._execute = execute
         self._cancel_queued = cancel_queued
+        self._describe = describe or _logged
         self._device_of = device_of or (lambda prepared: str(prepared.config.train.device))
         self._lock = threading.Condition()
         self._queues: dict[str, deque[Job]] = {}
@@ -221,8 +224,7 @@ class TrainingWorker:
                 last = event
                 job._report(event)
         except Exception as e:  # a run that cannot start or fails midway ends alone; the queue moves on
-            log.exception("training run %s failed", job.run_id)
-            job._update(status="failed", error=str(e) or type(e).__name__, prepared=None)
+            job._update(status="failed", error=self._describe(e), prepared=None)
             return
         run = getattr(last, "run", None)
         kind = getattr(getattr(last, "progress", None), "kind", None)
@@ -262,3 +264,8 @@ class TrainingWorker:
                 job._stop.set()
         for thread in threads:
             thread.join(timeout)
+
+
+def _logged(error: BaseException) -> str:
+    log.error("a training failed", exc_info=error)
+    return str(error) or type(error).__name__

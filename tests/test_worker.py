@@ -273,6 +273,11 @@ def test_real_trainings_queue_cancel_and_fail_without_stopping_the_worker(
     status = {r.name: (r.status, r.error) for r in service.runs()}
     assert status["broken"][0] == "failed" and "KeyError" in status["broken"][1]
     assert jobs["broken"].status == "failed"
+    # what the page and the HTTP caller follow: an error id, not the exception's text
+    assert (
+        jobs["broken"].error.startswith("something went wrong (error id ")
+        and "KeyError" not in jobs["broken"].error
+    )
     assert status["ok"] == ("completed", None) and jobs["ok"].run.status == "completed"
     assert status["dropped"][0] == "cancelled"
     assert service.predict(jobs["ok"].run_id, ["great film"])[0].label in ("neg", "pos")
