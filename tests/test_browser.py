@@ -456,6 +456,7 @@ def test_a_double_click_on_start_trains_once_and_a_test_file_gives_test_figures(
     page.dblclick("#train-start")
     page.wait_for_selector("#train-progress [data-status=completed]", timeout=TRAIN_MS)
     assert "test: accuracy" in wait_for_text(page, "#train-metrics", "accuracy")
+    assert page.locator("#train-start").inner_text().strip() == "Start training"  # unlocked, with its label
     page.wait_for_timeout(1500)  # a second run, if the click made one, would be queued by now
     open_tab(page, "runs")
     rows = wait_for_text(page, "#runs-table", "twice.csv")

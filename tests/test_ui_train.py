@@ -71,16 +71,16 @@ def test_start_locks_the_button_until_the_run_is_queued_then_follows_it_to_the_e
     updates = list(
         train_tab.start(svc, "page-1", str(path), str(test), "text", "label", "fast", 2, "mine", *values)
     )
-    assert updates[0].start == {"__type__": "update", "interactive": False}  # before anything else
-    unlocked = next(
-        i for i, u in enumerate(updates) if u.start == {"__type__": "update", "interactive": True}
-    )
-    assert unlocked > 0
+    assert updates[0].start["interactive"] is False  # before anything else
+    unlocked = next(i for i, u in enumerate(updates) if u.start.get("interactive"))
+    assert unlocked > 0 and updates[unlocked].start["value"] == "Start training"  # a blank button otherwise
     last = updates[-1]
     run_id = last.active
     assert any(u.job_id == run_id for u in updates)
     assert 'data-status="completed"' in [u.progress for u in updates if isinstance(u.progress, str)][-1]
     assert "test: accuracy" in last.metrics and f"run {run_id} finished" in last.message
+    assert "not listed" not in last.metrics and isinstance(last.missed, list)  # the mistakes, if any
+    assert all(row[0] != row[1] and row[0] in ("neg", "pos") for row in last.missed)
     assert svc.run(run_id).summary.test_accuracy is not None  # the test file was used
 
 

@@ -172,6 +172,7 @@ def compare_html(details: Sequence[Any]) -> str:
         return ""
     columns = [{**_figures(d), **settings(d.config)} for d in details]
     keys = list(dict.fromkeys(k for c in columns for k in c))
+    keys.sort(key=lambda k: len({c.get(k, "") for c in columns}) == 1)  # the differences first
     head = "".join(f"<th>{html.escape(run_title(d.summary))}</th>" for d in details)
     rows = []
     for key in keys:

@@ -64,10 +64,16 @@ BUSY = "your training is already starting or running: wait for it to end, or can
 _starting: set[str] = set()  # browser sessions between a Start click and their run being queued
 _starting_lock = threading.Lock()
 CLEARED = {"curves": None, "metrics": "", "per_class": None, "confusion": None, "missed": None}
-UNLOCKED = gr.update(interactive=True)
+START = "Start training"
 
 
 # ---------------------------------------------------------------------------------- the data
+
+
+def start_button(enabled: bool) -> Any:
+    """The Start button's update, new each time (Gradio consumes it); the label goes with every change,
+    since an update without one leaves the button blank."""
+    return gr.update(value=START if enabled else "Starting…", interactive=enabled)
 
 
 def _column_choices(columns: Any, value: str | None) -> Any:
@@ -184,7 +190,7 @@ def start(
     if not path:
         yield Training(
             upload_message=message_html("upload a CSV or TSV file first (or try one in the Examples tab)"),
-            start=UNLOCKED,
+            start=start_button(True),
         )
         return
     yield from follow_new(
@@ -224,20 +230,22 @@ def follow_new(
         yield Training(message=message_html(BUSY, "info"))
         return
     try:
-        yield Training(start=gr.update(interactive=False))
+        yield Training(start=start_button(False))
         try:
             job = service.submit(prepare(), session)
         except ValueError as e:  # the data or an option: said next to the upload, the form stays as it is
-            yield Training(upload_message=message_html(user_message(e)), message="", start=UNLOCKED)
+            yield Training(upload_message=message_html(user_message(e)), message="", start=start_button(True))
             return
         except Exception as e:
-            yield Training(message=message_html(user_message(e)), start=UNLOCKED)
+            yield Training(message=message_html(user_message(e)), start=start_button(True))
             return
     finally:
         with _starting_lock:
             _starting.discard(session)
     notes = list(job.prepared.notes) if getattr(job, "prepared", None) is not None else []
-    yield Training(upload_message=message_html(notes, "info"), message="", start=UNLOCKED, **CLEARED)
+    yield Training(
+        upload_message=message_html(notes, "info"), message="", start=start_button(True), **CLEARED
+    )
     yield from follow(service, job)
 
 
@@ -281,7 +289,7 @@ def finished(service: Service, job: Any) -> Training:
         return Training(message=message_html(f"run {job.run_id} was {job.status}", "info"), metrics=summary)
     try:
         wrong = [
-            [m.predicted, m.label, round(m.confidence, 3), m.text]
+            [m.predicted, m.truth, round(m.confidence, 3), m.text]
             for m in service.mistakes(job.run_id, MISSED_SHOWN)
         ]
     except Exception as e:
@@ -361,7 +369,7 @@ def build(service: Service, active: gr.State) -> TrainTab:
     with gr.Accordion("advanced hyperparameters", open=False, elem_id="advanced"):
         controls = build_controls(PRESETS["fast"])
     with gr.Row():
-        start_btn = gr.Button("Start training", variant="primary", elem_id="train-start")
+        start_btn = gr.Button(START, variant="primary", elem_id="train-start")
         cancel_btn = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
     train_msg = gr.HTML(elem_id="train-message")
     progress = gr.HTML(elem_id="train-progress")
