@@ -658,11 +658,9 @@ def _resolve(wanted: str, src: Parsed, role: str) -> str:
     folded = [c for c in src.columns if c.casefold() == wanted.strip().casefold()]
     if len(folded) == 1:
         return folded[0]
-    shown = _names(src.columns[:20]) + (
-        f", ... ({len(src.columns):,} in all)" if len(src.columns) > 20 else ""
-    )
     raise DataError(
-        f"{src.name} has no column {wanted!r}; its columns are {shown}: choose one of those as the {role} column"
+        f"{src.name} has no column {wanted!r}; its columns are {_names(src.columns)}: "
+        f"choose one of those as the {role} column"
     )
 
 
@@ -730,8 +728,11 @@ def _check_classes(table: Table, min_classes: int) -> None:
         )
 
 
-def _names(items: Sequence[str] | dict[str, int]) -> str:
-    return ", ".join(repr(c) for c in items)
+def _names(items: Sequence[str] | dict[str, int], shown: int = 20) -> str:
+    """Quoted names for a message, the first `shown` of them (a table may have thousands of columns)."""
+    items = list(items)
+    more = f", ... ({len(items):,} in all)" if len(items) > shown else ""
+    return ", ".join(repr(c) for c in items[:shown]) + more
 
 
 def _size(n: int) -> str:

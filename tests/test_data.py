@@ -501,3 +501,9 @@ def test_column_guessing_on_a_very_wide_table_does_work_linear_in_its_size(tmp_p
     assert table.text_column == "text" and table.label_column == "label" and chosen.texts == table.texts
     assert calls["index"] == 0
     assert calls["all"] < 40 * WIDE  # a few calls per cell (3 rows), not one per pair of columns
+
+
+def test_a_message_about_a_wide_table_names_a_few_columns_not_all(tmp_path):
+    with pytest.raises(DataError, match=r"'c19', \.\.\. \(100,000 in all\)") as refused:
+        read_table(_wide(tmp_path, rows=1), "nope", max_columns=WIDE)
+    assert len(str(refused.value)) < 500
