@@ -99,6 +99,12 @@ def whole(value: Any, name: str, *, low: int = 0) -> int:
     return int(value)
 
 
+def epochs_override(epochs: Any) -> dict[str, int]:
+    """`epochs` as an override; 0 keeps the preset's."""
+    n = whole(epochs, "epochs")
+    return {"train__epochs": n} if n else {}
+
+
 def job_status(service: Service, job: Job) -> dict[str, Any]:
     """A job as JSON: status, queue position, the latest progress report, and the run when it ended."""
     p = job.progress
@@ -144,9 +150,7 @@ def register(service: Service) -> None:
     ) -> Iterator[dict[str, Any]]:
         """Train a model on a CSV/TSV of texts and labels; streams the job's status while it trains
         (`wait`), else answers once it is queued. `epochs` 0 keeps the preset's; `options` is JSON."""
-        overrides = parse_options(options)
-        if whole(epochs, "epochs"):
-            overrides["train__epochs"] = whole(epochs, "epochs")
+        overrides = {**parse_options(options), **epochs_override(epochs)}
         prepared = service.prepare(
             file["path"],
             text_column=text_column or None,
@@ -169,8 +173,7 @@ def register(service: Service) -> None:
         name: str, encoder: str = "", epochs: int = 0, wait: bool = True
     ) -> Iterator[dict[str, Any]]:
         """Train on an example dataset (see `examples`) with its preset; `encoder` lstm, gru or rnn."""
-        overrides = {"train__epochs": whole(epochs, "epochs")} if whole(epochs, "epochs") else {}
-        prepared = service.prepare_example(name, encoder or None, overrides)
+        prepared = service.prepare_example(name, encoder or None, epochs_override(epochs))
         yield from follow(service, service.submit(prepared), wait)
 
     def train_status(run_id: str) -> dict[str, Any]:
