@@ -367,3 +367,21 @@ def test_gradio_keeps_uploads_in_a_private_folder_unless_one_is_named(tmp_path, 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "mine"))
     with private_gradio_cache() as folder:
         assert folder is None and os.environ["GRADIO_TEMP_DIR"] == str(tmp_path / "mine")
+
+
+def test_the_endpoints_are_plain_functions_callable_without_a_server(tmp_path: Path) -> None:
+    from lstm_demo.service import ServiceError
+    from lstm_demo.ui.api import Endpoints, parse_methods
+
+    service = Service(AppSettings.from_env({"LSTM_DEMO_HOME": str(tmp_path), "LSTM_DEMO_DEVICE": "cpu"}))
+    try:
+        endpoints = Endpoints(service)
+        assert "movie_reviews" in [e["name"] for e in endpoints.examples()]
+        assert parse_methods("gradshap; ig, ig") == ["gradient_shap", "ig"]
+        with pytest.raises(ServiceError, match="epochs must be a whole number"):
+            next(endpoints.train({"path": str(write_toy_csv(tmp_path / "t.csv"))}, epochs=float("nan")))
+        with pytest.raises(ServiceError, match="unknown method nope"):
+            endpoints.explain("great film", "anyrun", "ig, nope")
+        assert endpoints.runs() == []
+    finally:
+        service.shutdown()

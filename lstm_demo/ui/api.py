@@ -135,10 +135,14 @@ def follow(service: Service, job: Job, wait: bool) -> Iterator[dict[str, Any]]:
         raise ServiceError(f"run {job.run_id} failed: {job.error}")
 
 
-def register(service: Service) -> None:
-    """Add the API endpoints to the Blocks being built."""
+class Endpoints:
+    """The endpoints over one service: plain values in and out, callable without a server."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
 
     def train(
+        self,
         file: gr.FileData,
         text_column: str = "",
         label_column: str = "",
@@ -151,7 +155,7 @@ def register(service: Service) -> None:
         """Train a model on a CSV/TSV of texts and labels; streams the job's status while it trains
         (`wait`), else answers once it is queued. `epochs` 0 keeps the preset's; `options` is JSON."""
         overrides = {**parse_options(options), **epochs_override(epochs)}
-        prepared = service.prepare(
+        prepared = self.service.prepare(
             file["path"],
             text_column=text_column or None,
             label_column=label_column or None,
@@ -159,29 +163,29 @@ def register(service: Service) -> None:
             overrides=overrides,
             name=name or None,
         )
-        yield from follow(service, service.submit(prepared), wait)
+        yield from follow(self.service, self.service.submit(prepared), wait)
 
-    def examples() -> list[dict[str, Any]]:
+    def examples(self) -> list[dict[str, Any]]:
         """The example datasets `train_example` can train on: name, title, description, preset."""
         return [
             {"name": e.name, "title": e.title, "description": e.description, "preset": e.preset,
              "overrides": dict(e.overrides)}
-            for e in service.examples()
+            for e in self.service.examples()
         ]  # fmt: skip
 
     def train_example(
-        name: str, encoder: str = "", epochs: int = 0, wait: bool = True
+        self, name: str, encoder: str = "", epochs: int = 0, wait: bool = True
     ) -> Iterator[dict[str, Any]]:
         """Train on an example dataset (see `examples`) with its preset; `encoder` lstm, gru or rnn."""
-        prepared = service.prepare_example(name, encoder or None, epochs_override(epochs))
-        yield from follow(service, service.submit(prepared), wait)
+        prepared = self.service.prepare_example(name, encoder or None, epochs_override(epochs))
+        yield from follow(self.service, self.service.submit(prepared), wait)
 
-    def train_status(run_id: str) -> dict[str, Any]:
+    def train_status(self, run_id: str) -> dict[str, Any]:
         """The status and progress of a training job (or of any stored run)."""
-        job = service.job(run_id)
+        job = self.service.job(run_id)
         if job is not None:
-            return job_status(service, job)
-        summary = service.run(run_id).summary
+            return job_status(self.service, job)
+        summary = self.service.run(run_id).summary
         return {
             "run_id": summary.id,
             "status": summary.status,
@@ -189,89 +193,91 @@ def register(service: Service) -> None:
             "run": public(summary),
         }
 
-    def cancel(run_id: str) -> dict[str, Any]:
+    def cancel(self, run_id: str) -> dict[str, Any]:
         """Cancel a queued run, or ask a running one to stop after its current step."""
-        if not service.cancel(run_id):
+        if not self.service.cancel(run_id):
             raise ServiceError(f"run {run_id} is not queued or running in this app")
-        return job_status(service, service.job(run_id))
+        return job_status(self.service, self.service.job(run_id))
 
-    def predict(text: str, run_id: str = "") -> dict[str, Any]:
+    def predict(self, text: str, run_id: str = "") -> dict[str, Any]:
         """The predicted label and every class's probability for one text."""
-        prediction = service.predict(resolve_run(service, run_id), [text])[0]
+        prediction = self.service.predict(resolve_run(self.service, run_id), [text])[0]
         return prediction.to_dict()
 
-    def predict_batch(file: gr.FileData, run_id: str = "", text_column: str = "") -> gr.FileData:
+    def predict_batch(self, file: gr.FileData, run_id: str = "", text_column: str = "") -> gr.FileData:
         """Predict every row of a CSV/TSV; answers a CSV with the predicted label and probabilities."""
-        result = service.predict_table(resolve_run(service, run_id), file["path"], text_column or None)
+        result = self.service.predict_table(
+            resolve_run(self.service, run_id), file["path"], text_column or None
+        )
         return gr.FileData(path=str(result.path), orig_name=result.path.name)
 
     def explain(
-        text: str, run_id: str = "", methods: str = "ig", target: str = "", steps: int = 50
+        self, text: str, run_id: str = "", methods: str = "ig", target: str = "", steps: int = 50
     ) -> dict[str, Any]:
         """Word attributions by each method (comma-separated: ig, gradient_shap, occlusion, saliency,
         input_x_gradient) for the target class (default: the predicted one), with IG's delta."""
-        steps = whole(steps, "steps", low=1)
-        service.limits.check("ig_steps", steps, "steps")
-        e = service.explain(
-            resolve_run(service, run_id),
-            _text(text),
-            methods=parse_methods(methods),
-            target=target or None,
-            steps=steps,
+        steps, chosen, text = whole(steps, "steps", low=1), parse_methods(methods), self._text(text)
+        self.service.limits.check("ig_steps", steps, "steps")  # every argument checked before any work
+        e = self.service.explain(
+            resolve_run(self.service, run_id), text, methods=chosen, target=target or None, steps=steps
         )
         return e.to_dict()
 
-    def gates(text: str, run_id: str = "") -> dict[str, Any]:
+    def gates(self, text: str, run_id: str = "") -> dict[str, Any]:
         """Every gate, the cell and the hidden state per token, layer and direction."""
-        return service.gates(resolve_run(service, run_id), _text(text)).to_dict()
+        return self.service.gates(resolve_run(self.service, run_id), self._text(text)).to_dict()
 
-    def decision_path(text: str, run_id: str = "") -> dict[str, Any]:
+    def decision_path(self, text: str, run_id: str = "") -> dict[str, Any]:
         """The class probabilities after each prefix of the text."""
-        return service.decision_path(resolve_run(service, run_id), _text(text)).to_dict()
+        return self.service.decision_path(resolve_run(self.service, run_id), self._text(text)).to_dict()
 
-    def _text(text: Any) -> str:
+    def _text(self, text: Any) -> str:
         if not isinstance(text, str):
             raise ServiceError(f"the text must be a string, not a {type(text).__name__}")
-        service.limits.check("text_chars", len(text), "the text (characters)")
+        self.service.limits.check("text_chars", len(text), "the text (characters)")
         return text
 
-    def runs(status: str = "", search: str = "") -> list[dict[str, Any]]:
+    def runs(self, status: str = "", search: str = "") -> list[dict[str, Any]]:
         """Stored runs, newest first, optionally filtered by status and a search string."""
-        return [public(r) for r in service.runs(status=status or None, search=search or None)]
+        return [public(r) for r in self.service.runs(status=status or None, search=search or None)]
 
-    def run(run_id: str) -> dict[str, Any]:
+    def run(self, run_id: str) -> dict[str, Any]:
         """One run: summary, configuration, final metrics, curve and dataset."""
-        return public(service.run(run_id))
+        return public(self.service.run(run_id))
 
-    def delete(run_id: str) -> dict[str, Any]:
+    def delete(self, run_id: str) -> dict[str, Any]:
         """Delete a run with its metrics and model files (cancel a queued or running one first)."""
-        return public(service.delete(run_id))
+        return public(self.service.delete(run_id))
 
-    def export(run_id: str) -> gr.FileData:
+    def export(self, run_id: str) -> gr.FileData:
         """A zip bundle of the run (config, tokenizer, safetensors weights, metrics, model card)."""
-        run_id = service.resolve(run_id)
-        out = service.scratch_dir() / f"lstm-demo-{run_id}.zip"
-        return gr.FileData(path=str(service.export(run_id, out)), orig_name=out.name)
+        run_id = self.service.resolve(run_id)
+        out = self.service.scratch_dir() / f"lstm-demo-{run_id}.zip"
+        return gr.FileData(path=str(self.service.export(run_id, out)), orig_name=out.name)
 
-    def import_bundle(file: gr.FileData) -> dict[str, Any]:
+    def import_bundle(self, file: gr.FileData) -> dict[str, Any]:
         """Import a bundle made by `export`; it becomes a new completed run."""
-        return public(service.import_bundle(file["path"]))
+        return public(self.service.import_bundle(file["path"]))
 
+
+def register(service: Service) -> None:
+    """Add the API endpoints to the Blocks being built."""
+    e = Endpoints(service)
     for fn, limit, group in (
-        (train, None, None),
-        (examples, 4, None),
-        (train_example, None, None),
-        (train_status, 8, None),
-        (cancel, 8, None),
-        (predict, 4, "predict"),
-        (predict_batch, 1, "batch"),
-        (explain, 2, "explain"),
-        (gates, 2, "explain"),
-        (decision_path, 2, "explain"),
-        (runs, 4, None),
-        (run, 4, None),
-        (delete, 1, "files"),
-        (export, 1, "files"),
-        (import_bundle, 1, "files"),
+        (e.train, None, None),
+        (e.examples, 4, None),
+        (e.train_example, None, None),
+        (e.train_status, 8, None),
+        (e.cancel, 8, None),
+        (e.predict, 4, "predict"),
+        (e.predict_batch, 1, "batch"),
+        (e.explain, 2, "explain"),
+        (e.gates, 2, "explain"),
+        (e.decision_path, 2, "explain"),
+        (e.runs, 4, None),
+        (e.run, 4, None),
+        (e.delete, 1, "files"),
+        (e.export, 1, "files"),
+        (e.import_bundle, 1, "files"),
     ):
         gr.api(_user_errors(fn), api_name=fn.__name__, concurrency_limit=limit, concurrency_id=group)
