@@ -494,7 +494,7 @@ def test_the_run_page_and_runs_side_by_side(visit: Visit, two_runs: dict[str, st
     page.click("#runs-compare-section button")
     for run in (two_runs["two"], two_runs["one"]):
         choose(page, "#runs-compare", run)
-    table = wait_for_text(page, "#runs-compare-table", "differ")
+    table = wait_for_text(page, "#runs-compare-table", r"\d+ of \d+ rows differ")
     assert "model.num_layers" in table and "two layers" in table and "one layer" in table
     marked = page.locator("#runs-compare-table tr.lstm-demo-differs").all_inner_texts()
     assert any("model.num_layers" in row for row in marked)

@@ -84,6 +84,8 @@ def test_two_runs_compare_side_by_side_with_their_differences_marked(runs):
     legends = {trace.name for trace in compared.curves.data}
     assert f"one layer ({one}): validation accuracy" in legends
     assert f"two layers ({two}): validation accuracy" in legends
+    alone = runs_tab.compare(svc, [one])
+    assert "choose a second run" in alone.table and alone.curves is not None
 
 
 def test_delete_asks_first_and_deletes_only_when_confirmed(runs, tmp_path):

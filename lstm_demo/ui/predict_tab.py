@@ -134,7 +134,8 @@ def build(service: Service, active: gr.State) -> gr.Dropdown:
             headers=PREVIEW_HEADERS,
             label="first predictions",
             interactive=False,
-            wrap=True,
+            wrap=False,  # one line per text: the answers stay together in view
+            max_height=420,
             column_widths=COLUMN_WIDTHS,
             elem_id="batch-preview",
         )

@@ -136,6 +136,10 @@ def compare(service: Service, run_ids: list[str] | None) -> Comparison:
         details = [service.run(r) for r in run_ids]
     except Exception as e:
         return Comparison("", None, message_html(user_message(e)))
+    if len(details) < 2:
+        return Comparison(
+            message_html("choose a second run to compare with", "info"), results.curves_figure(details)
+        )
     return Comparison(results.compare_html(details), results.curves_figure(details))
 
 
