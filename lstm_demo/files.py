@@ -64,10 +64,19 @@ class Uploads:
 
 class Scratch:
     """A directory private to one app instance (mkdtemp makes it 0700 under a fresh name), never a
-    fixed path another user could plant a link at; removed by `close`."""
+    fixed path another user could plant a link at; made on first use (a command-line call that hands
+    out no file leaves nothing behind) and removed by `close`."""
 
     def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="lstm-demo-"))
+        self._root: Path | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def root(self) -> Path:
+        with self._lock:
+            if self._root is None:
+                self._root = Path(tempfile.mkdtemp(prefix="lstm-demo-"))
+            return self._root
 
     def folder(self) -> Path:
         """A new folder for a file handed out; folders older than SCRATCH_MAX_AGE are removed first."""
@@ -86,4 +95,6 @@ class Scratch:
         return Path(tempfile.mkdtemp(dir=self.root))
 
     def close(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        with self._lock:
+            if self._root is not None:
+                shutil.rmtree(self._root, ignore_errors=True)

@@ -50,6 +50,7 @@ def test_scratch_is_private_never_follows_links_and_is_removed_at_close(tmp_path
     (victim / "keep.txt").write_text("precious")
     os.symlink(victim, tmp_path / "lstm-demo-scratch")  # planted at the old fixed path
     scratch = Scratch()
+    assert list(tmp_path.glob("lstm-demo-*")) == [tmp_path / "lstm-demo-scratch"]  # nothing until first use
     folder = scratch.folder()
     assert folder.parent == scratch.root and scratch.root.parent == tmp_path
     assert not scratch.root.is_symlink() and (scratch.root.stat().st_mode & 0o777) == 0o700
