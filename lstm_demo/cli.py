@@ -15,7 +15,7 @@ from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from typing import Any
 
-from .config import PRESETS
+from .config import ENCODERS, PRESETS
 from .names import METHOD_ALIASES, METHODS, method_key
 
 EXIT_USAGE = 2
@@ -224,7 +224,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     methods = [method_key(m) for m in args.method]
-    exp = _service().explain(args.run_id, args.text, methods=methods, target=args.target, steps=args.steps)
+    svc = _service()
+    svc.limits.check("ig_steps", args.steps, "--steps")
+    exp = svc.explain(args.run_id, args.text, methods=methods, target=args.target, steps=args.steps)
     if args.json:
         _emit(exp.to_dict())
         return 0
@@ -255,7 +257,10 @@ def cmd_gates(args: argparse.Namespace) -> int:
 
 
 def cmd_faithfulness(args: argparse.Namespace) -> int:
-    result = _service().faithfulness(args.run_id, args.test_csv, n=args.n, steps=args.steps)
+    svc = _service()
+    svc.limits.check("faithfulness_texts", args.n, "--n")
+    svc.limits.check("ig_steps", args.steps, "--steps")
+    result = svc.faithfulness(args.run_id, args.test_csv, n=args.n, steps=args.steps)
     if args.json:
         _emit(result)
         return 0
@@ -293,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int)
     t.add_argument("--seed", type=int)
     t.add_argument("--batch-size", type=int)
-    t.add_argument("--encoder", choices=["lstm", "gru", "rnn"])
+    t.add_argument("--encoder", choices=list(ENCODERS))
     t.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
     t.add_argument(
         "--set",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import hashlib
 import io
 import math
@@ -18,16 +19,22 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, islice
 from typing import Any
 
-MAX_BYTES = 50 * 2**20
-MAX_ROWS = 500_000
+from .config import Limits
+
+# a caller that names no limits gets the app's defaults (the service passes its settings' own)
+MAX_BYTES = Limits().upload_bytes
+MAX_ROWS = Limits().rows
+MAX_COLUMNS = Limits().columns
 FIELD_LIMIT = 10 * 2**20  # characters in one cell; csv's default (128 KiB) is too small for long documents
 SNIFF_CHARS = 64 * 1024  # what the delimiter and binary checks look at
 GUESS_ROWS = 1000  # rows the column guesses look at, so the preview and the read guess alike
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 ONE_COLUMN = "\x1f"  # parse a single-column file on a separator no text uses, so commas stay in the text
+UNNAMED = "(unnamed {})"  # how a blank header cell (often a saved pandas index) is shown and chosen
+NUMERIC_CLASSES = 10  # more distinct all-numeric labels than this look like a score or an id
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 LABEL_NAMES = ("label", "labels", "class", "category", "target", "sentiment", "y")
 TEXT_NAMES = (
     "text", "sentence", "review", "content", "comment", "message", "document", "question", "body", "tweet",
@@ -90,6 +97,55 @@ class Preview:
     notes: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """A whole file parsed once: every later choice of columns reads from here, not from the disk."""
+
+    name: str  # file name shown to users (basename)
+    fingerprint: str  # sha256 hex of the raw file bytes
+    encoding: str
+    delimiter: str  # "" for a single-column file
+    columns: tuple[str, ...]  # blank names replaced by UNNAMED
+    unnamed: frozenset[str]  # the names given to blank header cells; never guessed
+    rows: tuple[tuple[int, tuple[str, ...]], ...] = field(repr=False)  # (line number, cells)
+    notes: tuple[str, ...]
+
+    @functools.cached_property
+    def index(self) -> dict[str, int]:
+        """Column name -> position, so a lookup does not scan the header (tables may be very wide)."""
+        return {c: i for i, c in enumerate(self.columns)}
+
+    @property
+    def named(self) -> list[str]:
+        return [c for c in self.columns if c not in self.unnamed]
+
+
+def parse(
+    path: str | os.PathLike[str],
+    *,
+    max_bytes: int = MAX_BYTES,
+    max_rows: int = MAX_ROWS,
+    max_columns: int = MAX_COLUMNS,
+) -> Parsed:
+    """Read, decode and split a CSV/TSV file; a header wider than `max_columns` is refused before any row is read."""
+    src = _open(path, max_bytes, max_columns)
+    rows = tuple(_bounded(src.rows, max_rows, src.name))
+    if not rows:
+        raise DataError(
+            f"{src.name} has a header ({_names(src.columns)}) but no data rows: add one row per example"
+        )
+    return Parsed(
+        name=src.name,
+        fingerprint=src.fingerprint,
+        encoding=src.encoding,
+        delimiter=src.delimiter,
+        columns=src.columns,
+        unnamed=src.unnamed,
+        rows=rows,
+        notes=tuple(src.notes),
+    )
+
+
 def read_table(
     path: str | os.PathLike[str],
     text_column: str | None = None,
@@ -97,19 +153,32 @@ def read_table(
     *,
     max_bytes: int = MAX_BYTES,
     max_rows: int = MAX_ROWS,
+    max_columns: int = MAX_COLUMNS,
     require_labels: bool = True,
     min_classes: int = 2,
 ) -> Table:
     """Texts and labels of a CSV/TSV file; columns not given are guessed (see `Table.notes`)."""
-    src = _open(path, max_bytes)
-    sample = _sample(src, GUESS_ROWS)
+    parsed = parse(path, max_bytes=max_bytes, max_rows=max_rows, max_columns=max_columns)
+    return select(parsed, text_column, label_column, require_labels=require_labels, min_classes=min_classes)
+
+
+def select(
+    parsed: Parsed,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    *,
+    require_labels: bool = True,
+    min_classes: int = 2,
+) -> Table:
+    """The texts and labels of a parsed table in these columns (guessed when not given)."""
+    sample = parsed.rows[:GUESS_ROWS]
     text_col, label_col, guess_notes = _choose_columns(
-        src, sample, text_column, label_column, need_label=require_labels, guess_label=require_labels
+        parsed, sample, text_column, label_column, need_label=require_labels, guess_label=require_labels
     )
-    ti = src.columns.index(text_col)
-    li = None if label_col is None else src.columns.index(label_col)
-    if label_col is not None and label_column is None:
-        _check_header_is_not_data(src, sample, label_col, li)
+    ti = parsed.index[text_col]
+    li = None if label_col is None else parsed.index[label_col]
+    if label_col is not None and li is not None and label_column is None:
+        _check_header_is_not_data(parsed, sample, label_col, li)
     if li is not None and not require_labels and not any(row[li].strip() for _, row in sample):
         guess_notes.append(f"ignored the empty label column {label_col!r}")
         label_col, li = None, None
@@ -117,14 +186,7 @@ def read_table(
     texts: list[str] = []
     labels: list[str] = []
     dropped: list[int] = []  # line numbers
-    rows_read = 0
-    for line, row in chain(sample, src.rows):
-        rows_read += 1
-        if rows_read > max_rows:
-            raise DataError(
-                f"{src.name} has more than {max_rows:,} rows (the limit): "
-                f"upload a sample of at most {max_rows:,} rows"
-            )
+    for line, row in parsed.rows:
         text = row[ti].strip()
         label = row[li].strip() if li is not None else ""
         if not text or (li is not None and not label):
@@ -134,12 +196,13 @@ def read_table(
         if li is not None:
             labels.append(label)
 
+    rows_read = len(parsed.rows)
     what = f"{text_col!r}" + (f" or {label_col!r}" if label_col else "")
     if not texts:
         raise DataError(
-            f"{src.name}: all {rows_read:,} rows have an empty {what}: choose the columns that hold the data"
+            f"{parsed.name}: all {rows_read:,} rows have an empty {what}: choose the columns that hold the data"
         )
-    notes = src.notes + guess_notes
+    notes = list(parsed.notes) + guess_notes
     if dropped:
         lines = ", ".join(str(n) for n in dropped[:5]) + (", ..." if len(dropped) > 5 else "")
         notes.append(f"dropped {len(dropped):,} of {rows_read:,} rows with an empty {what} (lines {lines})")
@@ -148,13 +211,13 @@ def read_table(
         labels=tuple(labels),
         text_column=text_col,
         label_column=label_col,
-        columns=src.columns,
-        source=src.name,
-        encoding=src.encoding,
-        delimiter=src.delimiter,
+        columns=parsed.columns,
+        source=parsed.name,
+        encoding=parsed.encoding,
+        delimiter=parsed.delimiter,
         rows_read=rows_read,
         dropped_empty=len(dropped),
-        fingerprint=src.fingerprint,
+        fingerprint=parsed.fingerprint,
         notes=tuple(notes),
     )
     if require_labels:
@@ -169,6 +232,7 @@ def read_texts(
     label_column: str | None = None,
     max_bytes: int = MAX_BYTES,
     max_rows: int = MAX_ROWS,
+    max_columns: int = MAX_COLUMNS,
 ) -> Table:
     """Texts to predict; labels too when the file has a label column (given, or named like one)."""
     return read_table(
@@ -177,25 +241,60 @@ def read_texts(
         label_column,
         max_bytes=max_bytes,
         max_rows=max_rows,
+        max_columns=max_columns,
         require_labels=False,
         min_classes=0,
     )
 
 
-def preview_table(path: str | os.PathLike[str], n: int = 5, *, max_bytes: int = MAX_BYTES) -> Preview:
+def preview_table(
+    path: str | os.PathLike[str], n: int = 5, *, max_bytes: int = MAX_BYTES, max_columns: int = MAX_COLUMNS
+) -> Preview:
     """The header, the first `n` rows and guessed columns, for the upload preview."""
-    src = _open(path, max_bytes)
-    sample = _sample(src, max(n, GUESS_ROWS))
-    text_col, label_col, notes = _choose_columns(src, sample, None, None, need_label=False, guess_label=True)
+    return preview(parse(path, max_bytes=max_bytes, max_columns=max_columns), n)
+
+
+def preview(parsed: Parsed, n: int = 5) -> Preview:
+    """The header, the first `n` rows and guessed columns of a parsed table."""
+    sample = parsed.rows[: max(n, GUESS_ROWS)]
+    text_col, label_col, notes = _choose_columns(
+        parsed, sample, None, None, need_label=False, guess_label=True
+    )
     return Preview(
-        columns=src.columns,
+        columns=parsed.columns,
         rows=tuple(tuple(row) for _, row in sample[:n]),
         text_column=text_col,
         label_column=label_col,
-        encoding=src.encoding,
-        delimiter=src.delimiter,
-        notes=tuple(src.notes + notes),
+        encoding=parsed.encoding,
+        delimiter=parsed.delimiter,
+        notes=tuple(parsed.notes) + tuple(notes),
     )
+
+
+def label_warnings(counts: dict[str, int], max_classes: int) -> list[str]:
+    """What looks wrong with a chosen label column, said when it is chosen rather than at Start."""
+    warnings = []
+    n_rows, n_classes = sum(counts.values()), len(counts)
+    if n_classes == 1:
+        warnings.append(f"only one label ({_names(counts)}): a classifier needs at least two classes")
+    if n_classes > min(max_classes, max(50, n_rows // 2)):
+        warnings.append(
+            f"{n_classes:,} different labels in {n_rows:,} rows: labels should be a few class names "
+            "(is this the text column, or an id?)"
+        )
+    if n_classes > NUMERIC_CLASSES and all(_NUMBER.fullmatch(label) for label in counts):
+        warnings.append(
+            f"the labels are {n_classes:,} different numbers: is this a score or an id rather than a class? "
+            "Choose a column of class names"
+        )
+    single = [label for label, n in counts.items() if n == 1]
+    if single:
+        more = f" and {len(single) - 5:,} more" if len(single) > 5 else ""
+        warnings.append(
+            f"{len(single):,} class{'es have' if len(single) > 1 else ' has'} a single example "
+            f"({_names(single[:5])}{more}): every class needs at least 2; add examples or remove those rows"
+        )
+    return warnings
 
 
 def stratified_split(
@@ -254,11 +353,12 @@ class _Source:
     encoding: str
     delimiter: str
     columns: tuple[str, ...]
+    unnamed: frozenset[str]
     rows: Iterator[tuple[int, list[str]]]  # (line number, one cell per column), after the header
     notes: list[str]
 
 
-def _open(path: str | os.PathLike[str], max_bytes: int) -> _Source:
+def _open(path: str | os.PathLike[str], max_bytes: int, max_columns: int) -> _Source:
     name, raw = _read_bytes(path, max_bytes)
     _refuse_binary(raw, name)
     text, encoding, notes = _decode(raw, name)
@@ -267,7 +367,12 @@ def _open(path: str | os.PathLike[str], max_bytes: int) -> _Source:
     delimiter, literal = _sniff_format(text)
     rows = _parse(text, delimiter, literal, name)
     _, header = next(rows)
-    columns = _check_header(header, name)
+    if len(header) > max_columns:
+        raise DataError(
+            f"{name} has {len(header):,} columns, over the limit of {max_columns:,}: "
+            "keep the text and label columns and remove the others"
+        )
+    columns, unnamed = _check_header(header, name)
     layout = f"{DELIMITERS[delimiter]}-separated" if delimiter in DELIMITERS else "a single column"
     notes.insert(0, f"read {name} as {encoding}, {layout}" + (", quotes as plain text" if literal else ""))
     return _Source(
@@ -276,18 +381,21 @@ def _open(path: str | os.PathLike[str], max_bytes: int) -> _Source:
         encoding=encoding,
         delimiter="" if delimiter == ONE_COLUMN else delimiter,
         columns=columns,
+        unnamed=unnamed,
         rows=_fit_rows(rows, len(columns), name, delimiter),
         notes=notes,
     )
 
 
-def _sample(src: _Source, n: int) -> list[tuple[int, list[str]]]:
-    sample = list(islice(src.rows, n))
-    if not sample:
-        raise DataError(
-            f"{src.name} has a header ({_names(src.columns)}) but no data rows: add one row per example"
-        )
-    return sample
+def _bounded(
+    rows: Iterator[tuple[int, list[str]]], max_rows: int, name: str
+) -> Iterator[tuple[int, tuple[str, ...]]]:
+    for count, (line, row) in enumerate(rows, 1):
+        if count > max_rows:
+            raise DataError(
+                f"{name} has more than {max_rows:,} rows (the limit): upload a sample of at most {max_rows:,} rows"
+            )
+        yield line, tuple(row)
 
 
 def _read_bytes(path: str | os.PathLike[str], max_bytes: int) -> tuple[str, bytes]:
@@ -463,8 +571,9 @@ def _fit_rows(
         yield line, row
 
 
-def _check_header(header: list[str], name: str) -> tuple[str, ...]:
-    """Stripped names; blank names are refused except a first column (a saved index) and trailing ones."""
+def _check_header(header: list[str], name: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """Stripped names, and the names given to blank ones; blank names are refused except a first
+    column (a saved index) and trailing ones."""
     columns = tuple(c.strip() for c in header)
     if not any(columns):
         raise DataError(
@@ -484,15 +593,17 @@ def _check_header(header: list[str], name: str) -> tuple[str, ...]:
                 f"{name} has two columns named {column!r} (columns {seen[key] + 1} and {i + 1}): rename one"
             )
         seen[key] = i
-    return columns
+    unnamed = {i: UNNAMED.format(i + 1) for i, c in enumerate(columns) if not c}
+    named = tuple(unnamed.get(i, c) for i, c in enumerate(columns))
+    return named, frozenset(unnamed.values())
 
 
 # --- columns -------------------------------------------------------------------------------------
 
 
 def _choose_columns(
-    src: _Source,
-    sample: list[tuple[int, list[str]]],
+    src: Parsed,
+    sample: Sequence[tuple[int, Sequence[str]]],
     text_column: str | None,
     label_column: str | None,
     *,
@@ -500,7 +611,7 @@ def _choose_columns(
     guess_label: bool,
 ) -> tuple[str, str | None, list[str]]:
     """Given names are resolved; missing ones are guessed by name, then from the values."""
-    named = [c for c in src.columns if c]
+    named = src.named
     notes: list[str] = []
     text = _resolve(text_column, src, "text") if text_column is not None else None
     label = _resolve(label_column, src, "label") if label_column is not None else None
@@ -541,14 +652,14 @@ def _choose_columns(
     return text, label, notes
 
 
-def _resolve(wanted: str, src: _Source, role: str) -> str:
-    if wanted in src.columns and wanted:
+def _resolve(wanted: str, src: Parsed, role: str) -> str:
+    if wanted in src.index:
         return wanted
-    folded = [c for c in src.columns if c and c.casefold() == wanted.strip().casefold()]
+    folded = [c for c in src.columns if c.casefold() == wanted.strip().casefold()]
     if len(folded) == 1:
         return folded[0]
     raise DataError(
-        f"{src.name} has no column {wanted!r}; its columns are {_names([c for c in src.columns if c])}: "
+        f"{src.name} has no column {wanted!r}; its columns are {_names(src.columns)}: "
         f"choose one of those as the {role} column"
     )
 
@@ -564,17 +675,17 @@ def _by_name(columns: list[str], names: tuple[str, ...], exclude: str | None) ->
     return None
 
 
-def _values(src: _Source, sample: list[tuple[int, list[str]]], column: str) -> list[str]:
-    i = src.columns.index(column)
+def _values(src: Parsed, sample: Sequence[tuple[int, Sequence[str]]], column: str) -> list[str]:
+    i = src.index[column]
     return [v for v in (row[i].strip() for _, row in sample) if v]
 
 
-def _mean_length(src: _Source, sample: list[tuple[int, list[str]]], column: str) -> float:
+def _mean_length(src: Parsed, sample: Sequence[tuple[int, Sequence[str]]], column: str) -> float:
     values = _values(src, sample, column)
     return sum(map(len, values)) / max(len(values), 1)
 
 
-def _few_values(src: _Source, sample: list[tuple[int, list[str]]], columns: list[str]) -> str | None:
+def _few_values(src: Parsed, sample: Sequence[tuple[int, Sequence[str]]], columns: list[str]) -> str | None:
     """The column with the fewest distinct values (2+ preferred), if that is at most half its rows."""
     best, best_key = None, (True, 0)
     for column in columns:
@@ -587,7 +698,9 @@ def _few_values(src: _Source, sample: list[tuple[int, list[str]]], columns: list
     return best
 
 
-def _check_header_is_not_data(src: _Source, sample: list[tuple[int, list[str]]], label: str, li: int) -> None:
+def _check_header_is_not_data(
+    src: Parsed, sample: Sequence[tuple[int, Sequence[str]]], label: str, li: int
+) -> None:
     """A guessed label column whose name is also one of its values means the first line is data."""
     if label in {row[li].strip() for _, row in sample}:
         raise DataError(
@@ -615,8 +728,11 @@ def _check_classes(table: Table, min_classes: int) -> None:
         )
 
 
-def _names(items: Sequence[str] | dict[str, int]) -> str:
-    return ", ".join(repr(c) for c in items)
+def _names(items: Sequence[str] | dict[str, int], shown: int = 20) -> str:
+    """Quoted names for a message, the first `shown` of them (a table may have thousands of columns)."""
+    items = list(items)
+    more = f", ... ({len(items):,} in all)" if len(items) > shown else ""
+    return ", ".join(repr(c) for c in items[:shown]) + more
 
 
 def _size(n: int) -> str:

@@ -94,7 +94,7 @@ EXAMPLES: dict[str, Example] = {
         title="Movie reviews (positive / negative / neutral)",
         description=(
             "Short review sentences written for this app, some with negation "
-            '("not bad at all", "I didn\'t enjoy it"). Trains in seconds on a CPU.'
+            '("not bad at all", "I didn\'t enjoy it"); a small preset.'
         ),
         path=ASSETS / "movie_reviews.csv",
     ),
@@ -103,7 +103,7 @@ EXAMPLES: dict[str, Example] = {
         title="Long-range memory: which came first? (LSTM vs vanilla RNN)",
         description=(
             f'{LONG_RANGE_LENGTH} random words with "alpha" or "omega" near the start and again past the '
-            "middle; the label is the pair in order. With last-state pooling an LSTM learns it in seconds "
+            "middle; the label is the pair in order. With last-state pooling an LSTM learns it "
             "and a vanilla RNN (encoder rnn) stays at chance: compare them, then watch the gates hold the "
             "first key."
         ),

@@ -69,6 +69,7 @@ def write_spec(prepared: PreparedRun, runs_dir: Path) -> Path:
         "train_idx": prepared.train_idx,
         "val_idx": prepared.val_idx,
         "notes": prepared.notes,
+        "device": prepared.device,
         "tables": tables,
     }
     path = folder / SPEC
@@ -89,6 +90,7 @@ def read_spec(path: Path) -> PreparedRun:
         train_idx=spec["train_idx"],
         val_idx=spec["val_idx"],
         notes=spec["notes"],
+        device=spec["device"],
         **tables,
     )
 
@@ -290,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     prepared = read_spec(args.spec)
     settings = AppSettings.from_env()
     printing = os.environ.get(PROGRESS) == "1"
-    group = distributed.init(resolve_device(prepared.config.train.device))
+    group = distributed.init(resolve_device(prepared.device))
     try:
         if not group.is_main:  # only rank 0 writes the store and the model directory
             for _ in service.train_rank(prepared, group.device, cancel.is_set, group):

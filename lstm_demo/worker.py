@@ -1,9 +1,9 @@
 """The background training worker: one training at a time per device, the others queued in order.
 
-The app's handlers `submit` a prepared run (its row is already `queued` in the store) and then
-`follow` the returned `Job`, so prediction and explanation keep answering while a model trains,
-and a person who closes the page does not stop the training. No gradio here: the command line
-and the tests drive the worker the same way.
+The service owns one and is its only caller (`Service.submit`, `follow`, `cancel`): a prepared run
+(its row already `queued` in the store) becomes a `Job` that trains in a lane thread, so prediction
+and explanation keep answering while a model trains, and a person who closes the page does not stop
+the training. No gradio and no torch here.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .names import FINISHED_STATUSES
+
 log = logging.getLogger(__name__)
 
 ShouldStop = Callable[[], bool]
 # service.execute(prepared, should_stop) -> Iterator[TrainEvent]
 Execute = Callable[[Any, ShouldStop], Iterator[Any]]
-FINISHED = ("completed", "failed", "cancelled")
 KEEP_FINISHED = 200  # finished jobs remembered for late followers; older ones are in the store only
 
 
@@ -32,7 +33,8 @@ class Job:
     run_id: str
     device: str
     prepared: Any = field(repr=False)  # the PreparedRun; released once the job ends
-    status: str = "queued"  # queued | running | completed | failed | cancelled
+    owner_session: str | None = None  # the browser session that submitted it, when one did
+    status: str = "queued"  # one of names.RUN_STATUSES
     error: str | None = None
     last: Any = None  # the latest TrainEvent
     run: Any = None  # the final RunSummary (completed or cancelled by the trainer)
@@ -44,7 +46,7 @@ class Job:
 
     @property
     def finished(self) -> bool:
-        return self.status in FINISHED
+        return self.status in FINISHED_STATUSES
 
     @property
     def cancel_requested(self) -> bool:
@@ -109,12 +111,15 @@ class TrainingWorker:
         *,
         cancel_queued: Callable[[str], Any] | None = None,
         device_of: Callable[[Any], str] | None = None,
+        describe: Callable[[BaseException], str] | None = None,
     ) -> None:
         """`execute(prepared, should_stop)` trains and yields events whose `.progress` is a `train.Progress`
         and whose last one carries `.run`; `cancel_queued(run_id)` records a run cancelled before it
-        started; `device_of(prepared)` names the device whose lane the run waits in."""
+        started; `device_of(prepared)` names the device whose lane the run waits in; `describe(error)`
+        words a failure for the job's followers (it logs what it does not show)."""
         self._execute = execute
         self._cancel_queued = cancel_queued
+        self._describe = describe or _logged
         self._device_of = device_of or (lambda prepared: str(prepared.config.train.device))
         self._lock = threading.Condition()
         self._queues: dict[str, deque[Job]] = {}
@@ -123,21 +128,12 @@ class TrainingWorker:
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._closing = False
 
-    @classmethod
-    def for_service(cls, service: Any) -> TrainingWorker:
-        """A worker that trains through `service.execute` and records queued cancellations in its store."""
-
-        def cancel_queued(run_id: str) -> None:
-            service.cancel_queued(run_id)
-
-        return cls(service.execute, cancel_queued=cancel_queued, device_of=_device_key)
-
     # ------------------------------------------------------------------ submitting and cancelling
 
-    def submit(self, prepared: Any) -> Job:
+    def submit(self, prepared: Any, owner_session: str | None = None) -> Job:
         """Queue a prepared run behind the others on its device; returns its job at once."""
         device = self._device_of(prepared)
-        job = Job(run_id=prepared.run_id, device=device, prepared=prepared)
+        job = Job(run_id=prepared.run_id, device=device, prepared=prepared, owner_session=owner_session)
         with self._lock:
             if self._closing:
                 raise RuntimeError("the training worker is shutting down")
@@ -184,10 +180,13 @@ class TrainingWorker:
         with self._lock:
             return self._jobs.get(run_id)
 
-    def jobs(self) -> list[Job]:
-        """Jobs known to this worker, oldest first (active ones and the most recent finished ones)."""
+    def active(self, owner_session: str | None = None) -> Job | None:
+        """The newest queued or running job (of that session, when one is named)."""
         with self._lock:
-            return list(self._jobs.values())
+            for job in reversed(self._jobs.values()):
+                if not job.finished and (owner_session is None or job.owner_session == owner_session):
+                    return job
+        return None
 
     def position(self, run_id: str) -> int | None:
         """0 while running, 1 for the next in line on its device, ...; None when not active."""
@@ -224,9 +223,8 @@ class TrainingWorker:
             for event in self._execute(job.prepared, job._stop.is_set):
                 last = event
                 job._report(event)
-        except Exception as e:  # the service has recorded the run as failed; keep serving the others
-            log.exception("training run %s failed", job.run_id)
-            job._update(status="failed", error=str(e) or type(e).__name__, prepared=None)
+        except Exception as e:  # a run that cannot start or fails midway ends alone; the queue moves on
+            job._update(status="failed", error=self._describe(e), prepared=None)
             return
         run = getattr(last, "run", None)
         kind = getattr(getattr(last, "progress", None), "kind", None)
@@ -268,13 +266,6 @@ class TrainingWorker:
             thread.join(timeout)
 
 
-def _device_key(prepared: Any) -> str:
-    """The device a run will train on, so `auto` and `cpu` share the CPU's lane."""
-    from .train import resolve_device  # torch enters through train, not here
-
-    name = str(prepared.config.train.device)
-    try:
-        device = str(resolve_device(name))
-    except ValueError:  # prepare() already refused missing devices; keep the name as it was asked
-        return name
-    return "cuda:0" if device == "cuda" else device
+def _logged(error: BaseException) -> str:
+    log.error("a training failed", exc_info=error)
+    return str(error) or type(error).__name__

@@ -28,6 +28,7 @@ TORCH_FREE = [
     "figures/settings.py",
     "baseline.py",
     "adapt.py",
+    "files.py",
     "worker.py",
     "examples.py",
     "names.py",
@@ -71,6 +72,44 @@ def test_the_ui_imports_neither_torch_nor_captum_nor_sqlalchemy():
 @pytest.mark.parametrize("name", TORCH_FREE)
 def test_plain_modules_do_not_import_torch(name):
     assert "torch" not in _imports(PACKAGE / name)
+
+
+def _package_imports(path: Path) -> set[str]:
+    """Modules of this package a file imports (`from .. import x`, `from ..x import y`, `lstm_demo.x`)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    here = path.relative_to(PACKAGE).parent.parts
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = list(here[: len(here) - node.level + 1])
+            if node.module:
+                names.add(
+                    "/".join([*base, *node.module.split(".")][:2]) if base else node.module.split(".")[0]
+                )
+            else:
+                names.update("/".join([*base, a.name]) if base else a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lstm_demo."):
+            names.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            names.update(a.name.split(".")[1] for a in node.names if a.name.startswith("lstm_demo."))
+    return names
+
+
+# the service, plain names and settings; and the figure modules, which draw from plain data
+UI_MAY_IMPORT = {"service", "names", "config", "figures"}
+
+
+@pytest.mark.parametrize("name", sorted(str(p.relative_to(PACKAGE)) for p in (PACKAGE / "ui").glob("*.py")))
+def test_the_ui_goes_through_the_service(name):
+    """The UI's only door is the service: never the worker, the tables, the store or the engine."""
+    imported = _package_imports(PACKAGE / name)
+    outside = {m for m in imported if not m.startswith("ui/") and m not in UI_MAY_IMPORT}
+    assert not outside, f"{name} imports {sorted(outside)}"
+
+
+def test_only_the_service_uses_the_worker():
+    users = {str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if "worker" in _package_imports(p)}
+    assert users <= {"service.py"}, sorted(users)
 
 
 def test_only_the_ui_imports_gradio():

@@ -12,6 +12,7 @@ is not used, so no browser is downloaded.
 from __future__ import annotations
 
 import csv
+import json
 import re
 import sys
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gradio_client import Client, handle_file
 from helpers import toy_rows, write_toy_csv
 
 from benchmarks.app_bench import CHROMIUM, CHROMIUM_ARGS, start, stop
@@ -303,3 +305,255 @@ def test_a_bad_upload_is_answered_next_to_it_and_the_app_keeps_working(
     assert says not in text_of(page, "#upload-message")
     assert page.input_value("#text-column input") == "text"
     assert not visit.dialogs and not visit.errors
+
+
+# ------------------------------------------------------------------------ no dead ends (issue 12)
+
+SIZES = {"1280x800": (1280, 800), "1920x1080": (1920, 1080)}
+
+
+def api_train(url: str, path: Path, name: str, wait: bool = True, epochs: int = 2, **options: Any) -> str:
+    """Train through the app's HTTP API (quicker to set up than clicks); returns the run id."""
+    client = Client(url, verbose=False)
+    job = client.submit(handle_file(str(path)), "", "", "fast", epochs, json.dumps(options), name, wait,
+                        api_name="/train")  # fmt: skip
+    return job.result(timeout=TRAIN_MS / 1000)["run_id"]
+
+
+@pytest.fixture(scope="module")
+def two_runs(app_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A two-layer run, then a one-layer run, on the same file (names say which)."""
+    data = write_toy_csv(tmp_path_factory.mktemp("data") / "movies.csv", n=100, seed=7)
+    two = api_train(app_url, data, "two layers", model__num_layers=2, train__learning_rate=0.01)
+    one = api_train(app_url, data, "one layer")
+    return {"two": two, "one": one}
+
+
+def choose(page: Any, dropdown: str, option: str) -> None:
+    """Pick the option whose label contains `option` in a Gradio dropdown."""
+    page.locator(f"{dropdown} input").click()
+    page.get_by_role("option", name=re.compile(re.escape(option))).first.click()
+
+
+def no_error_toast(page: Any) -> None:
+    page.wait_for_timeout(500)  # an error toast arrives just after the answer it belongs to
+    assert page.locator(".toast-body").count() == 0, text_of(page, "body")[-500:]
+    assert "is not in the list of choices" not in text_of(page, "body")
+
+
+def test_importing_a_bundle_leaves_the_runs_tab_usable(
+    visit: Visit, two_runs: dict[str, str], tmp_path: Path
+) -> None:
+    page = visit.page
+    open_tab(page, "runs")
+    wait_for_text(page, "#runs-table", re.escape(two_runs["one"]))
+    choose(page, "#runs-run", two_runs["one"])
+    wait_for_text(page, "#runs-detail", f"Run {two_runs['one']}")
+    page.click("#runs-bundles button")  # open the section
+    page.click("#runs-export")
+    page.wait_for_selector("#runs-export-file a[download], #runs-export-file a")
+    with page.expect_download() as download:
+        page.locator("#runs-export-file a").first.click()
+    bundle = tmp_path / download.value.suggested_filename
+    download.value.save_as(bundle)
+    page.set_input_files("#runs-import input[type=file]", str(bundle))
+    message = wait_for_text(page, "#runs-message", "imported as run")
+    new_id = re.search(r"imported as run (\S+)", message).group(1)
+    wait_for_text(page, "#runs-detail", f"Run {new_id}")  # the imported run is chosen and shown
+    assert new_id in page.input_value("#runs-run input")
+    no_error_toast(page)
+    choose(page, "#runs-run", two_runs["two"])  # and the picker goes on working
+    wait_for_text(page, "#runs-detail", f"Run {two_runs['two']}")
+    no_error_toast(page)
+    assert not visit.errors
+
+
+def test_explaining_with_a_one_layer_run_after_a_two_layer_run(
+    visit: Visit, two_runs: dict[str, str]
+) -> None:
+    page = visit.page
+    open_tab(page, "explain")
+    page.fill("#explain-text textarea", "great film but dull plot")
+    for run in (two_runs["two"], two_runs["one"]):
+        choose(page, "#explain-run", run)
+        page.wait_for_timeout(500)
+        page.click("#explain-button")
+        wait_for_text(page, "#gate-heatmaps", "layer")
+        page.locator("#gate-heatmaps .main-svg").first.wait_for()
+    assert "layer 0" in text_of(page, "#gate-heatmaps")
+    no_error_toast(page)
+    assert not visit.errors
+
+
+def test_the_batch_preview_shows_the_predictions_in_view(
+    visit: Visit, two_runs: dict[str, str], tmp_path: Path
+) -> None:
+    page = visit.page
+    open_tab(page, "predict")
+    long = tmp_path / "long.csv"
+    with long.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([("text", "label"), *((" ".join([t] * 30), y) for t, y in toy_rows(30))])
+    page.set_input_files("#batch-upload input[type=file]", str(long))
+    page.wait_for_function("document.querySelector('#batch-text-column input').value === 'text'")
+    page.click("#batch-predict")
+    wait_for_text(page, "#batch-message", "classified")
+    headers = page.locator("#batch-preview thead th").all_inner_texts()
+    assert [h.strip() for h in headers][:3] == ["predicted", "confidence", "label"]
+    box = page.locator("#batch-preview thead th").nth(1).bounding_box()
+    assert box["x"] + box["width"] <= page.viewport_size["width"]  # on screen, not scrolled away
+    screenshot(page, "predict-batch")
+
+
+def test_a_numeric_label_column_warns_when_chosen(visit: Visit, tmp_path: Path) -> None:
+    page = visit.page
+    data = tmp_path / "scores.csv"
+    with data.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(
+            [("text", "label", "score"), *((t, y, str(i)) for i, (t, y) in enumerate(toy_rows(120)))]
+        )
+    upload(page, data)
+    wait_for_text(page, "#data-summary", "2 classes")
+    choose(page, "#label-column", "score")
+    warning = wait_for_text(page, "#label-check", "numbers")
+    assert "score or an id" in warning
+    screenshot(page, "train-label-warning")
+
+
+def test_a_failed_upload_clears_the_preview_and_an_unnamed_column_shows_by_name(
+    visit: Visit, tmp_path: Path
+) -> None:
+    page = visit.page
+    indexed = tmp_path / "indexed.csv"
+    with indexed.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(
+            [("", "text", "label"), *((str(i), t, y) for i, (t, y) in enumerate(toy_rows(40)))]
+        )
+    upload(page, indexed)
+    wait_for_text(page, "#data-summary", "40 rows")
+    assert "(unnamed 1)" in text_of(page, "#data-preview")
+    page.locator("#text-column input").click()
+    assert "(unnamed 1)" in page.get_by_role("listbox").inner_text()
+    page.keyboard.press("Escape")
+    bad = tmp_path / "picture.csv"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    upload(page, bad)
+    wait_for_text(page, "#upload-message", "PNG")
+    assert toy_rows(40)[0][0] not in text_of(page, "#data-preview")  # no stale rows
+    assert page.input_value("#label-column input") == ""
+
+
+def test_a_double_click_on_start_trains_once_and_a_test_file_gives_test_figures(
+    visit: Visit, tmp_path: Path
+) -> None:
+    page = visit.page
+    upload(page, write_toy_csv(tmp_path / "twice.csv", n=80, seed=11))
+    wait_for_text(page, "#data-summary", "rows")
+    page.click("#test-section button")
+    page.set_input_files(
+        "#test-upload input[type=file]", str(write_toy_csv(tmp_path / "held.csv", n=30, seed=12))
+    )
+    page.wait_for_timeout(500)
+    page.dblclick("#train-start")
+    page.wait_for_selector("#train-progress [data-status=completed]", timeout=TRAIN_MS)
+    assert "test: accuracy" in wait_for_text(page, "#train-metrics", "accuracy")
+    assert page.locator("#train-start").inner_text().strip() == "Start training"  # unlocked, with its label
+    page.wait_for_timeout(1500)  # a second run, if the click made one, would be queued by now
+    open_tab(page, "runs")
+    rows = wait_for_text(page, "#runs-table", "twice.csv")
+    assert rows.count("twice.csv") == 1
+    row = page.locator("#runs-table [role=row]", has_text="twice.csv").first.inner_text()
+    assert re.search(r"completed\s.*\d\.\d{3}\s+\d\.\d{3}", row)  # val acc and test acc
+    assert not visit.errors
+
+
+def test_a_reloaded_page_re_attaches_to_the_running_training(
+    visit: Visit, app_url: str, tmp_path: Path
+) -> None:
+    page = visit.page
+    data = write_toy_csv(tmp_path / "long.csv", n=400, seed=3)
+    run_id = api_train(app_url, data, "long", wait=False, epochs=60)
+    page.reload()
+    progress = page.locator(f"#train-progress [data-run='{run_id}']")
+    progress.wait_for(state="attached")
+    assert progress.get_attribute("data-status") in ("queued", "running")
+    page.click("#train-cancel")
+    wait_for_text(page, "#train-message", f"cancelling run {run_id}|was cancelled")
+    page.wait_for_selector(f"#train-progress [data-run='{run_id}'][data-status=cancelled]", timeout=TRAIN_MS)
+
+
+def test_the_run_page_and_runs_side_by_side(visit: Visit, two_runs: dict[str, str]) -> None:
+    page = visit.page
+    open_tab(page, "runs")
+    headers = [h.strip() for h in page.locator("#runs-table thead th").all_inner_texts()]
+    assert headers[:4] == ["status", "name", "val acc", "test acc"]
+    wait_for_text(page, "#runs-table", re.escape(two_runs["two"]))
+    choose(page, "#runs-run", two_runs["two"])
+    settings = wait_for_text(page, "#runs-settings", "num_layers")
+    assert "movies.csv" in settings and "fingerprint" in settings and "label counts" in settings
+    page.locator("#runs-run-curves .main-svg").first.wait_for()
+    page.click("#runs-compare-section button")
+    for run in (two_runs["two"], two_runs["one"]):
+        choose(page, "#runs-compare", run)
+    table = wait_for_text(page, "#runs-compare-table", r"\d+ of \d+ rows differ")
+    assert "model.num_layers" in table and "two layers" in table and "one layer" in table
+    marked = page.locator("#runs-compare-table tr.lstm-demo-differs").all_inner_texts()
+    assert any("model.num_layers" in row for row in marked)
+    legend = " ".join(page.locator("#runs-curves .legendtext").all_text_contents())
+    assert f"two layers ({two_runs['two']})" in legend and f"one layer ({two_runs['one']})" in legend
+    screenshot(page, "runs-compare")
+    no_error_toast(page)
+
+
+def test_delete_asks_for_confirmation(visit: Visit, two_runs: dict[str, str]) -> None:
+    page = visit.page
+    open_tab(page, "runs")
+    wait_for_text(page, "#runs-table", re.escape(two_runs["one"]))
+    choose(page, "#runs-run", two_runs["one"])
+    page.click("#runs-delete")
+    assert f"delete run {two_runs['one']}" in wait_for_text(page, "#runs-confirm-text", "delete run")
+    page.click("#runs-delete-keep")
+    page.wait_for_selector("#runs-confirm", state="hidden")
+    page.click("#runs-refresh")
+    wait_for_text(page, "#runs-table", re.escape(two_runs["one"]))  # still there
+
+
+def test_layout_shows_what_matters_and_promises_only_what_is_measured(
+    visit: Visit, two_runs: dict[str, str]
+) -> None:
+    page = visit.page
+    open_tab(page, "examples")
+    assert "second" not in text_of(page, "#tab-examples").lower()
+    open_tab(page, "explain")
+    assert not page.locator("#compare-column").is_visible()  # no empty column for a second run
+    page.fill("#explain-text textarea", "great film")
+    page.locator("#explain-methods label", has_text="Integrated Gradients").first.click()  # untick IG
+    page.locator("#explain-methods label", has_text="Occlusion").first.click()  # and occlusion
+    page.click("#explain-button")
+    caption = wait_for_text(page, "#explain-highlights", "explaining")
+    assert "Red pushes towards" not in caption and "without a direction" in caption  # saliency alone
+    choose(page, "#explain-compare", two_runs["two"])
+    page.wait_for_selector("#compare-column", state="visible")
+    no_error_toast(page)
+
+
+def test_screenshots_of_every_tab_at_two_sizes(browser: Any, app_url: str, two_runs: dict[str, str]) -> None:
+    for size, (width, height) in SIZES.items():
+        context = browser.new_context(viewport={"width": width, "height": height})
+        context.set_default_timeout(ANSWER_MS)
+        page = context.new_page()
+        page.goto(app_url)
+        page.wait_for_selector("#train-upload input[type=file]", state="attached")
+        for name in TABS:
+            open_tab(page, name)
+            if name == "explain":
+                page.fill("#explain-text textarea", "a great film with a dull plot")
+                page.click("#explain-button")
+                page.locator("#gate-heatmaps .main-svg").first.wait_for()
+            if name == "runs":
+                wait_for_text(page, "#runs-table", re.escape(two_runs["one"]))
+                choose(page, "#runs-run", two_runs["one"])
+                wait_for_text(page, "#runs-detail", "Run")
+            page.wait_for_timeout(300)
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / f"{name}-{size}.png"), full_page=False)
+        context.close()

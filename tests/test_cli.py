@@ -130,6 +130,34 @@ BAD = [
     pytest.param(
         ("train", "{home}/train.csv", "--set", "train__refit=maybe"), "true or false", id="set-bad-type"
     ),
+    # every size is checked against the limits before the table is read
+    pytest.param(
+        ("train", "{home}/train.csv", "--set", "model__hidden_size=1025"),
+        "over the limit of 1,024",
+        id="hidden-over-limit",
+    ),  # fmt: skip
+    pytest.param(
+        ("train", "{home}/train.csv", "--set", "model__hidden_size=1e12"), "whole number", id="huge"
+    ),
+    pytest.param(("train", "{home}/train.csv", "--set", "model__hidden_size=NaN"), "whole number", id="nan"),
+    pytest.param(
+        ("train", "{home}/train.csv", "--set", "model__hidden_size=-5"), "at least 1", id="negative"
+    ),
+    pytest.param(
+        ("train", "{home}/train.csv", "--set", "model__hidden_size=big"), "whole number", id="string"
+    ),
+    pytest.param(("train", "{home}/train.csv", "--set", "train__lr=Infinity"), "lr", id="inf"),
+    pytest.param(("train", "{home}/train.csv", "--epochs", "501"), "over the limit of 500", id="epochs-over"),
+    pytest.param(("predict", "{run_id}", "x" * 20_001), "over the limit of 20,000", id="text-too-long"),
+    pytest.param(
+        ("explain", "{run_id}", "great", "--steps", "501"), "over the limit of 500", id="steps-over"
+    ),
+    pytest.param(
+        ("faithfulness", "{run_id}", "{home}/test.csv", "--n", "2001"),
+        "over the limit of 2,000",
+        id="faithfulness-over",
+    ),  # fmt: skip
+    pytest.param(("delete", "{running}"), "is running: cancel it before deleting it", id="delete-running"),
 ]
 
 
@@ -144,9 +172,24 @@ def test_set_reaches_any_setting_and_refit_is_reported(run_cli, home):
     assert (config["train"]["refit"], config["train"]["monitor"]) == (True, "loss")
 
 
+@pytest.fixture(scope="module")
+def running(home) -> str:
+    """A run another process (the app) is training: its row says so, with a live pid."""
+    from lstm_demo.config import AppSettings
+    from lstm_demo.service import Service
+
+    service = Service(AppSettings.from_env({"LSTM_DEMO_HOME": str(home)}))
+    try:
+        prepared = service.prepare(write_toy_csv(home / "queued.csv", n=20), preset_name="fast")
+        service.store.start_run(prepared.run_id, device="cpu", pid=os.getpid())  # alive: this process
+        return prepared.run_id
+    finally:
+        service.store.close()
+
+
 @pytest.mark.parametrize("args, message", BAD)
-def test_bad_input_exits_non_zero_with_one_line(run_cli, home, trained, empty_csv, args, message):
-    code, out, err = run_cli(*(a.format(home=home, run_id=trained["run_id"]) for a in args))
+def test_bad_input_exits_non_zero_with_one_line(run_cli, home, trained, empty_csv, running, args, message):
+    code, out, err = run_cli(*(a.format(home=home, run_id=trained["run_id"], running=running) for a in args))
     assert code != 0
     assert err.count("\n") == 1 and err.startswith("lstm-demo: error: "), err
     assert message in err and "Traceback" not in err
@@ -156,3 +199,20 @@ def test_debug_shows_the_traceback(run_cli):
     code, _, err = run_cli("--debug", "predict", "nosuchrun", "hello")
     assert code != 0
     assert "Traceback (most recent call last)" in err and "nosuchrun" in err
+
+
+@pytest.mark.parametrize(("epochs", "ok"), [(2, True), (3, False)])
+def test_limits_come_from_the_environment(run_cli, home, monkeypatch, epochs, ok):
+    monkeypatch.setenv("LSTM_DEMO_MAX_EPOCHS", "2")
+    code, _, err = run_cli(
+        "train", f"{home}/train.csv", "--preset", "fast", "--epochs", str(epochs), "--quiet"
+    )
+    assert (code == 0) is ok, err
+    assert ok or "over the limit of 2 (set LSTM_DEMO_MAX_EPOCHS" in err
+
+
+@pytest.mark.parametrize("value", ["inf", "-1", "0", "lots"])
+def test_a_limit_can_be_raised_but_never_removed(run_cli, home, monkeypatch, value):
+    monkeypatch.setenv("LSTM_DEMO_MAX_EPOCHS", value)
+    code, _, err = run_cli("runs")
+    assert code != 0 and "LSTM_DEMO_MAX_EPOCHS must be a" in err

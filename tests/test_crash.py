@@ -16,7 +16,8 @@ from helpers import write_toy_csv
 from lstm_demo.config import AppSettings
 from lstm_demo.service import Service
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+# a real training in a child process, killed and restarted: slow, so with `make test-all`
+pytestmark = [pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL"), pytest.mark.slow]
 
 
 def _wait_for_a_running_run_with_an_epoch(svc: Service, deadline: float) -> str:
@@ -54,7 +55,7 @@ def test_sigkill_mid_epoch_leaves_a_sound_database_and_an_interrupted_run(tmp_pa
         if proc.poll() is None:
             proc.kill()
     epochs_written = [p.epoch for p in svc.run(victim).curve if p.kind == "epoch"]
-    svc.close()
+    svc.shutdown()
 
     restarted = Service(settings)  # the next start
     assert restarted.interrupted == [victim]

@@ -109,7 +109,7 @@ GOOD = [
         {},
         TWO,
         POS_NEG,
-        {"columns": ("", "text", "label")},
+        {"columns": ("(unnamed 1)", "text", "label")},
         id="pandas-index-column",
     ),
     pytest.param(
@@ -449,3 +449,61 @@ def test_reads_the_shared_datasets(name, rows, classes):
     _, val = table.split(0.1, seed=13)
     assert len(val) == pytest.approx(rows * 0.1, abs=classes)
     assert set(table.labels[i] for i in val) == set(table.classes)
+
+
+WIDE = 100_000
+
+
+def _wide(tmp_path, rows: int = 3):
+    header = [f"c{i}" for i in range(WIDE - 2)] + ["text", "label"]
+    lines = [",".join(header)] + [
+        ",".join(["0"] * (WIDE - 2) + [f"text number {r}", "ab"[r % 2]]) for r in range(rows)
+    ]
+    return write(tmp_path, "\n".join(lines) + "\n", name="wide.csv")
+
+
+def test_a_table_wider_than_the_limit_is_refused_after_its_header(tmp_path, monkeypatch):
+    from lstm_demo import data
+
+    fitted = []
+    real = data._fit_rows
+
+    def counting(rows, *args):
+        for row in real(rows, *args):
+            fitted.append(row[0])
+            yield row
+
+    monkeypatch.setattr(data, "_fit_rows", counting)
+    with pytest.raises(DataError, match="100,000 columns, over the limit of 1,000"):
+        read_table(_wide(tmp_path), max_columns=1000)
+    assert fitted == []  # not one data row was split into cells
+
+
+def test_column_guessing_on_a_very_wide_table_does_work_linear_in_its_size(tmp_path):
+    """No per-column scan of the header (`columns.index`): 100,000 columns would make it quadratic."""
+    import sys
+
+    path = _wide(tmp_path)
+    calls = {"index": 0, "all": 0}
+
+    def profile(frame, event, arg):
+        if event in ("call", "c_call"):
+            calls["all"] += 1
+            if event == "c_call" and getattr(arg, "__name__", "") == "index":
+                calls["index"] += 1
+
+    sys.setprofile(profile)
+    try:
+        table = read_table(path, max_columns=WIDE)
+        chosen = read_table(path, "text", "label", max_columns=WIDE)
+    finally:
+        sys.setprofile(None)
+    assert table.text_column == "text" and table.label_column == "label" and chosen.texts == table.texts
+    assert calls["index"] == 0
+    assert calls["all"] < 40 * WIDE  # a few calls per cell (3 rows), not one per pair of columns
+
+
+def test_a_message_about_a_wide_table_names_a_few_columns_not_all(tmp_path):
+    with pytest.raises(DataError, match=r"'c19', \.\.\. \(100,000 in all\)") as refused:
+        read_table(_wide(tmp_path, rows=1), "nope", max_columns=WIDE)
+    assert len(str(refused.value)) < 500

@@ -120,7 +120,7 @@ def test_lstm_remembers_across_the_text_where_a_vanilla_rnn_cannot(tmp_path: Pat
             accuracy[encoder] = last.progress.result.val["accuracy"]
             seconds[encoder] = time.perf_counter() - start
     finally:
-        svc.close()
+        svc.shutdown()
     print(f"validation accuracy {accuracy}, seconds {seconds}")
     assert accuracy["lstm"] >= 0.95
     # Four balanced classes: chance is 0.25, and knowing only the recent (second) key gives 0.5.

@@ -35,7 +35,7 @@ def trained(tmp_path_factory):
     svc = _service(home)
     events = _train(svc, csv, test_path=test_csv, name="toy")
     yield svc, events, csv
-    svc.close()
+    svc.shutdown()
 
 
 def test_training_records_a_completed_run_with_its_curve(trained):
@@ -105,7 +105,7 @@ def test_a_new_service_on_the_same_home_predicts_the_same(trained):
         assert again.predict(run_id, text) == svc.predict(run_id, text)
         assert again.interrupted == []  # a completed run is not touched at start-up
     finally:
-        again.close()
+        again.shutdown()
 
 
 def test_a_failure_midway_marks_only_that_run_failed(trained):
@@ -317,7 +317,7 @@ def test_refit_trains_the_kept_model_on_every_training_row(tmp_path):
             imported = elsewhere.run(elsewhere.import_bundle(bundle).id)
             assert imported.metrics["refit"] == detail.metrics["refit"]
         finally:
-            elsewhere.close()
+            elsewhere.shutdown()
         # a separate validation file is the user's hold-out: it stays out, nothing is refit
         kept = _train(svc, csv, val_path=write_toy_csv(tmp_path / "val.csv", n=20, seed=2),
                       overrides={"train__refit": True})  # fmt: skip
@@ -326,7 +326,7 @@ def test_refit_trains_the_kept_model_on_every_training_row(tmp_path):
         plain = _train(svc, csv)  # no refit: the validation rows' words stay unknown
         assert not set(tags) <= set(svc.load(plain[-1].run_id).encoder.tokenizer.get_vocab())
     finally:
-        svc.close()
+        svc.shutdown()
 
 
 def test_cancelling_during_the_refit_cancels_the_run(tmp_path):
@@ -342,7 +342,7 @@ def test_cancelling_during_the_refit_cancels_the_run(tmp_path):
         run = svc.run(seen[-1].run_id).summary
         assert (run.status, run.model_dir, run.epochs_run) == ("cancelled", None, 2)
     finally:
-        svc.close()
+        svc.shutdown()
 
 
 def test_bad_input_is_refused_before_a_run_is_recorded(tmp_path):
@@ -355,7 +355,7 @@ def test_bad_input_is_refused_before_a_run_is_recorded(tmp_path):
             svc.prepare(write_toy_csv(tmp_path / "t.csv"), preset_name="huge")
         assert svc.runs() == []
     finally:
-        svc.close()
+        svc.shutdown()
 
 
 def test_a_run_whose_files_vanished_gives_a_clear_error(tmp_path):
@@ -370,7 +370,7 @@ def test_a_run_whose_files_vanished_gives_a_clear_error(tmp_path):
         finally:
             again.close()
     finally:
-        svc.close()
+        svc.shutdown()
 
 
 def test_delete_removes_the_directory_and_the_row(tmp_path):
@@ -387,4 +387,244 @@ def test_delete_removes_the_directory_and_the_row(tmp_path):
         with pytest.raises(ServiceError):
             svc.predict(run_id, "great")  # not answered from the cache
     finally:
-        svc.close()
+        svc.shutdown()
+
+
+# ------------------------------------------------------------------ inspecting an upload
+
+
+@pytest.fixture
+def svc(tmp_path):
+    s = _service(tmp_path / "home")
+    yield s
+    s.shutdown()
+
+
+def _write(path: Path, rows: list[str]) -> Path:
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_inspect_guesses_columns_counts_labels_and_names_an_unnamed_index(svc, tmp_path):
+    rows = [",text,label"] + [
+        f"{i},{'great fun' if i % 2 else 'dull plot'} number {i},{LABELS[i % 2]}" for i in range(20)
+    ]
+    seen = svc.inspect(_write(tmp_path / "indexed.csv", rows))
+    assert seen.columns == ("(unnamed 1)", "text", "label") and seen.source == "indexed.csv"
+    assert (seen.text_column, seen.label_column) == ("text", "label")
+    assert seen.label_counts == {"neg": 10, "pos": 10} and seen.rows == 20 and seen.warnings == ()
+    assert len(seen.preview) == 8 and seen.preview[0][0] == "0"
+    # the index column can still be chosen by its shown name
+    assert svc.inspect(tmp_path / "indexed.csv", "text", "(unnamed 1)").label_counts["0"] == 1
+
+
+@pytest.mark.parametrize(
+    ("labels", "warns"),
+    [
+        ([str(i * 7) for i in range(40)], "different numbers"),  # a score or an id, not a class
+        (["a", "b"] * 19 + ["c", "d"], "2 classes have a single example"),
+        ([f"label {i}" for i in range(60)], "60 different labels in 60 rows"),
+        (["a"] * 40, "only one label ('a')"),
+        (["a", "b"] * 20, None),
+    ],
+)
+def test_inspect_warns_about_a_label_column_when_it_is_chosen(svc, tmp_path, labels, warns):
+    path = _write(tmp_path / "t.csv", ["text,score"] + [f"text number {i},{y}" for i, y in enumerate(labels)])
+    seen = svc.inspect(path, "text", "score")
+    if warns is None:
+        assert seen.warnings == ()
+    else:
+        assert any(warns in w for w in seen.warnings), seen.warnings
+
+
+def test_a_failed_inspect_raises_so_the_old_preview_is_cleared(svc, tmp_path):
+    (tmp_path / "image.csv").write_bytes(b"\x89PNG\r\n\x1a\n....")
+    with pytest.raises(ValueError, match="PNG image"):
+        svc.inspect(tmp_path / "image.csv")
+    with pytest.raises(ServiceError, match="must differ"):
+        svc.inspect(write_toy_csv(tmp_path / "t.csv"), "text", "text")
+
+
+def test_the_file_is_parsed_once_from_upload_to_queued_run(svc, tmp_path, monkeypatch):
+    from lstm_demo import data, service
+
+    parses, devices, writes = [], [], []
+    monkeypatch.setattr(data, "parse", _counting(data.parse, parses))
+    monkeypatch.setattr(service, "resolve_device", _counting(service.resolve_device, devices))
+    monkeypatch.setattr(svc.store, "update_config", _counting(svc.store.update_config, writes))
+    path = write_toy_csv(tmp_path / "t.csv", n=40)
+    svc.inspect(path)  # the upload
+    svc.inspect(path, "text", "label")  # a column chosen
+    prepared = svc.prepare(path, text_column="text", label_column="label", preset_name="fast")
+    assert len(parses) == 1 and len(devices) == 1 and writes == []
+    assert prepared.device == "cpu" and svc.run(prepared.run_id).config["labels"] == list(LABELS)
+    path.write_text(path.read_text() + "one more awful row,neg\n")  # a new version is read again
+    assert svc.inspect(path).rows == 41 and len(parses) == 2
+
+
+def _counting(fn, calls):
+    def wrapper(*args, **kwargs):
+        calls.append(args)
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+# ------------------------------------------------------------------ limits at the door
+
+
+def _limited(tmp_path, **env):
+    return Service(AppSettings.from_env({"LSTM_DEMO_HOME": str(tmp_path / "home"), **env}))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "refused"),
+    [
+        ({"model__hidden_size": 1024}, None),
+        ({"model__hidden_size": 1025}, "over the limit"),
+        ({"model__hidden_size": -1}, "hidden"),
+        ({"model__hidden_size": 10**12}, "over the limit"),
+        ({"model__hidden_size": "big"}, "hidden"),
+        ({"model__embedding_dim": 1025}, "over the limit"),
+        ({"train__epochs": 501}, "over the limit"),
+        ({"train__batch_size": 4097}, "over the limit"),
+        ({"train__lr": float("nan")}, "lr"),
+        ({"train__lr": float("inf")}, "lr"),
+        ({"preprocess__max_length": 1025}, "over the limit"),
+        ({"tokenizer__vocab_size": 200_001}, "over the limit"),
+        ({"model__num_layers": 9}, "over the limit"),
+        ({"no__such": 1}, "unknown configuration section 'no'"),
+    ],
+)
+def test_prepare_checks_every_size_before_reading_the_table(tmp_path, monkeypatch, overrides, refused):
+    from lstm_demo import data
+
+    svc = _limited(tmp_path)
+    parses = []
+    monkeypatch.setattr(data, "parse", _counting(data.parse, parses))
+    try:
+        path = write_toy_csv(tmp_path / "t.csv", n=40)
+        if refused is None:
+            svc.prepare(path, preset_name="fast", overrides=overrides)
+            return
+        with pytest.raises(ValueError, match=refused):
+            svc.prepare(path, preset_name="fast", overrides=overrides)
+        assert parses == [] and svc.runs() == []
+    finally:
+        svc.shutdown()
+
+
+def test_prepare_refuses_more_classes_than_the_limit(tmp_path):
+    svc = _limited(tmp_path, LSTM_DEMO_MAX_CLASSES="2")
+    try:
+        three = _write(tmp_path / "t.csv", ["text,label"] + [f"text {i},{'abc'[i % 3]}" for i in range(30)])
+        with pytest.raises(
+            ValueError, match="number of classes .* 3, over the limit of 2.*LSTM_DEMO_MAX_CLASSES"
+        ):
+            svc.prepare(three, preset_name="fast")
+        assert svc.prepare(write_toy_csv(tmp_path / "two.csv", n=20), preset_name="fast")
+    finally:
+        svc.shutdown()
+
+
+def test_prepare_refuses_a_table_wider_than_the_limit(tmp_path):
+    svc = _limited(tmp_path, LSTM_DEMO_MAX_COLUMNS="3")
+    try:
+        path = _write(tmp_path / "wide.csv", ["a,b,text,label", "1,2,fine film,pos", "3,4,dull film,neg"])
+        with pytest.raises(ValueError, match="4 columns, over the limit of 3"):
+            svc.inspect(path)
+    finally:
+        svc.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("texts", "refused"),
+    [
+        (["x" * 20_000], None),
+        (["x" * 20_001], "the text \\(characters\\) is 20001, over the limit"),
+        (["fine", "y" * 20_001], "text 2 \\(characters\\)"),
+        (["fine", None], "text 2 is a NoneType"),
+        (["fine", 3], "text 2 is a int"),
+        ([" "], "empty"),
+    ],
+)
+def test_predict_checks_each_text_without_echoing_it(trained, texts, refused):
+    svc, events, _ = trained
+    run_id = events[-1].run_id
+    if refused is None:
+        assert len(svc.predict(run_id, texts)) == len(texts)
+        return
+    with pytest.raises(ValueError, match=refused) as error:
+        svc.predict(run_id, texts)
+    assert "xxxx" not in str(error.value) and "yyyy" not in str(error.value)
+
+
+def test_batch_prediction_rows_csv_and_row_limit(trained, tmp_path):
+    svc, events, _ = trained
+    run_id = events[-1].run_id
+    path = write_toy_csv(tmp_path / "batch.csv", n=10, seed=3)
+    result = svc.predict_table(run_id, path)
+    assert result.columns == ("text", "label", "predicted", "confidence") and len(result.rows) == 10
+    assert result.path.is_file() and result.path.parent.parent == svc.scratch_dir().parent
+    header = result.path.read_text(encoding="utf-8").splitlines()[0]
+    assert header == "text,label,predicted,p(neg),p(pos)"
+    assert all(0.5 <= row[3] <= 1.0 and row[2] in LABELS for row in result.rows)
+    few = _limited(tmp_path, LSTM_DEMO_MAX_BATCH_ROWS="9")
+    try:  # refused before any model is looked up or run
+        with pytest.raises(LimitError, match="number of texts is 10, over the limit of 9"):
+            few.predict_table(run_id, path)
+    finally:
+        few.shutdown()
+
+
+def test_mistakes_are_held_out_texts_the_model_gets_wrong(tmp_path):
+    svc = _service(tmp_path / "home")
+    try:
+        # labels that are half noise: the model cannot get every held-out text right
+        rows = [
+            (text, LABELS[(i // 3) % 2]) for i, (text, _) in enumerate(__import__("helpers").toy_rows(60))
+        ]
+        path = tmp_path / "noisy.csv"
+        path.write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows), encoding="utf-8")
+        prepared = svc.prepare(path, preset_name="fast", overrides={"train__epochs": 1})
+        job = svc.submit(prepared)
+        list(svc.follow(job.run_id, interval=0.05))
+        wrong = svc.mistakes(job.run_id, n=5)
+        texts, truth = prepared.held_out(1000)
+        assert 0 < len(wrong) <= 5 and all(m.text in texts and m.truth != m.predicted for m in wrong)
+        assert [m.confidence for m in wrong] == sorted((m.confidence for m in wrong), reverse=True)
+    finally:
+        svc.shutdown()
+
+
+def test_delete_refuses_a_queued_or_running_run(tmp_path):
+    svc = _service(tmp_path / "home")
+    try:
+        prepared = svc.prepare(write_toy_csv(tmp_path / "t.csv", n=40), preset_name="fast")
+        with pytest.raises(ServiceError, match="is queued: cancel it before deleting it"):
+            svc.delete(prepared.run_id)
+        assert [r.id for r in svc.runs()] == [prepared.run_id]
+    finally:
+        svc.shutdown()
+
+
+# ------------------------------------------------------------------ what callers see
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        (ServiceError("run abc is running"), "run abc is running"),
+        (ValueError("/home/someone/.lstm-demo/runs/abc/config.json is missing"), "config.json is missing"),
+        (KeyError("labels"), "something went wrong \\(error id [0-9a-f]{8}\\): see the server log"),
+        (RuntimeError("CUDA error at /opt/torch/x.cpp"), "something went wrong \\(error id"),
+    ],
+)
+def test_callers_see_user_errors_and_an_error_id_for_anything_else(error, shown, caplog):
+    from lstm_demo.service import describe_error
+
+    message = describe_error(error)
+    assert __import__("re").match(shown, message), message
+    assert "/home" not in message and "/opt" not in message
+    if "error id" in message:
+        assert message.split("error id ")[1][:8] in caplog.text  # the log has the id and the traceback

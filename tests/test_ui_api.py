@@ -11,6 +11,7 @@ import csv
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,6 @@ from helpers import write_toy_csv
 from lstm_demo.config import AppSettings
 from lstm_demo.service import Service
 from lstm_demo.ui import build_app, launch_options
-from lstm_demo.worker import TrainingWorker
 
 ENDPOINTS = {"train", "examples", "train_example", "train_status", "cancel", "predict", "predict_batch", "explain",
              "gates", "decision_path", "runs", "run", "delete", "export", "import_bundle"}  # fmt: skip
@@ -40,15 +40,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     home = tmp_path_factory.mktemp("home")
     settings = AppSettings.from_env({"LSTM_DEMO_HOME": str(home), "LSTM_DEMO_DEVICE": "cpu"})
     service = Service(settings)
-    worker = TrainingWorker.for_service(service)
-    demo = build_app(service, worker)
+    demo = build_app(service)
     _, url, _ = demo.launch(
         prevent_thread_lock=True, quiet=True, **launch_options(settings, "127.0.0.1", free_port())
     )
-    yield {"url": url, "service": service, "worker": worker, "data": tmp_path_factory.mktemp("data")}
+    yield {"url": url, "service": service, "data": tmp_path_factory.mktemp("data")}
     demo.close()
-    worker.shutdown(timeout=10)
-    service.close()
+    service.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +201,7 @@ def test_prediction_answers_while_a_training_runs_and_the_training_can_be_cancel
     queued = client.predict(handle_file(str(big)), "", "", "fast", 100, "", "long", False, api_name="/train")
     run_id = queued["run_id"]
     assert queued["status"] in ("queued", "running")
-    job = server["worker"].get(run_id)
+    job = server["service"].job(run_id)
     job.wait(0, timeout=30)  # the first report: it is training now
     for _ in range(3):
         assert client.predict("great film", trained["run_id"], api_name="/predict")["label"] in ("neg", "pos")
@@ -247,3 +245,143 @@ def test_two_people_training_at_once_each_get_their_own_model(server: dict[str, 
     assert results["me"]["status"] == results["them"]["status"] == "completed"
     labels = {name: server["service"].run(r["run_id"]).config["labels"] for name, r in results.items()}
     assert labels == {"me": ["neg", "pos"], "them": ["happy", "sad"]}
+
+
+# ------------------------------------------------------------------ limits and what callers see
+
+
+SMALL = '{"model__hidden_size": 16}'  # within the lowered limits
+TRAIN_REFUSED = [
+    pytest.param({"options": '{"model__hidden_size": 17}'}, "over the limit of 16", id="hidden-just-over"),
+    pytest.param({"options": '{"model__hidden_size": NaN}'}, "whole number", id="hidden-nan"),
+    pytest.param({"options": '{"model__hidden_size": -1}'}, "at least 1", id="hidden-negative"),
+    pytest.param({"options": '{"model__hidden_size": 1e300}'}, "whole number", id="hidden-huge"),
+    pytest.param({"options": '{"model__hidden_size": "big"}'}, "whole number", id="hidden-string"),
+    pytest.param({"options": '{"train__lr": Infinity}'}, "lr", id="lr-inf"),
+    pytest.param({"options": "[16]"}, "JSON object", id="options-not-an-object"),
+    pytest.param({"epochs": 4, "options": SMALL}, "over the limit of 3", id="epochs-just-over"),
+    pytest.param({"epochs": -1, "options": SMALL}, "whole number of at least 0", id="epochs-negative"),
+    pytest.param({"epochs": 2.5, "options": SMALL}, "whole number", id="epochs-fraction"),
+]
+
+
+@pytest.fixture
+def small_limits(server: dict[str, Any]) -> Iterator[None]:
+    """The server's limits lowered for one test, so 'just inside' is cheap to train."""
+    service = server["service"]
+    before = service.limits
+    service.limits = replace(before, hidden_size=16, epochs=3, batch_rows=2, text_chars=50, ig_steps=20)
+    yield
+    service.limits = before
+
+
+@pytest.mark.parametrize(("args", "says"), TRAIN_REFUSED)
+def test_train_options_are_checked_before_anything_is_read(
+    server: dict[str, Any], client: Client, small_limits: None, args: dict[str, Any], says: str
+) -> None:
+    before = len(client.predict("", "", api_name="/runs"))
+    with pytest.raises(AppError, match=says):
+        train(client, write_toy_csv(server["data"] / "limits.csv", n=20), **args)
+    assert len(client.predict("", "", api_name="/runs")) == before
+
+
+def test_train_options_just_inside_the_limits_are_taken(
+    server: dict[str, Any], client: Client, small_limits: None
+) -> None:
+    final, _ = train(client, write_toy_csv(server["data"] / "inside.csv", n=20), epochs=1,
+                     options=SMALL)  # fmt: skip
+    assert final["status"] == "completed"
+    assert server["service"].run(final["run_id"]).config["model"]["hidden_size"] == 16
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "args", "says"),
+    [
+        ("/predict", ("x" * 50,), None),
+        ("/predict", ("x" * 51,), "over the limit of 50"),
+        ("/explain", ("great film", "{run}", "ig", "", 20), None),
+        ("/explain", ("great film", "{run}", "ig", "", 21), "over the limit of 20"),
+        ("/explain", ("great film", "{run}", "ig", "", 0), "at least 1"),
+        ("/explain", ("great film", "{run}", "ig", "", "many"), "whole number"),
+        ("/explain", ("great film", "{run}", "nosuch", "", 5), "unknown method"),
+        ("/gates", ("y" * 51, "{run}"), "over the limit of 50"),
+        ("/decision_path", ("z" * 51, "{run}"), "over the limit of 50"),
+    ],
+)
+def test_texts_and_steps_are_checked_without_echoing_the_text(
+    client: Client, trained: dict[str, Any], small_limits: None, endpoint: str, args: tuple, says: str | None
+) -> None:
+    args = tuple(a.format(run=trained["run_id"]) if isinstance(a, str) else a for a in args)
+    if endpoint == "/predict":
+        args = (*args, trained["run_id"])
+    if says is None:
+        assert client.predict(*args, api_name=endpoint)
+        return
+    with pytest.raises(AppError, match=says) as refused:
+        client.predict(*args, api_name=endpoint)
+    assert "xxxxx" not in str(refused.value) and "yyyyy" not in str(refused.value)
+
+
+def test_batch_prediction_is_bounded_in_rows(
+    server: dict[str, Any], client: Client, trained: dict[str, Any], small_limits: None
+) -> None:
+    path = write_toy_csv(server["data"] / "three.csv", n=3)
+    with pytest.raises(AppError, match="number of texts is 3, over the limit of 2"):
+        client.predict(handle_file(str(path)), trained["run_id"], "", api_name="/predict_batch")
+
+
+def test_answers_hold_no_server_paths(
+    client: Client, trained: dict[str, Any], server: dict[str, Any]
+) -> None:
+    home = str(server["service"].settings.home)
+    answers = [client.predict(trained["run_id"], api_name="/run"), client.predict("", "", api_name="/runs"),
+               client.predict(trained["run_id"], api_name="/train_status")]  # fmt: skip
+    assert all("model_dir" not in str(a) and home not in str(a) for a in answers)
+
+
+def test_an_unexpected_error_answers_an_error_id_not_its_text(
+    client: Client, trained: dict[str, Any], server: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise KeyError("/srv/secret/path internal detail")
+
+    monkeypatch.setattr(server["service"], "predict", broken)
+    with pytest.raises(AppError, match=r"something went wrong \(error id [0-9a-f]{8}\)") as refused:
+        client.predict("great film", trained["run_id"], api_name="/predict")
+    assert "secret" not in str(refused.value) and "KeyError" not in str(refused.value)
+
+
+def test_gradio_keeps_uploads_in_a_private_folder_unless_one_is_named(tmp_path, monkeypatch) -> None:
+    import os
+    import tempfile
+
+    from lstm_demo.ui.app import private_gradio_cache
+
+    monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    (tmp_path / "gradio").symlink_to(tmp_path)  # planted at Gradio's shared default
+    with private_gradio_cache() as folder:
+        assert os.environ["GRADIO_TEMP_DIR"] == str(folder) and folder.parent == tmp_path
+        assert (folder.stat().st_mode & 0o777) == 0o700 and not folder.is_symlink()
+    assert not folder.exists() and "GRADIO_TEMP_DIR" not in os.environ
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "mine"))
+    with private_gradio_cache() as folder:
+        assert folder is None and os.environ["GRADIO_TEMP_DIR"] == str(tmp_path / "mine")
+
+
+def test_the_endpoints_are_plain_functions_callable_without_a_server(tmp_path: Path) -> None:
+    from lstm_demo.service import ServiceError
+    from lstm_demo.ui.api import Endpoints, parse_methods
+
+    service = Service(AppSettings.from_env({"LSTM_DEMO_HOME": str(tmp_path), "LSTM_DEMO_DEVICE": "cpu"}))
+    try:
+        endpoints = Endpoints(service)
+        assert "movie_reviews" in [e["name"] for e in endpoints.examples()]
+        assert parse_methods("gradshap; ig, ig") == ["gradient_shap", "ig"]
+        with pytest.raises(ServiceError, match="epochs must be a whole number"):
+            next(endpoints.train({"path": str(write_toy_csv(tmp_path / "t.csv"))}, epochs=float("nan")))
+        with pytest.raises(ServiceError, match="unknown method nope"):
+            endpoints.explain("great film", "anyrun", "ig, nope")
+        assert endpoints.runs() == []
+    finally:
+        service.shutdown()

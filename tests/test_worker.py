@@ -148,6 +148,11 @@ def _raises(prepared: Any, should_stop: Any) -> Iterator[SimpleNamespace]:
     raise RuntimeError("the GPU caught fire")
 
 
+def _cannot_start(prepared: Any, should_stop: Any) -> Iterator[SimpleNamespace]:
+    raise MemoryError("cannot allocate the model")
+    yield  # a generator, as the service's execute is
+
+
 def _ends_without_result(prepared: Any, should_stop: Any) -> Iterator[SimpleNamespace]:
     yield event("start")
 
@@ -158,6 +163,7 @@ def _ends_without_result(prepared: Any, should_stop: Any) -> Iterator[SimpleName
         (_completes, "completed", None),
         (_cancelled_by_trainer, "cancelled", None),
         (_raises, "failed", "the GPU caught fire"),
+        (_cannot_start, "failed", "cannot allocate the model"),
         (_ends_without_result, "failed", "training stopped without a result"),
     ],
 )
@@ -182,6 +188,47 @@ def test_how_a_run_ends_and_the_worker_keeps_serving(execute: Any, status: str, 
     worker.shutdown()
 
 
+def test_cancel_while_the_model_is_being_built_stops_before_the_first_step() -> None:
+    """A run reports nothing while its model is built; a cancel then is seen right after building."""
+    building, built = threading.Event(), threading.Event()
+    steps: list[int] = []
+
+    def trainer(prepared: Any, should_stop: Any) -> Iterator[SimpleNamespace]:
+        if should_stop():
+            yield event("cancelled", "cancelled")
+            return
+        building.set()
+        built.wait(WAIT)  # the model's construction, which cannot be interrupted
+        if should_stop():
+            yield event("cancelled", "cancelled")
+            return
+        steps.append(1)
+        yield event("done", "completed")
+
+    worker = TrainingWorker(trainer)
+    job = worker.submit(
+        SimpleNamespace(run_id="big", config=SimpleNamespace(train=SimpleNamespace(device="cpu")))
+    )
+    assert building.wait(WAIT)
+    assert worker.cancel("big") and job.cancel_requested
+    built.set()
+    list(job.follow(interval=0.0))
+    assert job.status == "cancelled" and steps == []
+    worker.shutdown()
+
+
+def test_active_is_the_newest_unfinished_job_of_a_session(script: Script) -> None:
+    worker = script.worker()
+    mine = worker.submit(script.prepared("mine"), owner_session="a")
+    theirs = worker.submit(script.prepared("theirs"), owner_session="b")
+    assert worker.active() is theirs and worker.active("a") is mine and worker.active("c") is None
+    script.release["mine"].set()
+    script.release["theirs"].set()
+    wait_for(lambda: mine.finished and theirs.finished, "both runs")
+    assert worker.active() is None
+    worker.shutdown()
+
+
 def test_shutdown_cancels_what_is_queued(script: Script) -> None:
     worker = script.worker()
     first, second = worker.submit(script.prepared("run0")), worker.submit(script.prepared("run1"))
@@ -200,14 +247,13 @@ def test_shutdown_cancels_what_is_queued(script: Script) -> None:
 def service(tmp_path: Path) -> Iterator[Service]:
     s = Service(AppSettings.from_env({"LSTM_DEMO_HOME": str(tmp_path / "home"), "LSTM_DEMO_DEVICE": "cpu"}))
     yield s
-    s.close()
+    s.shutdown()
 
 
 def test_real_trainings_queue_cancel_and_fail_without_stopping_the_worker(
     service: Service, tmp_path: Path
 ) -> None:
     csv = write_toy_csv(tmp_path / "toy.csv", n=40)
-    worker = TrainingWorker.for_service(service)
 
     def prepare(name: str) -> Any:
         return service.prepare(csv, preset_name="fast", overrides={"train__epochs": 1}, name=name)
@@ -216,17 +262,23 @@ def test_real_trainings_queue_cancel_and_fail_without_stopping_the_worker(
     # labels that do not cover the table: the service fails inside the training, as a bug would
     broken.config = override(broken.config, labels=("neg",), model__num_classes=1)
     jobs = {
-        name: worker.submit(p)
+        name: service.submit(p)
         for name, p in [("broken", broken)] + [(n, prepare(n)) for n in ("ok", "dropped")]
     }
     assert {r.id: r.status for r in service.runs()}[jobs["dropped"].run_id] == "queued"
-    assert worker.cancel(jobs["dropped"].run_id)
+    assert service.active_job() is jobs["dropped"]  # the newest one still waiting
+    assert service.cancel(jobs["dropped"].run_id)
     for job in jobs.values():
-        list(job.follow(interval=0.05))
+        list(service.follow(job.run_id, interval=0.05))
     status = {r.name: (r.status, r.error) for r in service.runs()}
     assert status["broken"][0] == "failed" and "KeyError" in status["broken"][1]
     assert jobs["broken"].status == "failed"
+    # what the page and the HTTP caller follow: an error id, not the exception's text
+    assert (
+        jobs["broken"].error.startswith("something went wrong (error id ")
+        and "KeyError" not in jobs["broken"].error
+    )
     assert status["ok"] == ("completed", None) and jobs["ok"].run.status == "completed"
     assert status["dropped"][0] == "cancelled"
     assert service.predict(jobs["ok"].run_id, ["great film"])[0].label in ("neg", "pos")
-    worker.shutdown()
+    assert service.active_job() is None

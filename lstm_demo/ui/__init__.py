@@ -2,7 +2,10 @@
 
 import os
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
+# Gradio summarises every finished event with pandas for its monitoring page, which is off here;
+# that costs each prediction CPU time, so summarise (almost) never. Read when the queue is made.
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000000")
 
 from .app import build_app, launch, launch_options  # noqa: E402
 

@@ -38,7 +38,10 @@ memory would ever reach the output and the LSTM could remember nothing beyond th
 ### What each heatmap shows
 
 In the Explain tab each heatmap has one row per word (first word at the top) and one column per
-chosen unit, all on one colour scale: red positive, blue negative, white zero.
+chosen unit, and each has its own colour bar: the gates, which lie between 0 and 1, on a sequential
+scale from white (closed) to dark (open); the candidate, cell and hidden states on a diverging scale
+centred on zero (red positive, blue negative), so a cell state of several units does not wash out
+the others. Hovering a cell shows the word, the unit and the value.
 
 | heatmap | symbol | range | read it as |
 |---|---|---|---|

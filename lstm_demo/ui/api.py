@@ -1,37 +1,35 @@
 """The named HTTP endpoints (`/gradio_api/call/<name>`, or `gradio_client`'s `api_name="/<name>"`).
 
 Plain strings, numbers and files in; JSON out. Each function converts its arguments, calls the
-service (or the training worker) and returns plain data; a problem the user can fix comes back as
-an error whose message says what to do. An empty `run_id` means the newest completed run.
+service and returns plain data; a problem the user can fix comes back as an error whose message says
+what to do, anything else as an error id (the traceback is in the server log). No server path is
+answered. An empty `run_id` means the newest completed run.
 
 No `from __future__ import annotations` here: Gradio reads these signatures' type hints at runtime
 to describe the endpoints.
 """
 
-import csv
 import functools
 import inspect
 import json
+import math
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from ..examples import EXAMPLES, example_path
 from ..names import METHODS, method_key
-from ..service import Service
-from ..worker import Job, TrainingWorker
-from .common import plain, resolve_run, scratch_dir, user_message
+from ..service import Job, Service, ServiceError, describe_error
+from .common import plain, resolve_run
 
-BATCH = 256  # texts per forward pass in batch prediction
+HIDDEN_KEYS = frozenset({"model_dir"})  # server paths, never answered
 
 
 def _user_errors(fn: Callable) -> Callable:
     """Turn a problem into a message for the caller (gr.Error) instead of a 500 with a traceback."""
 
     def refuse(e: Exception) -> gr.Error:
-        return gr.Error(user_message(e), print_exception=False)
+        return gr.Error(describe_error(e), print_exception=False)
 
     if inspect.isgeneratorfunction(fn):
 
@@ -58,91 +56,93 @@ def _user_errors(fn: Callable) -> Callable:
     return call
 
 
+def public(value: Any) -> Any:
+    """`plain(value)` without the keys that hold server paths."""
+    value = plain(value)
+    if isinstance(value, dict):
+        return {k: public(v) for k, v in value.items() if k not in HIDDEN_KEYS}
+    if isinstance(value, list):
+        return [public(v) for v in value]
+    return value
+
+
 def parse_methods(methods: str | Sequence[str]) -> list[str]:
     """'ig, occlusion' or ['ig', 'occlusion'] -> ['ig', 'occlusion']; unknown names are refused."""
+    if not isinstance(methods, str | list | tuple):
+        raise ServiceError("methods must be a comma-separated list such as 'ig, occlusion'")
     names = methods.replace(";", ",").split(",") if isinstance(methods, str) else list(methods)
-    chosen = [method_key(n) for n in names if n and n.strip()]
+    chosen = [method_key(str(n)) for n in names if n and str(n).strip()]
     unknown = [m for m in chosen if m not in METHODS]
     if unknown:
-        raise ValueError(f"unknown method {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+        raise ServiceError(f"unknown method {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     return list(dict.fromkeys(chosen)) or ["ig"]
 
 
 def parse_options(options: str) -> dict[str, Any]:
     """Hyperparameter overrides as JSON, e.g. '{"model__hidden_size": 64, "train__seed": 3}'."""
-    if not options or not options.strip():
+    if not options or not str(options).strip():
         return {}
     try:
         value = json.loads(options)
-    except json.JSONDecodeError as e:
-        raise ValueError(f'options must be a JSON object such as {{"train__epochs": 3}}: {e}') from None
+    except (json.JSONDecodeError, TypeError) as e:
+        raise ServiceError(f'options must be a JSON object such as {{"train__epochs": 3}}: {e}') from None
     if not isinstance(value, dict):
-        raise ValueError('options must be a JSON object such as {"train__epochs": 3}')
+        raise ServiceError('options must be a JSON object such as {"train__epochs": 3}')
     return value
 
 
-def job_status(job: Job, worker: TrainingWorker) -> dict[str, Any]:
+def whole(value: Any, name: str, *, low: int = 0) -> int:
+    """A whole number from the caller (JSON may send 3.0, never NaN, inf, a string or a bool)."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value != int(value) or value < low:
+        raise ServiceError(f"{name} must be a whole number of at least {low}, got {value!r}")
+    return int(value)
+
+
+def epochs_override(epochs: Any) -> dict[str, int]:
+    """`epochs` as an override; 0 keeps the preset's."""
+    n = whole(epochs, "epochs")
+    return {"train__epochs": n} if n else {}
+
+
+def job_status(service: Service, job: Job) -> dict[str, Any]:
     """A job as JSON: status, queue position, the latest progress report, and the run when it ended."""
     p = job.progress
     progress = None
     if p is not None:
-        progress = {
-            "kind": p.kind,
-            "phase": p.phase,
-            "epoch": p.epoch,
-            "epochs": p.epochs,
-            "step": p.step,
-            "steps_per_epoch": p.steps_per_epoch,
-            "fraction": p.fraction,
-            "elapsed": p.elapsed,
-            "eta_seconds": p.eta_seconds,
-            "train_loss": p.train_loss,
-            "val_loss": p.val_loss,
-            "val_accuracy": p.val_accuracy,
-            "val_macro_f1": p.val_macro_f1,
-        }
+        keys = ("kind", "phase", "epoch", "epochs", "step", "steps_per_epoch", "fraction", "elapsed",
+                "eta_seconds", "train_loss", "val_loss", "val_accuracy", "val_macro_f1")  # fmt: skip
+        progress = {k: getattr(p, k) for k in keys}
     return {
         "run_id": job.run_id,
         "status": job.status,
         "device": job.device,
-        "position": worker.position(job.run_id),
+        "position": service.position(job.run_id),
         "progress": progress,
         "error": job.error,
-        "run": plain(job.run) if job.run is not None else None,
+        "run": public(job.run) if job.run is not None else None,
     }
 
 
-def write_predictions(path: Path, table: Any, predictions: Sequence[Any], labels: Sequence[str]) -> Path:
-    """A CSV of every text with its predicted label and one probability column per class."""
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        has_truth = bool(table.labels)
-        writer.writerow(
-            ["text", *(["label"] if has_truth else []), "predicted", *(f"p({label})" for label in labels)]
-        )
-        for i, p in enumerate(predictions):
-            truth = [table.labels[i]] if has_truth else []
-            writer.writerow([p.text, *truth, p.label, *(f"{p.probabilities[label]:.6f}" for label in labels)])
-    return path
+def follow(service: Service, job: Job, wait: bool) -> Iterator[dict[str, Any]]:
+    """The job's status once (`wait` false) or after every change until it ends."""
+    if not wait:
+        yield job_status(service, job)
+        return
+    for _ in service.follow(job.run_id, interval=1.0):
+        yield job_status(service, job)
+    if job.status == "failed":
+        raise ServiceError(f"run {job.run_id} failed: {job.error}")
 
 
-def predict_table(
-    service: Service, run_id: str, path: str, text_column: str | None
-) -> tuple[Path, Any, list]:
-    """Predict every text of an uploaded table; returns the result CSV's path, the table, the predictions."""
-    table = service.predict_file(run_id, path, text_column or None)
-    predictions = []
-    for start in range(0, len(table.texts), BATCH):
-        predictions += service.predict(run_id, list(table.texts[start : start + BATCH]))
-    labels = list(predictions[0].probabilities) if predictions else []
-    out = scratch_dir() / f"predictions-{Path(table.source).stem}.csv"
-    return write_predictions(out, table, predictions, labels), table, predictions
+class Endpoints:
+    """The endpoints over one service: plain values in and out, callable without a server."""
 
-
-def register(service: Service, worker: TrainingWorker) -> None:
-    """Add the API endpoints to the Blocks being built."""
+    def __init__(self, service: Service) -> None:
+        self.service = service
 
     def train(
+        self,
         file: gr.FileData,
         text_column: str = "",
         label_column: str = "",
@@ -154,10 +154,8 @@ def register(service: Service, worker: TrainingWorker) -> None:
     ) -> Iterator[dict[str, Any]]:
         """Train a model on a CSV/TSV of texts and labels; streams the job's status while it trains
         (`wait`), else answers once it is queued. `epochs` 0 keeps the preset's; `options` is JSON."""
-        overrides = parse_options(options)
-        if epochs:
-            overrides["train__epochs"] = int(epochs)
-        prepared = service.prepare(
+        overrides = {**parse_options(options), **epochs_override(epochs)}
+        prepared = self.service.prepare(
             file["path"],
             text_column=text_column or None,
             label_column=label_column or None,
@@ -165,133 +163,121 @@ def register(service: Service, worker: TrainingWorker) -> None:
             overrides=overrides,
             name=name or None,
         )
-        yield from follow(worker.submit(prepared), wait)
+        yield from follow(self.service, self.service.submit(prepared), wait)
 
-    def examples() -> list[dict[str, Any]]:
+    def examples(self) -> list[dict[str, Any]]:
         """The example datasets `train_example` can train on: name, title, description, preset."""
         return [
             {"name": e.name, "title": e.title, "description": e.description, "preset": e.preset,
              "overrides": dict(e.overrides)}
-            for e in EXAMPLES.values()
+            for e in self.service.examples()
         ]  # fmt: skip
 
     def train_example(
-        name: str, encoder: str = "", epochs: int = 0, wait: bool = True
+        self, name: str, encoder: str = "", epochs: int = 0, wait: bool = True
     ) -> Iterator[dict[str, Any]]:
         """Train on an example dataset (see `examples`) with its preset; `encoder` lstm, gru or rnn."""
-        if name not in EXAMPLES:
-            raise ValueError(f"unknown example {name!r}; choose one of {', '.join(EXAMPLES)}")
-        example = EXAMPLES[name]
-        overrides = dict(example.overrides)
-        if encoder:
-            overrides["model__encoder"] = encoder
-        if epochs:
-            overrides["train__epochs"] = int(epochs)
-        path = example_path(name, service.settings.home / "examples")
-        title = example.title + (f" ({encoder})" if encoder else "")
-        prepared = service.prepare(
-            path, preset_name=example.preset, overrides=overrides, name=f"example: {title}"
-        )
-        yield from follow(worker.submit(prepared), wait)
+        prepared = self.service.prepare_example(name, encoder or None, epochs_override(epochs))
+        yield from follow(self.service, self.service.submit(prepared), wait)
 
-    def follow(job: Job, wait: bool) -> Iterator[dict[str, Any]]:
-        if not wait:
-            yield job_status(job, worker)
-            return
-        for _ in job.follow(interval=1.0):
-            yield job_status(job, worker)
-        if job.status == "failed":
-            raise ValueError(f"run {job.run_id} failed: {job.error}")
-
-    def train_status(run_id: str) -> dict[str, Any]:
+    def train_status(self, run_id: str) -> dict[str, Any]:
         """The status and progress of a training job (or of any stored run)."""
-        run_id = service.resolve(run_id)
-        job = worker.get(run_id)
+        job = self.service.job(run_id)
         if job is not None:
-            return job_status(job, worker)
-        summary = service.run(run_id).summary
-        return {"run_id": run_id, "status": summary.status, "error": summary.error, "run": plain(summary)}
+            return job_status(self.service, job)
+        summary = self.service.run(run_id).summary
+        return {
+            "run_id": summary.id,
+            "status": summary.status,
+            "error": summary.error,
+            "run": public(summary),
+        }
 
-    def cancel(run_id: str) -> dict[str, Any]:
+    def cancel(self, run_id: str) -> dict[str, Any]:
         """Cancel a queued run, or ask a running one to stop after its current step."""
-        run_id = service.resolve(run_id)
-        if not worker.cancel(run_id):
-            raise ValueError(f"run {run_id} is not queued or running in this app")
-        return job_status(worker.get(run_id), worker)
+        if not self.service.cancel(run_id):
+            raise ServiceError(f"run {run_id} is not queued or running in this app")
+        return job_status(self.service, self.service.job(run_id))
 
-    def predict(text: str, run_id: str = "") -> dict[str, Any]:
+    def predict(self, text: str, run_id: str = "") -> dict[str, Any]:
         """The predicted label and every class's probability for one text."""
-        prediction = service.predict(run_id or resolve_run(service, ""), [text])[0]
+        prediction = self.service.predict(resolve_run(self.service, run_id), [text])[0]
         return prediction.to_dict()
 
-    def predict_batch(file: gr.FileData, run_id: str = "", text_column: str = "") -> gr.FileData:
+    def predict_batch(self, file: gr.FileData, run_id: str = "", text_column: str = "") -> gr.FileData:
         """Predict every row of a CSV/TSV; answers a CSV with the predicted label and probabilities."""
-        out, _, _ = predict_table(service, resolve_run(service, run_id), file["path"], text_column)
-        return gr.FileData(path=str(out), orig_name=out.name)
+        result = self.service.predict_table(
+            resolve_run(self.service, run_id), file["path"], text_column or None
+        )
+        return gr.FileData(path=str(result.path), orig_name=result.path.name)
 
     def explain(
-        text: str, run_id: str = "", methods: str = "ig", target: str = "", steps: int = 50
+        self, text: str, run_id: str = "", methods: str = "ig", target: str = "", steps: int = 50
     ) -> dict[str, Any]:
         """Word attributions by each method (comma-separated: ig, gradient_shap, occlusion, saliency,
         input_x_gradient) for the target class (default: the predicted one), with IG's delta."""
-        e = service.explain(
-            resolve_run(service, run_id),
-            text,
-            methods=parse_methods(methods),
-            target=target or None,
-            steps=int(steps),
+        steps, chosen, text = whole(steps, "steps", low=1), parse_methods(methods), self._text(text)
+        self.service.limits.check("ig_steps", steps, "steps")  # every argument checked before any work
+        e = self.service.explain(
+            resolve_run(self.service, run_id), text, methods=chosen, target=target or None, steps=steps
         )
         return e.to_dict()
 
-    def gates(text: str, run_id: str = "") -> dict[str, Any]:
+    def gates(self, text: str, run_id: str = "") -> dict[str, Any]:
         """Every gate, the cell and the hidden state per token, layer and direction."""
-        return service.gates(resolve_run(service, run_id), text).to_dict()
+        return self.service.gates(resolve_run(self.service, run_id), self._text(text)).to_dict()
 
-    def decision_path(text: str, run_id: str = "") -> dict[str, Any]:
+    def decision_path(self, text: str, run_id: str = "") -> dict[str, Any]:
         """The class probabilities after each prefix of the text."""
-        return service.decision_path(resolve_run(service, run_id), text).to_dict()
+        return self.service.decision_path(resolve_run(self.service, run_id), self._text(text)).to_dict()
 
-    def runs(status: str = "", search: str = "") -> list[dict[str, Any]]:
+    def _text(self, text: Any) -> str:
+        if not isinstance(text, str):
+            raise ServiceError(f"the text must be a string, not a {type(text).__name__}")
+        self.service.limits.check("text_chars", len(text), "the text (characters)")
+        return text
+
+    def runs(self, status: str = "", search: str = "") -> list[dict[str, Any]]:
         """Stored runs, newest first, optionally filtered by status and a search string."""
-        return [plain(r) for r in service.runs(status=status or None, search=search or None)]
+        return [public(r) for r in self.service.runs(status=status or None, search=search or None)]
 
-    def run(run_id: str) -> dict[str, Any]:
+    def run(self, run_id: str) -> dict[str, Any]:
         """One run: summary, configuration, final metrics, curve and dataset."""
-        return plain(service.run(run_id))
+        return public(self.service.run(run_id))
 
-    def delete(run_id: str) -> dict[str, Any]:
+    def delete(self, run_id: str) -> dict[str, Any]:
         """Delete a run with its metrics and model files (cancel a queued or running one first)."""
-        run_id = service.resolve(run_id)
-        job = worker.get(run_id)
-        if job is not None and not job.finished:
-            raise ValueError(f"run {run_id} is {job.status}: cancel it before deleting it")
-        return plain(service.delete(run_id))
+        return public(self.service.delete(run_id))
 
-    def export(run_id: str) -> gr.FileData:
+    def export(self, run_id: str) -> gr.FileData:
         """A zip bundle of the run (config, tokenizer, safetensors weights, metrics, model card)."""
-        run_id = service.resolve(run_id)
-        out = scratch_dir() / f"lstm-demo-{run_id}.zip"
-        return gr.FileData(path=str(service.export(run_id, out)), orig_name=out.name)
+        run_id = self.service.resolve(run_id)
+        out = self.service.scratch_dir() / f"lstm-demo-{run_id}.zip"
+        return gr.FileData(path=str(self.service.export(run_id, out)), orig_name=out.name)
 
-    def import_bundle(file: gr.FileData) -> dict[str, Any]:
+    def import_bundle(self, file: gr.FileData) -> dict[str, Any]:
         """Import a bundle made by `export`; it becomes a new completed run."""
-        return plain(service.import_bundle(file["path"]))
+        return public(self.service.import_bundle(file["path"]))
 
+
+def register(service: Service) -> None:
+    """Add the API endpoints to the Blocks being built."""
+    e = Endpoints(service)
     for fn, limit, group in (
-        (train, None, None),
-        (examples, 4, None),
-        (train_example, None, None),
-        (train_status, 8, None),
-        (cancel, 8, None),
-        (predict, 4, "predict"),
-        (predict_batch, 1, "batch"),
-        (explain, 2, "explain"),
-        (gates, 2, "explain"),
-        (decision_path, 2, "explain"),
-        (runs, 4, None),
-        (run, 4, None),
-        (delete, 1, "files"),
-        (export, 1, "files"),
-        (import_bundle, 1, "files"),
+        (e.train, None, None),
+        (e.examples, 4, None),
+        (e.train_example, None, None),
+        (e.train_status, 8, None),
+        (e.cancel, 8, None),
+        (e.predict, 4, "predict"),
+        (e.predict_batch, 1, "batch"),
+        (e.explain, 2, "explain"),
+        (e.gates, 2, "explain"),
+        (e.decision_path, 2, "explain"),
+        (e.runs, 4, None),
+        (e.run, 4, None),
+        (e.delete, 1, "files"),
+        (e.export, 1, "files"),
+        (e.import_bundle, 1, "files"),
     ):
         gr.api(_user_errors(fn), api_name=fn.__name__, concurrency_limit=limit, concurrency_id=group)

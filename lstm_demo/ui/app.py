@@ -7,24 +7,23 @@ themselves are shared through the database, as the Runs tab shows.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
-# Gradio summarises every finished event with pandas for its monitoring page, which is off here;
-# that costs each prediction CPU time, so summarise (almost) never. Read when the queue is made.
-os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000000")
+import gradio as gr
+from starlette.middleware import Middleware
 
-import functools  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import gradio as gr  # noqa: E402
-
-from ..config import AppSettings  # noqa: E402
-from ..service import Service  # noqa: E402
-from ..worker import TrainingWorker  # noqa: E402
-from . import about_tab, api, examples_tab, explain_tab, predict_tab, runs_tab, train_tab  # noqa: E402
-from .common import latest_completed  # noqa: E402
+from ..config import AppSettings
+from ..service import Service
+from . import about_tab, api, examples_tab, explain_tab, predict_tab, runs_tab, train_tab
+from .common import latest_completed
+from .login import ClientAddress, LoginGuard
 
 CSS = Path(__file__).resolve().parents[2] / "assets" / "style.css"
 QUEUE_CONCURRENCY = 4  # events of one kind served at once, unless the event says otherwise
@@ -35,17 +34,16 @@ INTRO = (
 )
 
 
-def build_app(service: Service, worker: TrainingWorker | None = None) -> gr.Blocks:
-    """The whole app around one service; trainings go through `worker` (one is made when not given)."""
-    worker = worker or TrainingWorker.for_service(service)
+def build_app(service: Service) -> gr.Blocks:
+    """The whole app around one service, the only door to trainings, runs and models."""
     # uploads and handed-out files leave Gradio's cache after a day (checked hourly)
     with gr.Blocks(title="LSTM demo", analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
-        api.register(service, worker)  # first, so the endpoints get their plain names
+        api.register(service)  # first, so the endpoints get their plain names
         active = gr.State(None)  # this session's active model: set by a finished training or "Load as active"
         gr.Markdown(INTRO, elem_id="intro")
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("Train", id="train", elem_id="tab-train") as train_t:
-                train = train_tab.build(service, worker, active)
+                train = train_tab.build(service, active)
             with gr.Tab("Examples", id="examples", elem_id="tab-examples") as examples_t:
                 examples_tab.build(service, train, tabs, "train")
             with gr.Tab("Predict", id="predict", elem_id="tab-predict") as predict_t:
@@ -53,7 +51,7 @@ def build_app(service: Service, worker: TrainingWorker | None = None) -> gr.Bloc
             with gr.Tab("Explain", id="explain", elem_id="tab-explain") as explain_t:
                 explain_run, compare_run = explain_tab.build(service, active)
             with gr.Tab("Runs", id="runs", elem_id="tab-runs") as runs_t:
-                timer = runs_tab.build(service, worker, active, runs_t)
+                timer = runs_tab.build(service, active, runs_t)
             with gr.Tab("How an LSTM works", id="about", elem_id="tab-about") as about_t:
                 about_tab.build()
 
@@ -75,11 +73,13 @@ def _timer_off() -> gr.Timer:
 
 
 def launch_options(settings: AppSettings, host: str | None = None, port: int | None = None) -> dict[str, Any]:
-    """`Blocks.launch` arguments from the settings: address, login, upload limit, no share link unless asked."""
+    """`Blocks.launch` arguments from the settings: address, throttled login, upload limit, no share link
+    unless asked."""
     return {
         "server_name": host or settings.host,
         "server_port": port or settings.port,
-        "auth": settings.auth,
+        "auth": LoginGuard(*settings.auth).check if settings.auth else None,
+        "app_kwargs": {"middleware": [Middleware(ClientAddress)]},
         "share": settings.share,
         "max_file_size": settings.limits.upload_bytes,
         "css_paths": [CSS] if CSS.is_file() else None,
@@ -95,12 +95,27 @@ def launch(host: str | None = None, port: int | None = None) -> None:
     """Serve the app until interrupted (blocking); `host` and `port` override the settings."""
     settings = AppSettings.from_env()
     service = Service(settings)
-    worker = TrainingWorker.for_service(service)
     try:
-        app = build_app(service, worker)
-        app.launch(**launch_options(settings, host, port), prevent_thread_lock=True)
-        service.warm_up()  # once the page answers, so the launch does not wait for it
-        app.block_thread()
+        with private_gradio_cache():
+            app = build_app(service)
+            app.launch(**launch_options(settings, host, port), prevent_thread_lock=True)
+            service.warm_up()  # once the page answers, so the launch does not wait for it
+            app.block_thread()
     finally:
-        worker.shutdown(cancel=True, timeout=10)  # a training cut short is recorded as cancelled
-        service.close()
+        service.shutdown()  # a training cut short is recorded as cancelled
+
+
+@contextlib.contextmanager
+def private_gradio_cache() -> Iterator[Path | None]:
+    """Gradio keeps uploads and the files it hands out in /tmp/gradio, one path shared by every user of
+    the machine; unless GRADIO_TEMP_DIR names a folder, this process uses a private one, removed at exit."""
+    if os.environ.get("GRADIO_TEMP_DIR"):
+        yield None
+        return
+    folder = Path(tempfile.mkdtemp(prefix="lstm-demo-gradio-"))
+    os.environ["GRADIO_TEMP_DIR"] = str(folder)  # read when the app and its components are made
+    try:
+        yield folder
+    finally:
+        os.environ.pop("GRADIO_TEMP_DIR", None)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,34 +1,22 @@
 """What the tabs share: messages, run choices, run summaries as plain data, error wording.
 
-Handlers never show a traceback: a `ValueError` (the data layer's `DataError` and the service's
-`ServiceError` are ones) is already worded for the user; anything else is logged and summarised.
+Handlers never show a traceback: `user_message` (the service's `describe_error`) passes a message
+written for the user and answers anything else with an error id, its traceback in the server log.
 """
 
 from __future__ import annotations
 
 import html
-import logging
-import shutil
-import tempfile
-import time
 from dataclasses import asdict
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-from ..service import Service, ServiceError
-
-log = logging.getLogger("lstm_demo.ui")
+from ..service import Service, ServiceError, describe_error
 
 NO_MODEL = "no trained model yet: train one in the Train tab, or try one in the Examples tab"
 
 
-def user_message(error: BaseException) -> str:
-    """The message a person should see for `error`; unexpected errors are logged with their traceback."""
-    if isinstance(error, ValueError):
-        return str(error) or type(error).__name__
-    log.error("unexpected error in a request", exc_info=error)
-    return f"something went wrong ({type(error).__name__}: {error}); the server log has the details"
+user_message = describe_error  # the message a person should see for an error
 
 
 def message_html(text: str | list[str] | tuple[str, ...], kind: str = "error") -> str:
@@ -40,24 +28,6 @@ def message_html(text: str | list[str] | tuple[str, ...], kind: str = "error") -
     body = "<br>".join(html.escape(line) for line in lines)
     role = ' role="alert"' if kind == "error" else ""
     return f'<div class="lstm-demo-msg lstm-demo-msg-{kind}"{role}>{body}</div>'
-
-
-def scratch_dir(max_age: float = 3600.0) -> Path:
-    """A new folder for a file the app hands out (a prediction CSV, a bundle, an example copy).
-
-    Gradio copies such files into its own cache before serving them, so folders older than
-    `max_age` seconds are removed here, each time a new one is made.
-    """
-    root = Path(tempfile.gettempdir()) / "lstm-demo-scratch"
-    root.mkdir(exist_ok=True)
-    now = time.time()
-    for old in root.iterdir():
-        try:
-            if now - old.stat().st_mtime > max_age:
-                shutil.rmtree(old, ignore_errors=True)
-        except OSError:  # removed by another request meanwhile
-            pass
-    return Path(tempfile.mkdtemp(dir=root))
 
 
 def fmt(value: float | None, digits: int = 3) -> str:

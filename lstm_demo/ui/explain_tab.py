@@ -1,12 +1,14 @@
 """Explain tab: attributions per method side by side with IG's delta and ERASER faithfulness, the gate
 heatmaps (gate, layer, direction and unit-ordering controls), the decision path, and a second run
 explaining the same sentence beside the first.
+
+The handlers are module-level functions of plain values; `build` only lays out and wires them.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 
 import gradio as gr
 
@@ -18,13 +20,15 @@ from .common import fmt, labels_of, message_html, resolve_run, user_message
 from .predict_tab import run_dropdown
 
 DEFAULT_METHODS = ["ig", "occlusion", "saliency"]
+# the score's sign says nothing for these: Captum's Saliency is the gradient's magnitude
+UNSIGNED_METHODS = ("saliency",)
 METHOD_HEADERS = [
     "method",
+    "comprehensiveness",
+    "sufficiency",
     "IG delta",
     "delta share",
     "within 5%",
-    "comprehensiveness",
-    "sufficiency",
     "seconds",
 ]
 ORDERINGS = {
@@ -33,6 +37,23 @@ ORDERINGS = {
     "index": "the unit numbers typed below",
 }
 PREDICTED = ""  # the target dropdown's value for "the predicted class"
+
+
+class Explained(NamedTuple):
+    """What one press of Explain shows, in `build`'s output order."""
+
+    message: str = ""
+    warning: str = ""
+    prediction: Any = None
+    marked: str = ""
+    table: Any = None
+    faith_plot: Any = None
+    path_plot: Any = None
+    compare_prediction: Any = None
+    compare_marked: str = ""
+    compare_path: Any = None
+    gate_plot: Any = None
+    gate_message: str = ""
 
 
 def sentence_faithfulness(
@@ -48,31 +69,45 @@ def method_rows(explanation: Any, faithfulness: dict[str, Any] | None) -> list[l
         f = (faithfulness or {}).get(name, {})
         ok = "" if a.delta_ok is None else ("yes" if a.delta_ok else "NO")
         ratio = "" if a.delta_ratio is None else f"{a.delta_ratio:.1%}"
-        rows.append(
-            [
-                a.title,
-                fmt(a.delta, 4),
-                ratio,
-                ok,
-                fmt(f.get("comprehensiveness")),
-                fmt(f.get("sufficiency")),
-                f"{a.seconds:.3f}",
-            ]
-        )
+        rows.append([
+            a.title, fmt(f.get("comprehensiveness")), fmt(f.get("sufficiency")), fmt(a.delta, 4), ratio, ok,
+            f"{a.seconds:.3f}",
+        ])  # fmt: skip
     if faithfulness and "random" in faithfulness:
         r = faithfulness["random"]
-        rows.append(["random ordering", "", "", "", fmt(r["comprehensiveness"]), fmt(r["sufficiency"]), ""])
+        rows.append(["random ordering", fmt(r["comprehensiveness"]), fmt(r["sufficiency"]), "", "", "", ""])
     return rows
 
 
+def delta_warning(explanation: Any) -> str:
+    """A banner when an integrated-gradients method's scores miss the score change by more than tolerated."""
+    missed = [a for a in explanation.attributions.values() if a.delta_ok is False]
+    if not missed:
+        return ""
+    lines = [
+        f"{a.title}: its word scores add up to the change in the class score with an error of "
+        + (f"{a.delta_ratio:.0%}" if a.delta_ratio is not None else f"{a.delta:.3f}")
+        + ", more than the 5% tolerated; read its colours with care, or raise the integration steps"
+        for a in missed
+    ]
+    return message_html(lines, "warning")
+
+
 def highlights(explanation: Any) -> str:
-    """Every method's word scores, one row each, with the target and baseline in the caption."""
+    """Every method's word scores, one row each, with the target, the sign's meaning and the baseline."""
     scores = {a.title: a.word_scores for a in explanation.attributions.values()}
     baselines = sorted({a.baseline for a in explanation.attributions.values()})
     p = explanation.probabilities[explanation.target]
+    signed = [a.title for a in explanation.attributions.values() if a.method not in UNSIGNED_METHODS]
+    unsigned = [a.title for a in explanation.attributions.values() if a.method in UNSIGNED_METHODS]
+    meaning = []
+    if signed:
+        meaning.append("Red pushes towards it, blue away" + (f" ({', '.join(signed)})" if unsigned else ""))
+    if unsigned:
+        meaning.append(f"{', '.join(unsigned)}: influence only, without a direction (deeper is stronger)")
     caption = (
         f"explaining '{explanation.target}' (p = {p:.3f}; predicted '{explanation.predicted}'). "
-        f"Red pushes towards it, blue away. Baseline: {'; '.join(baselines)}."
+        f"{'. '.join(meaning)}. Baseline: {'; '.join(baselines)}."
     )
     return plots.methods_html(explanation.words, scores, caption=caption)
 
@@ -96,17 +131,20 @@ def gate_figure(
     )
     labels = labels_of(service, run_id)
     indices = unit_numbers(units) if order == "index" else None
+    layers = {lt.layer for lt in trace.layers}
+    layer = int(layer) if int(layer) in layers else max(layers)  # a stale choice from another run
+    direction = direction if any(lt.direction == direction for lt in trace.layers) else DIRECTIONS[0]
     chosen = service.select_units(
         trace,
         order,
         int(k),
-        layer=int(layer),
+        layer=layer,
         direction=direction,
         state="hidden" if "hidden" in states else states[0],
         indices=indices,
         target=labels.index(target) if target in labels else None,
     )
-    lt = trace.layer(int(layer), direction)
+    lt = trace.layer(layer, direction)
     title = f"layer {lt.layer}, {direction}: {len(chosen)} units by {order}"
     return plots.gate_heatmaps(trace.tokens, lt.states, chosen, names=states, title=title)
 
@@ -120,7 +158,7 @@ def unit_numbers(text: str) -> list[int]:
 
 
 def model_controls(service: Service, run_id: str | None) -> tuple[Any, ...]:
-    """Target, gate, layer and direction choices that fit the chosen run."""
+    """Target, gate, layer and direction choices that fit the chosen run, each with a value among them."""
     try:
         detail = service.run(run_id) if run_id else None
     except ValueError:  # deleted meanwhile: leave the controls as they are
@@ -131,17 +169,97 @@ def model_controls(service: Service, run_id: str | None) -> tuple[Any, ...]:
     encoder = model.get("encoder", "lstm")
     labels = list(detail.config.get("labels", []))
     directions = list(DIRECTIONS if model.get("bidirectional") else DIRECTIONS[:1])
-    layers = [
-        (f"layer {i}" + (" (top)" if i == model.get("num_layers", 1) - 1 else ""), i)
-        for i in range(model.get("num_layers", 1))
-    ]
+    n_layers = model.get("num_layers", 1)
+    layers = [(f"layer {i}" + (" (top)" if i == n_layers - 1 else ""), i) for i in range(n_layers)]
     return (
-        gr.Dropdown(
+        gr.update(
             choices=[("predicted class", PREDICTED), *((label, label) for label in labels)], value=PREDICTED
         ),
-        gr.CheckboxGroup(choices=list(STATE_NAMES[encoder]), value=list(STATE_NAMES[encoder])),
-        gr.Dropdown(choices=layers, value=layers[-1][1]),
-        gr.Radio(choices=directions, value=directions[0]),
+        gr.update(choices=list(STATE_NAMES[encoder]), value=list(STATE_NAMES[encoder])),
+        gr.update(choices=layers, value=layers[-1][1]),
+        gr.update(choices=directions, value=directions[0]),
+    )
+
+
+def on_active(service: Service, run_id: str | None) -> tuple[Any, ...]:
+    return (run_dropdown(service, run_id), *model_controls(service, run_id))
+
+
+def compare_visible(other: str | None) -> Any:
+    """The second run's column takes room only when a second run is chosen."""
+    return gr.update(visible=bool(other))
+
+
+def draw_gates(service: Service, run_id: str | None, sentence: str, *controls: Any) -> tuple[Any, str]:
+    """(heatmaps, message) for the gate controls' values."""
+    if not sentence or not sentence.strip():
+        return None, ""
+    try:
+        return gate_figure(service, resolve_run(service, run_id), sentence, *controls), ""
+    except Exception as e:
+        return None, message_html(user_message(e))
+
+
+def explain_one(
+    service: Service, run_id: str, sentence: str, chosen: list[str], target_label: str, n_steps: float
+) -> Any:
+    labels = labels_of(service, run_id)
+    return service.explain(
+        run_id,
+        sentence,
+        methods=chosen or ["ig"],
+        target=target_label if target_label in labels else None,
+        steps=int(n_steps),
+    )
+
+
+def explain(
+    service: Service,
+    run_id: str | None,
+    other: str | None,
+    sentence: str,
+    target_label: str,
+    chosen: list[str],
+    n_steps: float,
+    measure: bool,
+    *controls: Any,
+) -> Explained:
+    """Everything the tab shows for one sentence: the first run, its gates, and the second run if chosen."""
+    try:
+        run_id = resolve_run(service, run_id)
+        e = explain_one(service, run_id, sentence, chosen, target_label, n_steps)
+        faith = (
+            sentence_faithfulness(service, run_id, sentence, list(e.attributions), int(n_steps))
+            if measure
+            else None
+        )
+        dp = service.decision_path(run_id, sentence)
+    except Exception as err:
+        return Explained(message=message_html(user_message(err)))
+    gate_plot, gate_message = draw_gates(service, run_id, sentence, *controls, target_label)
+    out = Explained(
+        warning=delta_warning(e),
+        prediction=e.probabilities,
+        marked=highlights(e),
+        table=method_rows(e, faith),
+        faith_plot=charts.faithfulness_bars(faith, title="on this sentence") if faith else None,
+        path_plot=plots.decision_path_figure(dp.tokens, dp.probabilities, dp.labels, title=f"run {run_id}"),
+        gate_plot=gate_plot,
+        gate_message=gate_message,
+    )
+    if not other:
+        return out
+    try:
+        e2 = explain_one(service, other, sentence, chosen, target_label, n_steps)
+        dp2 = service.decision_path(other, sentence)
+    except Exception as err:
+        return out._replace(compare_marked=message_html(f"run {other}: {user_message(err)}"))
+    return out._replace(
+        compare_prediction=e2.probabilities,
+        compare_marked=highlights(e2),
+        compare_path=plots.decision_path_figure(
+            dp2.tokens, dp2.probabilities, dp2.labels, title=f"run {other}"
+        ),
     )
 
 
@@ -155,27 +273,18 @@ def build(service: Service, active: gr.State) -> tuple[gr.Dropdown, gr.Dropdown]
         with gr.Column(scale=2):
             run = run_dropdown(service, None, label="model (run)", elem_id="explain-run", interactive=True)
             compare = run_dropdown(
-                service,
-                None,
-                optional=True,
-                label="compare with run (optional)",
-                elem_id="explain-compare",
+                service, None, optional=True, label="compare with run (optional)", elem_id="explain-compare",
                 interactive=True,
-            )
+            )  # fmt: skip
     with gr.Row():
         target = gr.Dropdown(
-            label="target class",
-            choices=[("predicted class", PREDICTED)],
-            value=PREDICTED,
-            elem_id="explain-target",
-            interactive=True,
-        )
+            label="target class", choices=[("predicted class", PREDICTED)], value=PREDICTED,
+            elem_id="explain-target", interactive=True,
+        )  # fmt: skip
         methods = gr.CheckboxGroup(
-            label="methods",
-            choices=[(title, key) for key, title in METHODS.items()],
-            value=DEFAULT_METHODS,
+            label="methods", choices=[(title, key) for key, title in METHODS.items()], value=DEFAULT_METHODS,
             elem_id="explain-methods",
-        )
+        )  # fmt: skip
         steps = gr.Slider(
             8, 300, value=50, step=1, label="integration steps (IG, GradientSHAP)", elem_id="explain-steps"
         )
@@ -184,134 +293,61 @@ def build(service: Service, active: gr.State) -> tuple[gr.Dropdown, gr.Dropdown]
         )
     explain_btn = gr.Button("Explain", variant="primary", elem_id="explain-button")
     message = gr.HTML(elem_id="explain-message")
+    warning = gr.HTML(elem_id="explain-warning")
 
     with gr.Row():
         with gr.Column(scale=3):
             prediction = gr.Label(label="prediction", num_top_classes=5, elem_id="explain-prediction")
             marked = gr.HTML(elem_id="explain-highlights")
-            table = gr.Dataframe(
-                headers=METHOD_HEADERS,
-                label="methods: convergence delta and faithfulness",
-                interactive=False,
-                elem_id="explain-table",
+        with gr.Column(scale=2, visible=False, elem_id="compare-column") as compare_column:
+            compare_prediction = gr.Label(
+                label="second run: prediction", num_top_classes=5, elem_id="compare-prediction"
             )
-            faith_plot = gr.Plot(label="faithfulness on this sentence", elem_id="explain-faithfulness-plot")
-            path_plot = gr.Plot(label="decision path", elem_id="decision-path")
-        with gr.Column(scale=2, elem_id="compare-column"):
-            gr.Markdown("**Second run** (choose one above to compare)")
-            compare_prediction = gr.Label(label="prediction", num_top_classes=5, elem_id="compare-prediction")
             compare_marked = gr.HTML(elem_id="compare-highlights")
-            compare_path = gr.Plot(label="decision path", elem_id="compare-decision-path")
-
-    gr.Markdown(
-        "### Gates and states\nRows are the words, columns the chosen units; see *How an LSTM works* for the equations."
-    )
-    with gr.Row():
-        gate_states = gr.CheckboxGroup(
-            label="gates and states",
-            choices=list(STATE_NAMES["lstm"]),
-            value=list(STATE_NAMES["lstm"]),
-            elem_id="gate-states",
-        )
-        layer = gr.Dropdown(label="layer", choices=[("layer 0 (top)", 0)], value=0, elem_id="gate-layer")
-        direction = gr.Radio(
-            label="direction", choices=["forward"], value="forward", elem_id="gate-direction"
-        )
-    with gr.Row():
-        order = gr.Radio(
-            label="unit ordering",
-            choices=[(ORDERINGS[m], m) for m in SELECT_MODES],
-            value="variance",
-            elem_id="gate-order",
-        )
-        k = gr.Slider(1, 64, value=12, step=1, label="units shown", elem_id="gate-k")
-        units = gr.Textbox(
-            label="unit numbers (for 'the unit numbers typed')", placeholder="0 5 12", elem_id="gate-units"
-        )
-    gate_message = gr.HTML(elem_id="gate-message")
-    gate_plot = gr.Plot(label="gate heatmaps", elem_id="gate-heatmaps")
-
-    gate_inputs = [run, text, gate_states, layer, direction, order, k, units, target]
-
-    def draw_gates(run_id: str | None, sentence: str, *controls: Any) -> dict[Any, Any]:
-        if not sentence or not sentence.strip():
-            return {gate_plot: None, gate_message: ""}
-        try:
-            figure = gate_figure(service, resolve_run(service, run_id), sentence, *controls)
-        except Exception as e:
-            return {gate_plot: None, gate_message: message_html(user_message(e))}
-        return {gate_plot: figure, gate_message: ""}
-
-    def explain_one(run_id: str, sentence: str, chosen: list[str], target_label: str, n_steps: int) -> Any:
-        labels = labels_of(service, run_id)
-        return service.explain(
-            run_id,
-            sentence,
-            methods=chosen or ["ig"],
-            target=target_label if target_label in labels else None,
-            steps=int(n_steps),
-        )
-
-    def explain(
-        run_id: str | None,
-        other: str | None,
-        sentence: str,
-        target_label: str,
-        chosen: list[str],
-        n_steps: float,
-        measure: bool,
-        *controls: Any,
-    ) -> dict[Any, Any]:
-        cleared = {
-            prediction: None,
-            marked: "",
-            table: None,
-            faith_plot: None,
-            path_plot: None,
-            compare_prediction: None,
-            compare_marked: "",
-            compare_path: None,
-        }
-        try:
-            run_id = resolve_run(service, run_id)
-            e = explain_one(run_id, sentence, chosen, target_label, n_steps)
-            faith = (
-                sentence_faithfulness(service, run_id, sentence, list(e.attributions), int(n_steps))
-                if measure
-                else None
+    with gr.Accordion("methods: faithfulness and convergence", open=True, elem_id="explain-methods-section"):
+        table = gr.Dataframe(headers=METHOD_HEADERS, interactive=False, elem_id="explain-table", wrap=True)
+        faith_plot = gr.Plot(label="faithfulness on this sentence", elem_id="explain-faithfulness-plot")
+    with gr.Accordion("decision path", open=True, elem_id="explain-path-section"):
+        with gr.Row():
+            path_plot = gr.Plot(label="decision path", elem_id="decision-path")
+            compare_path = gr.Plot(
+                label="second run: decision path", elem_id="compare-decision-path", visible=False
             )
-            dp = service.decision_path(run_id, sentence)
-        except Exception as err:
-            return {**cleared, message: message_html(user_message(err)), gate_plot: None}
-        out = {
-            **cleared,
-            message: "",
-            prediction: e.probabilities,
-            marked: highlights(e),
-            table: method_rows(e, faith),
-            faith_plot: charts.faithfulness_bars(faith, title="on this sentence") if faith else None,
-            path_plot: plots.decision_path_figure(
-                dp.tokens, dp.probabilities, dp.labels, title=f"run {run_id}"
-            ),
-            **draw_gates(run_id, sentence, *controls, target_label),
-        }
-        if other:
-            try:
-                e2 = explain_one(other, sentence, chosen, target_label, n_steps)
-                dp2 = service.decision_path(other, sentence)
-                out.update(
-                    {
-                        compare_prediction: e2.probabilities,
-                        compare_marked: highlights(e2),
-                        compare_path: plots.decision_path_figure(
-                            dp2.tokens, dp2.probabilities, dp2.labels, title=f"run {other}"
-                        ),
-                    }
-                )
-            except Exception as err:
-                out[compare_marked] = message_html(f"run {other}: {user_message(err)}")
-        return out
+    with gr.Accordion("gates and states", open=True, elem_id="explain-gates-section"):
+        gr.Markdown(
+            "Rows are the words, columns the chosen units; see *How an LSTM works* for the equations."
+        )
+        with gr.Row():
+            gate_states = gr.CheckboxGroup(
+                label="gates and states", choices=list(STATE_NAMES["lstm"]), value=list(STATE_NAMES["lstm"]),
+                elem_id="gate-states",
+            )  # fmt: skip
+            layer = gr.Dropdown(
+                label="layer",
+                choices=[("layer 0 (top)", 0)],
+                value=0,
+                elem_id="gate-layer",
+                allow_custom_value=True,
+            )
+            direction = gr.Radio(
+                label="direction", choices=["forward"], value="forward", elem_id="gate-direction"
+            )
+        with gr.Row():
+            order = gr.Radio(
+                label="unit ordering", choices=[(ORDERINGS[m], m) for m in SELECT_MODES], value="variance",
+                elem_id="gate-order",
+            )  # fmt: skip
+            k = gr.Slider(1, 64, value=12, step=1, label="units shown", elem_id="gate-k")
+            units = gr.Textbox(
+                label="unit numbers (for 'the unit numbers typed')",
+                placeholder="0 5 12",
+                elem_id="gate-units",
+            )
+        gate_message = gr.HTML(elem_id="gate-message")
+        gate_plot = gr.Plot(label="gate heatmaps", elem_id="gate-heatmaps")
 
+    private: dict[str, Any] = {"api_visibility": "private"}
+    gate_inputs = [run, text, gate_states, layer, direction, order, k, units, target]
     explain_inputs = [
         run,
         compare,
@@ -327,48 +363,31 @@ def build(service: Service, active: gr.State) -> tuple[gr.Dropdown, gr.Dropdown]
         k,
         units,
     ]
-    explain_outputs = [
-        message,
-        prediction,
-        marked,
-        table,
-        faith_plot,
-        path_plot,
-        compare_prediction,
-        compare_marked,
-        compare_path,
-        gate_plot,
-        gate_message,
-    ]
+    explain_outputs = [message, warning, prediction, marked, table, faith_plot, path_plot, compare_prediction,
+                       compare_marked, compare_path, gate_plot, gate_message]  # fmt: skip
+    do_explain = functools.partial(explain, service)
     for trigger in (explain_btn.click, text.submit):
         trigger(
-            explain,
+            do_explain,
             explain_inputs,
             explain_outputs,
-            api_visibility="private",
             concurrency_id="explain",
             concurrency_limit=2,
+            **private,
         )
+    do_gates = functools.partial(draw_gates, service)
     for control in (gate_states, layer, direction, order, k):
         control.change(
-            draw_gates,
-            gate_inputs,
-            [gate_plot, gate_message],
-            trigger_mode="always_last",
-            api_visibility="private",
-            concurrency_id="explain",
-            concurrency_limit=2,
-        )
-    units.submit(draw_gates, gate_inputs, [gate_plot, gate_message], api_visibility="private")
+            do_gates, gate_inputs, [gate_plot, gate_message], trigger_mode="always_last", concurrency_id="explain",
+            concurrency_limit=2, **private,
+        )  # fmt: skip
+    units.submit(do_gates, gate_inputs, [gate_plot, gate_message], **private)
     run.change(
-        functools.partial(model_controls, service),
-        run,
-        [target, gate_states, layer, direction],
-        api_visibility="private",
+        functools.partial(model_controls, service), run, [target, gate_states, layer, direction], **private
     )
-
-    def on_active(run_id: str | None) -> tuple[Any, ...]:
-        return (run_dropdown(service, run_id), *model_controls(service, run_id))
-
-    active.change(on_active, active, [run, target, gate_states, layer, direction], api_visibility="private")
+    compare.change(compare_visible, compare, compare_column, **private)
+    compare.change(compare_visible, compare, compare_path, **private)
+    active.change(
+        functools.partial(on_active, service), active, [run, target, gate_states, layer, direction], **private
+    )
     return run, compare

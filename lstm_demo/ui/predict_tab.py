@@ -1,18 +1,29 @@
-"""Predict tab: class probabilities that follow the text as it is typed, and batch prediction of a file."""
+"""Predict tab: class probabilities that follow the text as it is typed, and batch prediction of a file.
+
+The handlers are module-level functions of plain values; `build` only lays out and wires them.
+"""
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import gradio as gr
 
-from ..data import preview_table
 from ..service import Service
-from .api import predict_table
 from .common import message_html, resolve_run, run_choices, user_message
 
 BATCH_PREVIEW_ROWS = 20
+# the answers first: a long text column would push them off-screen
+PREVIEW_HEADERS = ["predicted", "confidence", "label", "text"]
+COLUMN_WIDTHS = ["14%", "12%", "14%", "60%"]
+
+
+class Batch(NamedTuple):
+    message: str
+    download: str | None
+    preview: Any
 
 
 def run_dropdown(
@@ -30,9 +41,59 @@ def run_dropdown(
     )
 
 
+def classify(service: Service, run_id: str | None, sentence: str | None) -> tuple[Any, str]:
+    """(probabilities, message): only `service.predict`, since this runs on every keystroke."""
+    if not sentence or not sentence.strip():
+        return None, ""
+    try:
+        prediction = service.predict(run_id or resolve_run(service, None), [sentence])[0]
+    except Exception as e:
+        return None, message_html(user_message(e))
+    return prediction.probabilities, ""
+
+
+def batch_columns(service: Service, path: str | None) -> tuple[Any, str, Any, Any]:
+    """(text column choices, message, preview, download): a new file clears the last file's results."""
+    if not path:
+        return gr.update(choices=[], value=None), "", None, None
+    try:
+        found = service.inspect(path)
+    except Exception as e:
+        return gr.update(choices=[], value=None), message_html(user_message(e)), None, None
+    return gr.update(choices=list(found.columns), value=found.text_column), "", None, None
+
+
+def preview_rows(columns: tuple[str, ...], rows: Any) -> tuple[list[str], list[list[Any]]]:
+    """The first rows with the answers first (PREVIEW_HEADERS' order), the text last."""
+    headers = [h for h in PREVIEW_HEADERS if h in columns]
+    index = [columns.index(h) for h in headers]
+    return headers, [[row[i] for i in index] for row in rows[:BATCH_PREVIEW_ROWS]]
+
+
+def batch(service: Service, run_id: str | None, path: str | None, column: str | None) -> Batch:
+    """Classify every text of the file: a message, the CSV to download, the first rows."""
+    if not path:
+        return Batch(message_html("upload a CSV or TSV of texts first"), None, None)
+    try:
+        done = service.predict_table(resolve_run(service, run_id), path, column or None)
+    except Exception as e:
+        return Batch(message_html(user_message(e)), None, None)
+    headers, rows = preview_rows(tuple(done.columns), done.rows)
+    notes = [f"{len(done.rows):,} texts from {Path(path).name} classified"]
+    if "label" in done.columns:
+        truth, predicted = done.columns.index("label"), done.columns.index("predicted")
+        right = sum(row[truth] == row[predicted] for row in done.rows)
+        notes.append(f"accuracy against its label column: {right / max(len(done.rows), 1):.3f}")
+    widths = COLUMN_WIDTHS[: len(headers) - 1] + ["60%"]
+    return Batch(
+        message_html(notes, "ok"),
+        str(done.path),
+        gr.update(value=rows, headers=headers, column_widths=widths),
+    )
+
+
 def build(service: Service, active: gr.State) -> gr.Dropdown:
     """Build the tab; returns its run dropdown (the app refreshes it when runs appear)."""
-    max_bytes = service.settings.limits.upload_bytes
     with gr.Row():
         with gr.Column(scale=3):
             run = run_dropdown(service, None, label="model (run)", elem_id="predict-run", interactive=True)
@@ -48,82 +109,40 @@ def build(service: Service, active: gr.State) -> gr.Dropdown:
                 label="class probabilities", num_top_classes=10, elem_id="predict-probabilities"
             )
 
-    gr.Markdown(
-        "### Batch prediction\nUpload a CSV or TSV; you get it back with the predicted label and every class's probability."
-    )
-    with gr.Row():
-        with gr.Column():
-            batch_file = gr.File(
-                label="texts to classify (CSV or TSV)",
-                file_types=[".csv", ".tsv", ".txt"],
-                type="filepath",
-                elem_id="batch-upload",
-            )
-            batch_column = gr.Dropdown(
-                label="text column", choices=[], elem_id="batch-text-column", interactive=True
-            )
-            batch_btn = gr.Button("Predict the file", elem_id="batch-predict")
-            batch_message = gr.HTML(elem_id="batch-message")
-        with gr.Column():
-            download = gr.File(
-                label="predictions (CSV)", interactive=False, height=120, elem_id="batch-download"
-            )
-    batch_preview = gr.Dataframe(
-        headers=["text", "predicted", "confidence"],
-        label="first predictions",
-        interactive=False,
-        wrap=True,
-        elem_id="batch-preview",
-    )
-
-    def classify(run_id: str | None, sentence: str | None) -> dict[Any, Any]:
-        """Only `service.predict`: this runs on every keystroke (models are cached by the service)."""
-        if not sentence or not sentence.strip():
-            return {probabilities: None, message: ""}
-        try:
-            prediction = service.predict(run_id or resolve_run(service, None), [sentence])[0]
-        except Exception as e:
-            return {probabilities: None, message: message_html(user_message(e))}
-        return {probabilities: prediction.probabilities, message: ""}
-
-    def batch_columns(path: str | None) -> dict[Any, Any]:
-        if not path:
-            return {batch_column: gr.Dropdown(choices=[], value=None), batch_message: ""}
-        try:
-            p = preview_table(path, max_bytes=max_bytes)
-        except Exception as e:
-            return {
-                batch_column: gr.Dropdown(choices=[], value=None),
-                batch_message: message_html(user_message(e)),
-            }
-        return {batch_column: gr.Dropdown(choices=list(p.columns), value=p.text_column), batch_message: ""}
-
-    def batch(run_id: str | None, path: str | None, column: str | None) -> dict[Any, Any]:
-        if not path:
-            return {batch_message: message_html("upload a CSV or TSV of texts first"), download: None}
-        try:
-            out, table, predictions = predict_table(service, resolve_run(service, run_id), path, column)
-        except Exception as e:
-            return {batch_message: message_html(user_message(e)), download: None, batch_preview: None}
-        has_truth = bool(table.labels)
-        rows = [
-            [p.text, *([table.labels[i]] if has_truth else []), p.label, round(p.probabilities[p.label], 3)]
-            for i, p in enumerate(predictions[:BATCH_PREVIEW_ROWS])
-        ]
-        headers = ["text", *(["label"] if has_truth else []), "predicted", "confidence"]
-        notes = [f"{len(predictions):,} texts from {table.source} classified", *table.notes]
-        if has_truth:
-            right = sum(p.label == t for p, t in zip(predictions, table.labels, strict=True))
-            notes.insert(1, f"accuracy against its label column: {right / len(predictions):.3f}")
-        return {
-            batch_message: message_html(notes, "ok"),
-            download: str(out),
-            batch_preview: gr.Dataframe(value=rows, headers=headers),
-        }
+    with gr.Accordion("Batch prediction of a file", open=True, elem_id="batch-section"):
+        gr.Markdown(
+            "Upload a CSV or TSV; you get it back with the predicted label and every class's probability."
+        )
+        with gr.Row():
+            with gr.Column():
+                batch_file = gr.File(
+                    label="texts to classify (CSV or TSV)",
+                    file_types=[".csv", ".tsv", ".txt"],
+                    type="filepath",
+                    elem_id="batch-upload",
+                )
+                batch_column = gr.Dropdown(
+                    label="text column", choices=[], elem_id="batch-text-column", interactive=True
+                )
+                batch_btn = gr.Button("Predict the file", elem_id="batch-predict")
+                batch_message = gr.HTML(elem_id="batch-message")
+            with gr.Column():
+                download = gr.File(
+                    label="predictions (CSV)", interactive=False, height=120, elem_id="batch-download"
+                )
+        batch_preview = gr.Dataframe(
+            headers=PREVIEW_HEADERS,
+            label="first predictions",
+            interactive=False,
+            wrap=False,  # one line per text: the answers stay together in view
+            max_height=420,
+            column_widths=COLUMN_WIDTHS,
+            elem_id="batch-preview",
+        )
 
     for trigger in (text.change, run.change):
         trigger(
-            classify,
+            functools.partial(classify, service),
             [run, text],
             [probabilities, message],
             trigger_mode="always_last",
@@ -132,9 +151,15 @@ def build(service: Service, active: gr.State) -> gr.Dropdown:
             concurrency_id="predict",
             concurrency_limit=4,
         )
-    batch_file.upload(batch_columns, batch_file, [batch_column, batch_message], api_visibility="private")
+    for trigger in (batch_file.upload, batch_file.clear):
+        trigger(
+            functools.partial(batch_columns, service),
+            batch_file,
+            [batch_column, batch_message, batch_preview, download],
+            api_visibility="private",
+        )
     batch_btn.click(
-        batch,
+        functools.partial(batch, service),
         [run, batch_file, batch_column],
         [batch_message, download, batch_preview],
         api_visibility="private",

@@ -1,9 +1,11 @@
-"""How a finished run is shown (Train tab at the end of training, Runs tab for any run)."""
+"""How runs are shown (Train tab at the end of training, Runs tab for one run or several side by side):
+plain values and figures from a stored run, no gradio."""
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
@@ -12,21 +14,65 @@ from ..figures import runs as charts
 from .common import duration, fmt
 
 PER_CLASS_HEADERS = ["label", "precision", "recall", "F1", "support"]
-MISSED_HEADERS = ["text", "true label", "predicted", "confidence"]
+MISSED_HEADERS = ["predicted", "true label", "confidence", "text"]
+SETTING_SECTIONS = ("model", "tokenizer", "preprocess", "train")  # the config's sections, shown in order
+UNSTOPPED = ("cancelled", "interrupted", "failed")  # runs that ended without a final evaluation
+# a dead process's technical trace ("(pid 7663 on vm)") says nothing a person can act on
+_PROCESS_TRACE = re.compile(r"\s*\(pid \d+ on [^)]*\)")
+
+
+def plain_error(text: str | None) -> str:
+    """A stored error in plain words: process ids and host names left out."""
+    if not text:
+        return ""
+    text = _PROCESS_TRACE.sub("", text)
+    return text.replace("interrupted: its process stopped", "interrupted: the app stopped while it trained")
+
+
+def md_text(text: str) -> str:
+    """User text (a run name, an error) shown literally inside Markdown: no HTML, links or emphasis."""
+    text = html.escape(text, quote=False)
+    return re.sub(r"([\\`*_\[\]()#+!|{}~-])", r"\\\1", text)
+
+
+def last_validation(curve: Sequence[Any]) -> Any | None:
+    """The last end-of-epoch point with validation figures: what a stopped run still has to show."""
+    epochs = [p for p in curve if p.kind == "epoch" and p.val_accuracy is not None]
+    return epochs[-1] if epochs else None
+
+
+def baseline_line(metrics: Mapping[str, Any]) -> str:
+    """TF-IDF + logistic regression on the same split, when the run has one, and the gap to it."""
+    base = metrics.get("baseline") or {}
+    acc = base.get("baseline_test_accuracy", base.get("baseline_val_accuracy"))
+    if acc is None:
+        return ""
+    split = "test" if "baseline_test_accuracy" in base else "validation"
+    own = (metrics.get(split if split == "test" else "val") or {}).get("accuracy")
+    gap = f" (the LSTM {own - acc:+.3f})" if own is not None else ""
+    return f"- baseline, TF-IDF + logistic regression: {split} accuracy **{fmt(acc)}**{gap}"
 
 
 def metrics_markdown(detail: Any) -> str:
-    """A short summary of a stored run: status, scores, epochs, time, device."""
+    """A short summary of a stored run: status, scores, baseline, epochs, time, device, dataset."""
     s = detail.summary
+    metrics = detail.metrics or {}
     lines = [f"**Run `{s.id}`**: {s.status}" + (f", {md_text(s.name)}" if s.name else "")]
-    refit = (detail.metrics or {}).get("refit")
+    refit = metrics.get("refit")
     if s.val_accuracy is not None:
         lines.append(
             f"- validation: accuracy **{fmt(s.val_accuracy)}**, macro-F1 **{fmt(s.val_macro_f1)}**"
             + (" (first pass, before the refit)" if refit else "")
         )
+    elif s.status in UNSTOPPED and (point := last_validation(detail.curve)) is not None:
+        lines.append(
+            f"- last validation (epoch {point.epoch}): accuracy **{fmt(point.val_accuracy)}**, "
+            f"macro-F1 **{fmt(point.val_macro_f1)}**"
+        )
     if s.test_accuracy is not None:
         lines.append(f"- test: accuracy **{fmt(s.test_accuracy)}**, macro-F1 **{fmt(s.test_macro_f1)}**")
+    if baseline := baseline_line(metrics):
+        lines.append(baseline)
     if s.epochs_run is not None:
         best = f", best epoch {s.best_epoch}" if s.best_epoch is not None else ""
         lines.append(
@@ -37,14 +83,44 @@ def metrics_markdown(detail: Any) -> str:
             f"- then refit on all {refit['rows']} training rows for {refit['epochs']} epochs: the kept model"
         )
     if s.error:
-        lines.append(f"- {md_text(s.error)}")
+        lines.append(f"- {md_text(plain_error(s.error))}")
     return "\n".join(lines)
 
 
-def md_text(text: str) -> str:
-    """User text (a run name, an error) shown literally inside Markdown: no HTML, links or emphasis."""
-    text = html.escape(text, quote=False)
-    return re.sub(r"([\\`*_\[\]()#+!|{}~-])", r"\\\1", text)
+def dataset_rows(dataset: Any) -> list[list[str]]:
+    """The data a run was trained on, as (what, value) rows."""
+    if dataset is None:
+        return []
+    counts = ", ".join(f"{label}: {n:,}" for label, n in dataset.label_counts.items())
+    return [
+        ["dataset", dataset.name],
+        ["rows", f"{dataset.rows:,}"],
+        ["columns (text, label)", f"{dataset.text_column}, {dataset.label_column}"],
+        ["fingerprint (sha256)", dataset.fingerprint[:16]],
+        ["label counts", counts],
+    ]
+
+
+def settings(config: Mapping[str, Any]) -> dict[str, str]:
+    """Every setting of a run as `section.name` -> its value in words, in the config's order."""
+    out = {"preset": str(config.get("preset", ""))}
+    for section in SETTING_SECTIONS:
+        for name, value in (config.get(section) or {}).items():
+            out[f"{section}.{name}"] = _words(value)
+    return out
+
+
+def _words(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def run_page(detail: Any) -> list[list[str]]:
+    """The run page's table: the dataset, then every setting."""
+    return dataset_rows(detail.dataset) + [[k, v] for k, v in settings(detail.config).items()]
 
 
 def report_of(detail: Any) -> dict[str, Any] | None:
@@ -78,8 +154,56 @@ def result_views(detail: Any) -> tuple[str, list[list[Any]], go.Figure | None]:
     return metrics_markdown(detail), per_class_rows(report), confusion_figure(report, split)
 
 
+def run_title(summary: Any) -> str:
+    """How a run is named in legends and column heads: its name (or dataset) with its id."""
+    name = summary.name or summary.dataset_name or summary.preset
+    return f"{name} ({summary.id})"
+
+
+def curves_figure(details: Sequence[Any], title: str = "training curves") -> go.Figure | None:
+    """The runs' curves overlaid: one legend entry per run and metric, named after the run."""
+    runs = {run_title(d.summary): charts.curve_points(d.curve) for d in details if d.curve}
+    return charts.training_curves(runs, title=title) if runs else None
+
+
+def compare_html(details: Sequence[Any]) -> str:
+    """Several runs' settings and figures side by side; rows where they differ are marked."""
+    if not details:
+        return ""
+    columns = [{**_figures(d), **settings(d.config)} for d in details]
+    keys = list(dict.fromkeys(k for c in columns for k in c))
+    keys.sort(key=lambda k: len({c.get(k, "") for c in columns}) == 1)  # the differences first
+    head = "".join(f"<th>{html.escape(run_title(d.summary))}</th>" for d in details)
+    rows = []
+    for key in keys:
+        values = [c.get(key, "") for c in columns]
+        differs = len(set(values)) > 1
+        cells = "".join(f"<td>{html.escape(v)}</td>" for v in values)
+        mark = ' class="lstm-demo-differs"' if differs else ""
+        rows.append(f"<tr{mark}><th scope=row>{html.escape(key)}</th>{cells}</tr>")
+    n = sum(len(set(c.get(k, "") for c in columns)) > 1 for k in keys)
+    caption = f"{n} of {len(keys)} rows differ (marked)"
+    return (
+        f'<table class="lstm-demo-compare"><caption>{caption}</caption>'
+        f"<thead><tr><th></th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _figures(detail: Any) -> dict[str, str]:
+    s = detail.summary
+    return {
+        "status": s.status,
+        "dataset": s.dataset_name or "",
+        "val accuracy": fmt(s.val_accuracy),
+        "val macro-F1": fmt(s.val_macro_f1),
+        "test accuracy": fmt(s.test_accuracy),
+        "epochs": "" if s.epochs_run is None else str(s.epochs_run),
+        "duration": duration(s.duration_seconds),
+    }
+
+
 def misclassified(predictions: list[Any], truth: list[str], k: int = 12) -> list[list[Any]]:
-    """Up to `k` wrong predictions, the most confident mistakes first."""
+    """Up to `k` wrong predictions, the most confident mistakes first (predicted, true, confidence, text)."""
     wrong = [(p, t) for p, t in zip(predictions, truth, strict=True) if p.label != t]
     wrong.sort(key=lambda pt: -pt[0].probabilities[pt[0].label])
-    return [[p.text, t, p.label, round(p.probabilities[p.label], 3)] for p, t in wrong[:k]]
+    return [[p.label, t, round(p.probabilities[p.label], 3), p.text] for p, t in wrong[:k]]

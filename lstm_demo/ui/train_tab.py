@@ -1,42 +1,152 @@
-"""Train tab: upload, preview, columns, label distribution, preset and hyperparameters, start and cancel,
-live progress and curves, then the finished run's metrics, per-class table, confusion matrix and mistakes.
+"""Train tab: upload, preview, columns (checked when chosen), label distribution, an optional test file,
+preset and hyperparameters, start and cancel, live progress and curves, then the finished run's
+metrics, per-class table, confusion matrix and mistakes.
 
-Training runs in the background worker; the Start handler is a generator that follows the job and
-streams what it reports, so closing the page does not stop the training (the Runs tab still shows it).
+Training runs behind the service; the Start handler is a generator that follows the job and streams
+what it reports, so closing the page does not stop the training, and a reloaded page re-attaches to
+the newest training still queued or running. The handlers are module-level functions of plain
+values; `build` only lays out and wires them.
 """
 
 from __future__ import annotations
 
+import functools
 import html
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import gradio as gr
 
 from ..config import PRESETS
-from ..data import DataError, preview_table, read_table
-from ..examples import EXAMPLES
 from ..figures import runs as charts
 from ..service import Service
-from ..worker import Job, TrainingWorker
 from . import results
 from .common import duration, message_html, user_message
 from .hyperparameters import build_controls, overrides_from, preset_values
 
-MISSED_SAMPLE = 1000  # validation texts predicted at the end to find mistakes
+MISSED_SHOWN = 12  # misclassified examples listed after a training
+FOLLOW_SECONDS, HEARTBEAT_SECONDS = 0.5, 2.0  # progress redrawn at most this often; a queued place this often
+# the Start button stays disabled from the click on, before the server has answered a double click
+LOCK_JS = "(...args) => { const b = document.getElementById('train-start'); if (b) b.disabled = true; return args; }"
 
 
-# ---------------------------------------------------------------------------------- rendering
+class Inspected(NamedTuple):
+    """What an upload or a change of columns shows, in `build`'s output order."""
+
+    message: str = ""
+    preview: Any = None
+    text_column: Any = None
+    label_column: Any = None
+    label_check: str = ""  # the label column's warnings, next to its dropdown
+    distribution: Any = None
+    summary: str = ""
 
 
-def progress_html(job: Job, position: int | None) -> str:
+class Training(NamedTuple):
+    """What following a training shows, in `build`'s output order; `gr.skip()` leaves a part as it is."""
+
+    job_id: Any = gr.skip()
+    upload_message: Any = gr.skip()
+    message: Any = gr.skip()
+    progress: Any = gr.skip()
+    curves: Any = gr.skip()
+    metrics: Any = gr.skip()
+    per_class: Any = gr.skip()
+    confusion: Any = gr.skip()
+    missed: Any = gr.skip()
+    active: Any = gr.skip()
+    start: Any = gr.skip()  # the Start button: locked while a submission is in flight
+
+
+BUSY = "your training is already starting or running: wait for it to end, or cancel it"
+_starting: set[str] = set()  # browser sessions between a Start click and their run being queued
+_starting_lock = threading.Lock()
+CLEARED = {"curves": None, "metrics": "", "per_class": None, "confusion": None, "missed": None}
+START = "Start training"
+
+
+# ---------------------------------------------------------------------------------- the data
+
+
+def start_button(enabled: bool) -> Any:
+    """The Start button's update, new each time (Gradio consumes it); the label goes with every change,
+    since an update without one leaves the button blank."""
+    return gr.update(value=START if enabled else "Starting…", interactive=enabled)
+
+
+def _column_choices(columns: Any, value: str | None) -> Any:
+    return gr.update(choices=list(columns), value=value)
+
+
+def distribution_view(found: Any) -> Inspected:
+    """Label counts, their warnings and a one-line summary of an inspected table with both columns chosen."""
+    counts = found.label_counts or {}
+    summary = (
+        f"{found.rows:,} rows, {len(counts)} classes "
+        f"(text column {found.text_column!r}, label column {found.label_column!r})"
+    )
+    return Inspected(
+        message=message_html(list(found.notes), "info"),
+        label_check=message_html(list(found.warnings), "warning"),
+        distribution=charts.label_distribution(counts) if counts else None,
+        summary=f"<p>{html.escape(summary)}</p>",
+    )
+
+
+def inspect_file(service: Service, path: str | None) -> Inspected:
+    """Preview an uploaded (or example) file, preselect the guessed columns, count and check the labels.
+
+    A file that cannot be read clears everything the previous file left, so nothing stale is offered.
+    """
+    cleared = Inspected(text_column=_column_choices([], None), label_column=_column_choices([], None))
+    if not path:
+        return cleared
+    try:
+        found = service.inspect(path)
+    except Exception as e:
+        return cleared._replace(message=message_html(user_message(e)))
+    if found.text_column and found.label_column:
+        out = distribution_view(found)
+    else:  # the notes say which column to choose
+        out = Inspected(message=message_html(list(found.notes), "info"))
+    return out._replace(
+        preview=gr.update(value=[list(r) for r in found.preview], headers=list(found.columns)),
+        text_column=_column_choices(found.columns, found.text_column),
+        label_column=_column_choices(found.columns, found.label_column),
+    )
+
+
+def on_columns(service: Service, path: str | None, text: str | None, label: str | None) -> Inspected:
+    """A column chosen by hand: the labels counted and checked at once, not at Start."""
+    keep = {"preview": gr.skip(), "text_column": gr.skip(), "label_column": gr.skip()}
+    if not path or not text or not label:
+        return Inspected(**keep)
+    if text == label:
+        return Inspected(**keep, label_check=message_html("the text and label columns must differ"))
+    try:
+        found = service.inspect(path, text, label)
+    except Exception as e:
+        return Inspected(**keep, label_check=message_html(user_message(e)))
+    return distribution_view(found)._replace(**keep)
+
+
+def on_preset(name: str) -> list[Any]:
+    cfg = PRESETS.get(name, PRESETS["fast"])
+    return [cfg.train.epochs, *preset_values(cfg)]
+
+
+# ---------------------------------------------------------------------------------- training
+
+
+def progress_html(job: Any, position: int | None) -> str:
     """A progress bar with the epoch, ETA and latest figures; `data-status` says how it stands."""
     p = job.progress
     fraction = 1.0 if job.status == "completed" else (p.fraction if p is not None else 0.0)
     if job.status == "queued":
         ahead = (position or 1) - 1
-        text = f"queued on {job.device}: " + (
+        text = "queued: " + (
             "starting next" if ahead == 0 else f"{ahead} run{'s' if ahead > 1 else ''} ahead of it"
         )
     elif p is None:
@@ -55,26 +165,151 @@ def progress_html(job: Job, position: int | None) -> str:
         if p.val_accuracy is not None:
             parts.append(f"val acc {p.val_accuracy:.3f}")
         text = " · ".join(parts)
+    run = html.escape(job.run_id)
     return (
-        f'<div class="lstm-demo-progress" data-status="{html.escape(job.status)}" data-run="{html.escape(job.run_id)}">'
+        f'<div class="lstm-demo-progress" data-status="{html.escape(job.status)}" data-run="{run}">'
         f'<div class="lstm-demo-progress-bar" role="progressbar" aria-valuemin="0" aria-valuemax="100" '
         f'aria-valuenow="{fraction * 100:.0f}"><div style="width: {fraction * 100:.1f}%"></div></div>'
-        f'<div class="lstm-demo-progress-text">run {html.escape(job.run_id)}: {html.escape(text)}</div></div>'
+        f'<div class="lstm-demo-progress-text">run {run}: {html.escape(text)}</div></div>'
     )
 
 
-def _validation_texts(prepared: Any) -> tuple[list[str], list[str]]:
-    """The held-out texts and labels the final mistakes are drawn from (capped)."""
-    if prepared.test_table is not None:
-        table = prepared.test_table
-        return list(table.texts[:MISSED_SAMPLE]), list(table.labels[:MISSED_SAMPLE])
-    if prepared.val_table is not None:
-        table = prepared.val_table
-        return list(table.texts[:MISSED_SAMPLE]), list(table.labels[:MISSED_SAMPLE])
-    if prepared.refits:  # the kept model was trained on the validation rows too
-        return [], []
-    idx = prepared.val_idx[:MISSED_SAMPLE]
-    return [prepared.table.texts[i] for i in idx], [prepared.table.labels[i] for i in idx]
+def start(
+    service: Service,
+    session: str | None,
+    path: str | None,
+    test_path: str | None,
+    text: str | None,
+    label: str | None,
+    preset_name: str,
+    n_epochs: float,
+    name: str,
+    *values: Any,
+) -> Iterator[Training]:
+    """The Start button: the form's file, columns, preset and hyperparameters."""
+    if not path:
+        yield Training(
+            upload_message=message_html("upload a CSV or TSV file first (or try one in the Examples tab)"),
+            start=start_button(True),
+        )
+        return
+    yield from follow_new(
+        service,
+        functools.partial(
+            service.prepare,
+            path,
+            test_path=test_path or None,
+            text_column=text or None,
+            label_column=label or None,
+            preset_name=preset_name or "fast",
+            overrides={**overrides_from(values), "train__epochs": int(n_epochs)},
+            name=(name or "").strip() or None,
+        ),
+        session,
+    )
+
+
+def start_example(service: Service, name: str, encoder: str | None) -> Iterator[Training]:
+    """An example's button: its own preset and settings, whatever the form says."""
+    yield from follow_new(service, functools.partial(service.prepare_example, name, encoder))
+
+
+def follow_new(
+    service: Service, prepare: Callable[[], Any], session: str | None = None
+) -> Iterator[Training]:
+    """Validate and queue the run (Start locked meanwhile), then stream its progress until it ends.
+
+    One browser session starts one training at a time: a second click that reaches the server before
+    the button is locked (a double click) is answered with a message, not a second run.
+    """
+    with _starting_lock:
+        busy = session is not None and (session in _starting or service.active_job(session) is not None)
+        if not busy and session is not None:
+            _starting.add(session)
+    if busy:
+        yield Training(message=message_html(BUSY, "info"))
+        return
+    try:
+        yield Training(start=start_button(False))
+        try:
+            job = service.submit(prepare(), session)
+        except ValueError as e:  # the data or an option: said next to the upload, the form stays as it is
+            yield Training(upload_message=message_html(user_message(e)), message="", start=start_button(True))
+            return
+        except Exception as e:
+            yield Training(message=message_html(user_message(e)), start=start_button(True))
+            return
+    finally:
+        with _starting_lock:
+            _starting.discard(session)
+    notes = list(job.prepared.notes) if getattr(job, "prepared", None) is not None else []
+    yield Training(
+        upload_message=message_html(notes, "info"), message="", start=start_button(True), **CLEARED
+    )
+    yield from follow(service, job)
+
+
+def follow(service: Service, job: Any) -> Iterator[Training]:
+    """Stream a job's progress and curves until it ends, then its results."""
+    drawn = 0
+    yield Training(job_id=job.run_id, progress=progress_html(job, service.position(job.run_id)))
+    for _ in service.follow(job.run_id, interval=FOLLOW_SECONDS, heartbeat=HEARTBEAT_SECONDS):
+        update = Training(progress=progress_html(job, service.position(job.run_id)))
+        history = job.history()
+        if len(history) != drawn:
+            drawn = len(history)
+            update = update._replace(
+                curves=charts.training_curves({job.run_id: charts.curve_points(history)})
+            )
+        yield update
+    yield finished(service, job)
+
+
+def reattach(service: Service) -> Iterator[Training]:
+    """A page (re)loaded while a training is queued or running follows the newest one."""
+    job = service.active_job()
+    if job is None:
+        return
+    yield Training(
+        message=message_html(f"following run {job.run_id}, started before this page opened", "info")
+    )
+    yield from follow(service, job)
+
+
+def finished(service: Service, job: Any) -> Training:
+    """The end of a training: its results, or what stopped it (with the last validation figures)."""
+    if job.status == "failed":
+        return Training(message=message_html(f"run {job.run_id} failed: {results.plain_error(job.error)}"))
+    try:
+        detail = service.run(job.run_id)
+        summary, rows, figure = results.result_views(detail)
+    except Exception as e:
+        return Training(message=message_html(user_message(e)))
+    if job.status != "completed":
+        return Training(message=message_html(f"run {job.run_id} was {job.status}", "info"), metrics=summary)
+    try:
+        wrong = [
+            [m.predicted, m.truth, round(m.confidence, 3), m.text]
+            for m in service.mistakes(job.run_id, MISSED_SHOWN)
+        ]
+    except Exception as e:
+        wrong, summary = [], summary + f"\n\n(mistakes not listed: {user_message(e)})"
+    return Training(
+        message=message_html(
+            f"run {job.run_id} finished: it is now the active model in the Predict and Explain tabs", "ok"
+        ),
+        metrics=summary,
+        per_class=rows,
+        confusion=figure,
+        missed=wrong,
+        active=job.run_id,
+    )
+
+
+def cancel(service: Service, run_id: str | None) -> str:
+    if not run_id or not service.cancel(run_id):
+        return message_html("no training of yours is queued or running", "info")
+    return message_html(f"cancelling run {run_id}…", "info")
 
 
 # ---------------------------------------------------------------------------------- the tab
@@ -85,17 +320,14 @@ class TrainTab:
     """What other tabs wire into: the Examples tab loads a file here and starts a training."""
 
     file: gr.File
-    inspect: Callable[[str | None], dict[Any, Any]]  # (path) -> the same updates as an upload
+    inspect: Callable[[str | None], Inspected]  # (path) -> the same updates as an upload
     inspect_outputs: list[Any]
-    start_example: Callable[..., Iterator[dict[Any, Any]]]  # (name, encoder, path) -> streamed updates
+    start_example: Callable[..., Iterator[Training]]  # (example name, encoder) -> streamed updates
     start_outputs: list[Any]
 
 
-def build(service: Service, worker: TrainingWorker, active: gr.State) -> TrainTab:
-    settings = service.settings
-    max_bytes = settings.limits.upload_bytes
+def build(service: Service, active: gr.State) -> TrainTab:
     job_id = gr.State(None)  # this session's latest training
-
     gr.Markdown(
         "Upload a CSV or TSV with one text column and one label column (or try one in the Examples tab), "
         "check the columns, pick a preset and start. Training runs in the background: you can predict "
@@ -103,12 +335,8 @@ def build(service: Service, worker: TrainingWorker, active: gr.State) -> TrainTa
     )
     with gr.Row():
         with gr.Column(scale=2):
-            file = gr.File(
-                label="training data (CSV or TSV)",
-                file_types=[".csv", ".tsv", ".txt"],
-                type="filepath",
-                elem_id="train-upload",
-            )
+            file = gr.File(label="training data (CSV or TSV)", file_types=[".csv", ".tsv", ".txt"], type="filepath",
+                           elem_id="train-upload")  # fmt: skip
             upload_msg = gr.HTML(elem_id="upload-message")
             with gr.Row():
                 text_col = gr.Dropdown(
@@ -117,21 +345,23 @@ def build(service: Service, worker: TrainingWorker, active: gr.State) -> TrainTa
                 label_col = gr.Dropdown(
                     label="label column", choices=[], elem_id="label-column", interactive=True
                 )
+            label_check = gr.HTML(elem_id="label-check")
             data_summary = gr.HTML(elem_id="data-summary")
         with gr.Column(scale=3):
             preview = gr.Dataframe(
                 label="first rows", interactive=False, wrap=True, elem_id="data-preview", max_height=260
             )
             distribution = gr.Plot(label="label distribution", elem_id="label-distribution")
-
+    with gr.Accordion("test data (optional)", open=False, elem_id="test-section"):
+        test_file = gr.File(
+            label="a separate test file with the same columns: its figures are reported, never trained on",
+            file_types=[".csv", ".tsv", ".txt"], type="filepath", elem_id="test-upload",
+        )  # fmt: skip
     with gr.Row():
         preset = gr.Dropdown(
-            label="preset",
-            choices=list(PRESETS),
-            value="fast",
-            elem_id="preset",
+            label="preset", choices=list(PRESETS), value="fast", elem_id="preset",
             info="fast: seconds on a CPU; default: the tuned model; seed: the design notes' Keras model",
-        )
+        )  # fmt: skip
         epochs = gr.Slider(
             1, 100, value=PRESETS["fast"].train.epochs, step=1, label="epochs", elem_id="epochs"
         )
@@ -139,7 +369,7 @@ def build(service: Service, worker: TrainingWorker, active: gr.State) -> TrainTa
     with gr.Accordion("advanced hyperparameters", open=False, elem_id="advanced"):
         controls = build_controls(PRESETS["fast"])
     with gr.Row():
-        start_btn = gr.Button("Start training", variant="primary", elem_id="train-start")
+        start_btn = gr.Button(START, variant="primary", elem_id="train-start")
         cancel_btn = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
     train_msg = gr.HTML(elem_id="train-message")
     progress = gr.HTML(elem_id="train-progress")
@@ -147,223 +377,46 @@ def build(service: Service, worker: TrainingWorker, active: gr.State) -> TrainTa
     with gr.Row():
         with gr.Column():
             metrics = gr.Markdown(elem_id="train-metrics")
-            per_class = gr.Dataframe(
-                headers=results.PER_CLASS_HEADERS,
-                label="per class",
-                interactive=False,
-                elem_id="train-per-class",
-            )
+            per_class = gr.Dataframe(headers=results.PER_CLASS_HEADERS, label="per class", interactive=False,
+                                     elem_id="train-per-class")  # fmt: skip
         confusion = gr.Plot(label="confusion matrix", elem_id="train-confusion")
-    missed = gr.Dataframe(
-        headers=results.MISSED_HEADERS,
-        label="misclassified examples (held-out data, most confident first)",
-        interactive=False,
-        wrap=True,
-        column_widths=["64%", "12%", "12%", "12%"],
-        elem_id="train-misclassified",
-    )
+    with gr.Accordion("misclassified examples (held-out data, most confident first)", open=False):
+        missed = gr.Dataframe(headers=results.MISSED_HEADERS, interactive=False, wrap=True,
+                              column_widths=["12%", "12%", "12%", "64%"], elem_id="train-misclassified")  # fmt: skip
 
-    # ------------------------------------------------------------------ handlers
-
-    def distribution_of(path: str, text: str | None, label: str | None) -> dict[Any, Any]:
-        """Read the whole table with these columns: label counts, or the reason it cannot train."""
-        try:
-            table = read_table(
-                path, text or None, label or None, max_bytes=max_bytes, max_rows=settings.limits.rows
-            )
-        except Exception as e:
-            return {upload_msg: message_html(user_message(e)), distribution: None, data_summary: ""}
-        counts = table.label_counts()
-        summary = (
-            f"{len(table.texts):,} rows, {len(counts)} classes "
-            f"(text column {table.text_column!r}, label column {table.label_column!r})"
-        )
-        return {
-            upload_msg: message_html(list(table.notes), "info"),
-            distribution: charts.label_distribution(counts),
-            data_summary: f"<p>{html.escape(summary)}</p>",
-        }
-
-    def inspect(path: str | None) -> dict[Any, Any]:
-        """Preview an uploaded (or example) file, preselect the guessed columns, count the labels."""
-        empty = {
-            preview: None,
-            text_col: gr.Dropdown(choices=[], value=None),
-            label_col: gr.Dropdown(choices=[], value=None),
-            distribution: None,
-            data_summary: "",
-        }
-        if not path:
-            return {**empty, upload_msg: ""}
-        try:
-            p = preview_table(path, n=8, max_bytes=max_bytes)
-        except Exception as e:
-            return {**empty, upload_msg: message_html(user_message(e))}
-        columns = list(p.columns)
-        out = {
-            preview: gr.Dataframe(value=[list(r) for r in p.rows], headers=columns),
-            text_col: gr.Dropdown(choices=columns, value=p.text_column),
-            label_col: gr.Dropdown(choices=columns, value=p.label_column),
-        }
-        if p.text_column is None or p.label_column is None:
-            missing = "text" if p.text_column is None else "label"
-            return {
-                **out,
-                upload_msg: message_html(f"choose the {missing} column", "info"),
-                distribution: None,
-                data_summary: "",
-            }
-        return {**out, **distribution_of(path, p.text_column, p.label_column)}
-
-    def on_columns(path: str | None, text: str | None, label: str | None) -> dict[Any, Any]:
-        if not path or not text or not label:
-            return {distribution: None, data_summary: ""}
-        if text == label:
-            return {upload_msg: message_html("the text and label columns must differ"), distribution: None}
-        return distribution_of(path, text, label)
-
-    def on_preset(name: str) -> list[Any]:
-        cfg = PRESETS.get(name, PRESETS["fast"])
-        return [cfg.train.epochs, *preset_values(cfg)]
-
-    def start(
-        path: str | None,
-        text: str | None,
-        label: str | None,
-        preset_name: str,
-        n_epochs: float,
-        name: str,
-        *values: Any,
-    ) -> Iterator[dict[Any, Any]]:
-        """The Start button: the form's columns, preset and hyperparameters."""
-        if not path:
-            yield {
-                upload_msg: message_html("upload a CSV or TSV file first (or try one in the Examples tab)")
-            }
-            return
-        yield from stream(
-            lambda: service.prepare(
-                path,
-                text_column=text or None,
-                label_column=label or None,
-                preset_name=preset_name or "fast",
-                overrides={**overrides_from(values), "train__epochs": int(n_epochs)},
-                name=(name or "").strip() or None,
-            )
-        )
-
-    def start_example(name: str, encoder: str | None, path: str) -> Iterator[dict[Any, Any]]:
-        """An example's button: its own preset and overrides, whatever the form says."""
-        example = EXAMPLES[name]
-        overrides = {**example.overrides, **({"model__encoder": encoder} if encoder else {})}
-        title = example.title + (f" ({encoder})" if encoder else "")
-        yield from stream(
-            lambda: service.prepare(
-                path, preset_name=example.preset, overrides=overrides, name=f"example: {title}"
-            )
-        )
-
-    def stream(prepare: Callable[[], Any]) -> Iterator[dict[Any, Any]]:
-        """Validate and queue the run, then stream its progress until it ends."""
-        try:
-            prepared = prepare()
-        except DataError as e:
-            yield {upload_msg: message_html(user_message(e)), train_msg: ""}
-            return
-        except Exception as e:
-            yield {train_msg: message_html(user_message(e))}
-            return
-        held_out = _validation_texts(prepared)
-        job = worker.submit(prepared)
-        notes = message_html(list(prepared.notes), "info") if prepared.notes else ""
-        yield {
-            job_id: job.run_id,
-            upload_msg: notes,
-            train_msg: "",
-            progress: progress_html(job, worker.position(job.run_id)),
-            curves: None,
-            metrics: "",
-            per_class: None,
-            confusion: None,
-            missed: None,
-        }
-        drawn = 0
-        for _ in job.follow(interval=0.5, heartbeat=2.0):
-            update: dict[Any, Any] = {progress: progress_html(job, worker.position(job.run_id))}
-            history = job.history()
-            if len(history) != drawn:
-                drawn = len(history)
-                update[curves] = charts.training_curves({job.run_id: charts.curve_points(history)})
-            yield update
-        yield finished(job, held_out)
-
-    def finished(job: Job, held_out: tuple[list[str], list[str]]) -> dict[Any, Any]:
-        if job.status == "failed":
-            return {train_msg: message_html(f"run {job.run_id} failed: {job.error}")}
-        if job.status == "cancelled":
-            return {train_msg: message_html(f"run {job.run_id} was cancelled", "info")}
-        try:
-            detail = service.run(job.run_id)
-            summary, rows, figure = results.result_views(detail)
-            texts, truth = held_out
-            wrong = results.misclassified(service.predict(job.run_id, texts), truth) if texts else []
-        except Exception as e:
-            return {train_msg: message_html(user_message(e))}
-        return {
-            train_msg: message_html(
-                f"run {job.run_id} finished: it is now the active model in the Predict and Explain tabs", "ok"
-            ),
-            metrics: summary,
-            per_class: rows,
-            confusion: figure,
-            missed: wrong,
-            active: job.run_id,
-        }
-
-    def cancel(run_id: str | None) -> str:
-        if not run_id or not worker.cancel(run_id):
-            return message_html("no training of yours is queued or running", "info")
-        return message_html(f"cancelling run {run_id}…", "info")
-
-    inspect_outputs = [upload_msg, preview, text_col, label_col, distribution, data_summary]
+    private: dict[str, Any] = {"api_visibility": "private"}
+    inspect_outputs = [upload_msg, preview, text_col, label_col, label_check, distribution, data_summary]
+    do_inspect = functools.partial(inspect_file, service)
     # one queue for both, in order: a clear's empty answer must never land after the next upload's preview
     for event in (file.upload, file.clear):
-        event(
-            inspect,
-            file,
-            inspect_outputs,
-            api_visibility="private",
-            concurrency_id="inspect",
-            concurrency_limit=1,
-        )
+        event(do_inspect, file, inspect_outputs, concurrency_id="inspect", concurrency_limit=1, **private)
     for dropdown in (text_col, label_col):
         dropdown.input(
-            on_columns,
-            [file, text_col, label_col],
-            [upload_msg, distribution, data_summary],
-            api_visibility="private",
+            functools.partial(on_columns, service), [file, text_col, label_col], inspect_outputs, **private
         )
-    preset.change(on_preset, preset, [epochs, *controls], api_visibility="private")
-    start_inputs = [file, text_col, label_col, preset, epochs, run_name, *controls]
-    start_outputs = [
-        job_id,
-        upload_msg,
-        train_msg,
-        progress,
-        curves,
-        metrics,
-        per_class,
-        confusion,
-        missed,
-        active,
-    ]
+    preset.change(on_preset, preset, [epochs, *controls], **private)
+    start_outputs = [job_id, upload_msg, train_msg, progress, curves, metrics, per_class, confusion, missed, active,
+                     start_btn]  # fmt: skip
+    follow_options: dict[str, Any] = {"concurrency_limit": None, "show_progress": "hidden", **private}
     start_btn.click(
-        start,
-        start_inputs,
+        _with_session(start, service),
+        [file, test_file, text_col, label_col, preset, epochs, run_name, *controls],
         start_outputs,
-        api_visibility="private",
-        concurrency_limit=None,
-        show_progress="hidden",
+        js=LOCK_JS,
+        **follow_options,
     )
-    cancel_btn.click(cancel, job_id, train_msg, api_visibility="private", concurrency_limit=None)
-    return TrainTab(file, inspect, inspect_outputs, start_example, start_outputs)
+    cancel_btn.click(functools.partial(cancel, service), job_id, train_msg, concurrency_limit=None, **private)
+    gr.on(None, functools.partial(reattach, service), None, start_outputs, **follow_options)  # on page load
+    return TrainTab(
+        file, do_inspect, inspect_outputs, functools.partial(start_example, service), start_outputs
+    )
+
+
+def _with_session(handler: Callable[..., Any], service: Service) -> Callable[..., Any]:
+    """`handler(service, session, *inputs)` as a listener: Gradio passes the request by its annotation,
+    which a `functools.partial` hides, so this stays a def."""
+
+    def listener(request: gr.Request, *inputs: Any) -> Any:
+        yield from handler(service, request.session_hash, *inputs)
+
+    return listener

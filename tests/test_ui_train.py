@@ -1,0 +1,125 @@
+"""The Train tab's handlers, without a browser: inspecting uploads, checking labels when they are chosen,
+starting (locked while in flight), following, re-attaching after a reload, cancelling."""
+
+from __future__ import annotations
+
+import csv
+
+import gradio as gr
+import pytest
+from helpers import toy_rows, write_toy_csv
+
+from lstm_demo.config import AppSettings
+from lstm_demo.service import Service
+from lstm_demo.ui import hyperparameters, train_tab
+
+SMALL = {"model__hidden_size": 8, "model__embedding_dim": 8}
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    service = Service(AppSettings.from_env({"LSTM_DEMO_HOME": str(home), "LSTM_DEMO_DEVICE": "cpu"}))
+    yield service
+    service.shutdown()
+
+
+def _values(**overrides) -> list:
+    """The advanced controls' values: the fast preset's, with `overrides`."""
+    values = hyperparameters.preset_values(train_tab.PRESETS["fast"])
+    keys = [f.key for f in hyperparameters.CONTROL_ORDER]
+    for key, value in overrides.items():
+        values[keys.index(key)] = value
+    return values
+
+
+def test_an_upload_is_previewed_with_its_columns_guessed_and_labels_counted(svc, tmp_path):
+    path = write_toy_csv(tmp_path / "reviews.csv", n=40)
+    shown = train_tab.inspect_file(svc, str(path))
+    assert shown.text_column["value"] == "text" and shown.label_column["value"] == "label"
+    assert shown.preview["headers"] == ["text", "label"] and len(shown.preview["value"]) > 0
+    assert "40 rows, 2 classes" in shown.summary and shown.distribution is not None
+    assert shown.label_check == ""
+
+
+def test_a_failed_upload_clears_what_the_previous_file_left(svc, tmp_path):
+    bad = tmp_path / "picture.csv"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    shown = train_tab.inspect_file(svc, str(bad))
+    assert "PNG" in shown.message
+    assert shown.preview is None and shown.distribution is None and shown.summary == ""
+    assert shown.text_column == {"__type__": "update", "choices": [], "value": None}
+
+
+def test_a_numeric_label_column_is_warned_about_when_chosen(svc, tmp_path):
+    path = tmp_path / "with-ids.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(
+            [("text", "label", "id"), *((t, y, str(i)) for i, (t, y) in enumerate(toy_rows(120)))]
+        )
+    shown = train_tab.on_columns(svc, str(path), "text", "id")
+    assert "lstm-demo-msg-warning" in shown.label_check and "numbers" in shown.label_check
+    assert "120 rows, 120 classes" in shown.summary
+    same = train_tab.on_columns(svc, str(path), "text", "text")
+    assert "must differ" in same.label_check
+
+
+def test_start_locks_the_button_until_the_run_is_queued_then_follows_it_to_the_end(svc, tmp_path):
+    path = write_toy_csv(tmp_path / "toy.csv", n=60)
+    test = write_toy_csv(tmp_path / "test.csv", n=20, seed=3)
+    values = _values(**SMALL)
+    updates = list(
+        train_tab.start(svc, "page-1", str(path), str(test), "text", "label", "fast", 2, "mine", *values)
+    )
+    assert updates[0].start["interactive"] is False  # before anything else
+    unlocked = next(i for i, u in enumerate(updates) if u.start.get("interactive"))
+    assert unlocked > 0 and updates[unlocked].start["value"] == "Start training"  # a blank button otherwise
+    last = updates[-1]
+    run_id = last.active
+    assert any(u.job_id == run_id for u in updates)
+    assert 'data-status="completed"' in [u.progress for u in updates if isinstance(u.progress, str)][-1]
+    assert "test: accuracy" in last.metrics and f"run {run_id} finished" in last.message
+    assert "not listed" not in last.metrics and isinstance(last.missed, list)  # the mistakes, if any
+    assert all(row[0] != row[1] and row[0] in ("neg", "pos") for row in last.missed)
+    assert svc.run(run_id).summary.test_accuracy is not None  # the test file was used
+
+
+def test_start_without_a_file_says_so_and_stays_unlocked(svc):
+    (only,) = train_tab.start(svc, "page-2", None, None, None, None, "fast", 2, "", *_values())
+    assert "upload a CSV" in only.upload_message and only.start["interactive"] is True
+
+
+def test_a_reloaded_page_re_attaches_to_the_running_training_and_can_cancel_it(svc, tmp_path):
+    assert list(train_tab.reattach(svc)) == []  # nothing running: nothing shown
+    path = write_toy_csv(tmp_path / "long.csv", n=200)
+    job = svc.submit(svc.prepare(path, preset_name="fast", overrides={**SMALL, "train__epochs": 50}))
+    following = train_tab.reattach(svc)
+    first = next(following)
+    assert f"following run {job.run_id}" in first.message
+    assert next(following).job_id == job.run_id
+    assert "cancelling run" in train_tab.cancel(svc, job.run_id)
+    *_, last = following
+    assert "was cancelled" in last.message
+    assert "no training of yours" in train_tab.cancel(svc, job.run_id)
+
+
+def test_a_second_start_from_the_same_page_while_the_first_is_in_flight_makes_no_second_run(svc, tmp_path):
+    """A double click reaches the server twice; only the first makes a run."""
+    path = str(write_toy_csv(tmp_path / "twice.csv", n=200, seed=9))
+    values = _values(**SMALL)
+    form = (path, None, "text", "label", "fast", 50, "", *values)
+    first = train_tab.start(svc, "page-3", *form)
+    assert next(first).start["interactive"] is False  # the first is starting
+    (second,) = train_tab.start(svc, "page-3", *form)
+    assert train_tab.BUSY in second.message
+    queued = next(first)
+    assert queued.start["interactive"] is True
+    (third,) = train_tab.start(svc, "page-3", *form)  # and while it trains
+    assert train_tab.BUSY in third.message
+    other = train_tab.start(svc, "page-4", *form)  # another page is not held up
+    assert next(other).start["interactive"] is False
+    other.close()
+    job_id = next(u.job_id for u in first if u.job_id is not gr.skip() and isinstance(u.job_id, str))
+    assert train_tab.cancel(svc, job_id).startswith("<div")
+    assert [r.name for r in svc.runs() if r.dataset_name == "twice.csv"] == [None]
+    first.close()
