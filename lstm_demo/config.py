@@ -18,6 +18,7 @@ POOLINGS = ("last", "mean", "max", "attention")
 EMBEDDING_INITS = ("uniform", "normal")
 TOKENIZER_KINDS = ("word", "bpe", "wordpiece")
 PACKINGS = ("auto", "padded", "paired", "packed")
+TRAINING_PLACES = ("process", "thread")  # where the app's worker runs a training (AppSettings.training)
 MONITORS = ("accuracy", "macro_f1", "loss")  # validation figures that can choose the epoch (loss: lowest)
 
 
@@ -461,6 +462,14 @@ class AppSettings:
     device: str  # LSTM_DEMO_DEVICE: auto | cpu | cuda | cuda:N | mps
     share: bool  # LSTM_DEMO_SHARE: Gradio public share link, off unless asked for
     limits: Limits = field(default_factory=Limits)  # LSTM_DEMO_MAX_*: see LIMIT_TABLE
+    # LSTM_DEMO_TRAINING: where the app's trainings run. `process`: each in a child process (`job`),
+    # so one that exhausts memory takes down only itself; `thread`: in this process (a child pays
+    # for importing torch again, seconds that tests of the queue need not wait)
+    training: str = "process"
+
+    def __post_init__(self) -> None:
+        if self.training not in TRAINING_PLACES:
+            raise ValueError(f"LSTM_DEMO_TRAINING must be one of {TRAINING_PLACES}, got {self.training!r}")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AppSettings:
@@ -479,6 +488,7 @@ class AppSettings:
             device=env.get("LSTM_DEMO_DEVICE") or "auto",
             share=_env_bool(env, "LSTM_DEMO_SHARE", False),
             limits=Limits.from_env(env),
+            training=env.get("LSTM_DEMO_TRAINING") or "process",
         )
 
     @property

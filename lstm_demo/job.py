@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING
 from .config import LIMIT_TABLE, AppSettings, RunConfig
 from .data import Table
 from .names import ACTIVE_STATUSES
+from .train import FINAL, Progress
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from .service import PreparedRun, TrainEvent
     from .store import RunSummary, Store
-    from .train import Progress
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +151,6 @@ def launch(
 def reports(popen: subprocess.Popen) -> Iterator[Progress]:
     """The child's progress reports (without results: the model stays in the child), as it prints
     them, until it closes its output."""
-    from .train import Progress
-
     for line in popen.stdout:
         try:
             values = json.loads(line)
@@ -169,8 +167,10 @@ def execute(
     store: Store, settings: AppSettings, prepared: PreparedRun, should_stop: Callable[[], bool] | None = None
 ) -> Iterator[TrainEvent]:
     """`Service.execute` with the training in a child process (`train.nproc` ranks under torchrun):
-    the same events, the last holding the run; `should_stop` becomes SIGTERM, then SIGKILL."""
-    from .service import TrainEvent
+    the same events, the last holding the run; `should_stop` becomes SIGTERM, then SIGKILL. A child
+    that ends without its final report raises, as a training in this process would have: the
+    reason when it was killed, the child's own error (in the run and the server log) when it broke."""
+    from .service import ServiceError, TrainEvent
 
     run_id = prepared.run_id
     popen = launch(
@@ -182,7 +182,7 @@ def execute(
     last = None
     try:
         for last in reports(popen):
-            if last.kind not in ("done", "cancelled", "failed"):
+            if last.kind not in FINAL:
                 yield TrainEvent(run_id, last)
     except BaseException:  # closed early (the worker shutting down) or broken: the child goes too
         cancelled.set()
@@ -190,6 +190,10 @@ def execute(
         reap(popen, run_id, store, cancelled=True)
         raise
     run = reap(popen, run_id, store, cancelled=cancelled.is_set())
+    if (last is None or last.kind not in FINAL) and run.status == "failed":
+        if popen.returncode < 0:  # killed: the reason is `ended`'s, worded for the user
+            raise ServiceError(run.error)
+        raise RuntimeError(f"the training process failed: {run.error}")
     yield TrainEvent(run_id, _final(last, run, prepared), run)
 
 
@@ -205,15 +209,12 @@ def _cancel_when(
 
 
 def _final(last: Progress | None, run: RunSummary, prepared: PreparedRun) -> Progress:
-    """The child's final report, or one saying how it ended when it died before printing its own."""
-    from .train import Progress
-
-    if last is not None and last.kind in ("done", "cancelled", "failed"):
+    """The child's final report, or a cancelled one when it was stopped before printing its own."""
+    if last is not None and last.kind in FINAL:
         return last
-    kind = "cancelled" if run.status == "cancelled" else "failed"
     if last is None:
         last = Progress("start", 0, prepared.config.train.epochs, 0, 0, 0.0)
-    return replace(last, kind=kind, message=run.error or kind, eta_seconds=None)
+    return replace(last, kind=run.status, message=run.status, eta_seconds=None)
 
 
 def stop(popen: subprocess.Popen, grace: float = STOP_GRACE) -> int:
@@ -285,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: cancel.set())
     _exit_with_launcher()
 
-    from . import distributed, service  # torch loads after the signals are in place
+    from . import distributed, service
     from .store import Store
     from .train import resolve_device
 

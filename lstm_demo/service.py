@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from . import artifacts, data, gates
+from . import artifacts, data, gates, job
 from .config import AppSettings, LimitError, Limits, RunConfig, override, preset
 from .data import DataError as DataError  # re-exported: the UI tells upload problems apart
 from .data import Table, check_labels
@@ -148,7 +148,7 @@ class Service:
         self._uploads = Uploads(self.limits)
         self._scratch = Scratch()
         self._worker = TrainingWorker(
-            self.execute,
+            self._train_submitted,
             cancel_queued=self._cancel_queued,
             device_of=lambda prepared: prepared.device,
             describe=describe_error,
@@ -290,10 +290,24 @@ class Service:
         run's model stays in memory for its first predictions."""
         yield from execute_run(self.store, self.settings, prepared, should_stop, keep=self._remember)
 
+    def _train_submitted(
+        self, prepared: PreparedRun, should_stop: Callable[[], bool] | None = None
+    ) -> Iterator[TrainEvent]:
+        """What the worker runs: the training in a child process (`job`), or with
+        `LSTM_DEMO_TRAINING=thread` in this one; a training across processes always in children."""
+        if self.settings.training == "thread" and prepared.config.train.nproc == 1:
+            return self.execute(prepared, should_stop)
+        return job.execute(self.store, self.settings, prepared, should_stop)
+
     def train(self, train_path: str | os.PathLike[str], **kwargs: Any) -> Iterator[TrainEvent]:
-        """`prepare` + `execute` in one call (the command line's path)."""
+        """`prepare` + `execute` in one call (the command line's path); a training across processes
+        runs in torchrun's children (`job`)."""
         should_stop = kwargs.pop("should_stop", None)
-        yield from self.execute(self.prepare(train_path, **kwargs), should_stop)
+        prepared = self.prepare(train_path, **kwargs)
+        if prepared.config.train.nproc > 1:
+            yield from job.execute(self.store, self.settings, prepared, should_stop)
+        else:
+            yield from self.execute(prepared, should_stop)
 
     def _remember(self, run_id: str, loaded: artifacts.LoadedModel) -> None:
         with self._lock:

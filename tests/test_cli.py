@@ -27,6 +27,7 @@ TRAIN_KEYS = {
     "train_seconds",
     "seconds_per_epoch",
     "device",
+    "world_size",
     "model_dir",
 }
 

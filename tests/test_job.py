@@ -3,6 +3,7 @@ it `cancelled`, and a child killed mid-epoch leaves its run marked and the next 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -112,6 +113,20 @@ def test_two_ranks_under_torchrun_train_one_ordinary_run(app):
     assert svc.predict(run_id, ["great wonderful fun"])[0].label == LABELS[1]
 
 
+@pytest.mark.slow
+def test_the_command_line_trains_across_two_processes(tmp_path):
+    csv = write_toy_csv(tmp_path / "train.csv", n=80)
+    env = {**os.environ, "LSTM_DEMO_HOME": str(tmp_path / "home")}
+    args = ["train", str(csv), "--nproc", "2", "--preset", "fast", "--epochs", "3", "--json"]
+    args += ["--set", "model__hidden_size=8", "--set", "model__embedding_dim=8", "--device", "cpu"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "lstm_demo.cli", *args], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["status"] == "completed" and out["world_size"] == 2 and out["test_accuracy"] is None
+
+
 def _ran(svc: Service, csv: Path, code: str):
     """A recorded `running` run whose process is a bare Python running `code` (no torch: fast)."""
     prepared = svc.prepare(csv, preset_name="fast", overrides=TINY)
@@ -170,3 +185,31 @@ def test_more_processes_than_the_limit_are_refused(app):
         svc.settings.limits.check_config(
             svc.prepare(csv, preset_name="fast", overrides={"train__nproc": too_many}).config
         )
+
+
+@pytest.mark.parametrize(
+    "training, nproc, in_child",
+    [("process", 1, True), ("thread", 1, False), ("thread", 2, True)],
+)
+def test_the_queue_trains_in_a_child_unless_told_to_stay_in_the_app(
+    tmp_path, monkeypatch, training, nproc, in_child
+):
+    settings = AppSettings.from_env(
+        {"LSTM_DEMO_HOME": str(tmp_path / "home"), "LSTM_DEMO_TRAINING": training}
+    )
+    svc = Service(settings)
+    children, here = [], []
+
+    def child(store, settings, prepared, should_stop=None):
+        children.append(prepared.run_id)
+        return iter(())  # which door was taken is the question, not the training
+
+    monkeypatch.setattr(job, "execute", child)
+    monkeypatch.setattr(
+        svc, "execute", lambda prepared, should_stop=None: here.append(prepared.run_id) or iter(())
+    )
+    csv = write_toy_csv(tmp_path / "train.csv", n=40)
+    prepared = svc.prepare(csv, preset_name="fast", overrides={**TINY, "train__nproc": nproc})
+    list(svc.follow(svc.submit(prepared).run_id, interval=0.05))
+    assert (children, here) == (([prepared.run_id], []) if in_child else ([], [prepared.run_id]))
+    svc.shutdown()
