@@ -113,3 +113,18 @@ def test_a_group_of_one_changes_nothing() -> None:
     assert SOLO.any(True) and not SOLO.any(False)
     assert SOLO.decide(7) == 7
     assert SOLO.text("{}") == "{}"
+
+
+def test_only_the_distributed_module_imports_torch_distributed() -> None:
+    root = Path(__file__).resolve().parents[1] / "lstm_demo"
+    importers = {
+        p.name
+        for p in root.rglob("*.py")
+        if any(
+            line.lstrip().startswith(
+                ("import torch.distributed", "from torch.distributed", "from torch import distributed")
+            )
+            for line in p.read_text().splitlines()
+        )
+    }
+    assert importers == {"distributed.py"}

@@ -78,6 +78,11 @@ FIELDS = (
     ),
     Field("train__seed", "seed"),
     Field("train__device", "device", ("auto", "cpu", "cuda", "mps"), info="auto: CUDA, then MPS, then CPU"),
+    Field(
+        "train__nproc",
+        "processes / GPUs",
+        info="train in this many processes together (torchrun): one per GPU on CUDA, else CPU processes",
+    ),
 )
 
 
