@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -20,6 +21,7 @@ from sqlalchemy.engine import make_url
 from test_store import _dead_pid, _sql
 
 from lstm_demo import liveness
+from lstm_demo.config import AppSettings
 from lstm_demo.store import LEASE_EXPIRED, MetricPoint, Store, StoreError
 
 ROOT = Path(__file__).parents[1]
@@ -30,6 +32,7 @@ CLAIMER = """
 import json, random, sys, time
 from pathlib import Path
 from lstm_demo import liveness
+from lstm_demo.config import AppSettings
 from lstm_demo.store import Store
 
 url, folder = sys.argv[1], Path(sys.argv[2])
@@ -199,3 +202,23 @@ def test_replica_ids_are_unique_and_name_their_host_and_process() -> None:
     assert first != second
     host, pid, _ = first.rsplit(":", 2)
     assert host == liveness.HOST[:200] and int(pid) == os.getpid() and len(first) <= 255
+
+
+def test_the_compose_file_points_every_replica_at_one_database_and_one_home() -> None:
+    yaml = pytest.importorskip("yaml")
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    apps = {name: s for name, s in compose["services"].items() if name.startswith("app")}
+    assert len(apps) >= 2
+
+    def settings(service: dict) -> AppSettings:  # ${VAR:-default} as compose reads it with VAR unset
+        env = {k: re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(v)) for k, v in service["environment"].items()}
+        return AppSettings.from_env(env)
+
+    homes = {(s.home, s.db_url) for s in map(settings, apps.values())}
+    ((home, db_url),) = homes  # one database and one home for all
+    url = make_url(db_url)
+    assert url.get_backend_name() == "postgresql" and url.host in compose["services"]
+    mounts = {v for s in apps.values() for v in s["volumes"] if v.endswith(f":{home}")}
+    assert len(mounts) == 1 and mounts.pop().split(":")[0] in compose["volumes"]  # a shared named volume
+    ports = [p.split(":")[0] for s in apps.values() for p in s["ports"]]
+    assert len(set(ports)) == len(ports)
