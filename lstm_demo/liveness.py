@@ -22,11 +22,11 @@ def owner(pid: int) -> dict[str, str | int | None]:
     return {"pid": pid, "host": HOST, "process_tag": process_tag(pid)}
 
 
-def replica_id(pid: int | None = None) -> str:
+def replica_id() -> str:
     """A name for this app process among replicas: host, pid and a random part, unique even when a
     restarted container gets the same host name and pid."""
     # the host is cut so the whole name fits the store's 255-character column
-    return f"{HOST[:200]}:{os.getpid() if pid is None else pid}:{secrets.token_hex(4)}"
+    return f"{HOST[:200]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def process_tag(pid: int) -> str | None:
