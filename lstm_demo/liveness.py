@@ -1,12 +1,15 @@
-"""Is the process that owns a run still there? Answered from Linux's /proc, with no other imports.
+"""Who owns a run, and is it still there? Answered from Linux's /proc, with no other imports.
 
 The store records a run's owner (pid, host, process tag) when the run is created or starts, and
-asks `alive` when it looks for runs whose process died without finishing them.
+asks `alive` when it looks for runs whose process died without finishing them. That works on one
+host only; replicas on several hosts name themselves with `replica_id` and hold a run by a lease
+in the database instead (`Store.claim_next`).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import sys
 from pathlib import Path
@@ -17,6 +20,13 @@ HOST = socket.gethostname()
 def owner(pid: int) -> dict[str, str | int | None]:
     """The columns that identify process `pid` of this host: pid, host and process tag."""
     return {"pid": pid, "host": HOST, "process_tag": process_tag(pid)}
+
+
+def replica_id() -> str:
+    """A name for this app process among replicas: host, pid and a random part, unique even when a
+    restarted container gets the same host name and pid."""
+    # the host is cut so the whole name fits the store's 255-character column
+    return f"{HOST[:200]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def process_tag(pid: int) -> str | None:

@@ -16,6 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
+from lstm_demo import liveness
 from lstm_demo.store import MetricPoint, Store, StoreError
 from lstm_demo.store.engine import make_engine, migrate
 from lstm_demo.store.models import Base
@@ -299,7 +300,9 @@ OWNERS = [
 ]
 
 
-def test_mark_interrupted(store: Store, store_url: str) -> None:
+def test_runs_without_a_lease_are_interrupted_when_their_process_is_gone(
+    store: Store, store_url: str
+) -> None:
     dead = _dead_pid()
     ids = []
     for status, owner, _, _ in OWNERS:
@@ -321,8 +324,8 @@ def test_mark_interrupted(store: Store, store_url: str) -> None:
 
     column = 2 if store.backend == "sqlite" else 3
     expected = {run_id for run_id, row in zip(ids, OWNERS, strict=True) if row[column]}
-    assert set(store.mark_interrupted()) == expected
-    assert store.mark_interrupted() == []  # nothing left to do
+    assert set(store.expire_leases()) == expected
+    assert store.expire_leases() == []  # nothing left to do
 
     for run_id, (status, owner, *_) in zip(ids, OWNERS, strict=True):
         detail = store.get_run(run_id)
@@ -339,7 +342,7 @@ def test_interrupted_run_can_still_finish(store: Store, store_url: str) -> None:
     """If a run's process was wrongly thought gone, its real result still wins."""
     run = store.create_run(config={}, preset="fast", dataset_id=None)
     store.start_run(run.id, device="cpu", pid=_dead_pid())
-    assert store.mark_interrupted() == [run.id]
+    assert store.mark_interrupted() == [run.id]  # the service's start-up sweep
     assert store.finish_run(run.id, status="completed", metrics=METRICS).status == "completed"
 
 
@@ -381,7 +384,7 @@ def test_upgrade_from_first_revision_keeps_rows(store_url: str) -> None:
         assert store.get_run(new.id).curve[0].extra == {"lr": 0.1}
         assert store.integrity_check() == "ok"
     Store(store_url).close()  # reopening at head changes nothing
-    assert _sql(store_url, "SELECT version_num FROM alembic_version") == [("0003",)]
+    assert _sql(store_url, "SELECT version_num FROM alembic_version") == [("0004",)]
 
 
 def test_upgrade_drops_the_owner_column_and_keeps_runs_and_their_metrics(store_url: str) -> None:
@@ -402,6 +405,17 @@ def test_upgrade_drops_the_owner_column_and_keeps_runs_and_their_metrics(store_u
     columns = {c["name"] for c in inspect(engine).get_columns("runs")}
     engine.dispose()
     assert "owner" not in columns and {"name", "status", "pid"} <= columns
+
+
+def test_upgrade_adds_unheld_leases_and_keeps_the_owner_check(store_url: str) -> None:
+    run = {"id": "old0000run03", "status": "running", "preset": "fast", "config": "{}", "pid": _dead_pid()}
+    _old_database(store_url, "0003", {**run, "host": liveness.HOST}, {"epoch": 1, "step": 1, "kind": "step"})
+
+    with Store(store_url) as store:
+        # a run from before leases has none, so its dead process still decides
+        assert _sql(store_url, "SELECT claimed_by, lease_until FROM runs") == [(None, None)]
+        assert store.expire_leases() == ["old0000run03"]
+        assert "pid" in store.get_run("old0000run03").summary.error
 
 
 def test_models_match_migrations(store: Store, store_url: str) -> None:
@@ -452,6 +466,7 @@ def test_sqlite_file_settings(tmp_path: Path) -> None:
 
 WRITER = """
 import sys
+from lstm_demo import liveness
 from lstm_demo.store import MetricPoint, Store
 store = Store(sys.argv[1])
 for i in range(int(sys.argv[3])):

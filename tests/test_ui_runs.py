@@ -81,9 +81,10 @@ def test_two_runs_compare_side_by_side_with_their_differences_marked(runs):
     assert any("model.num_layers" in row for row in differing)
     assert any("train.learning_rate" in row for row in differing)
     assert not any("model.encoder" in row for row in differing)  # both LSTMs: not marked
-    legends = {trace.name for trace in compared.curves.data}
-    assert f"one layer ({one}): validation accuracy" in legends
-    assert f"two layers ({two}): validation accuracy" in legends
+    legends = {trace.meta for trace in compared.curves.data}  # "<run name>: <metric>", grouped by run
+    assert "one layer: validation accuracy" in legends
+    assert "two layers: validation accuracy" in legends
+    assert {trace.legendgrouptitle.text for trace in compared.curves.data} == {"one layer", "two layers"}
     alone = runs_tab.compare(svc, [one])
     assert "choose a second run" in alone.table and alone.curves is not None
 

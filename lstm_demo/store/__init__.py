@@ -14,10 +14,10 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +28,11 @@ from .models import SUMMARY_COLUMNS, DatasetRow, MetricRow, RunRow
 
 METRIC_KINDS = ("epoch", "step")
 MIN_PREFIX = 4  # shortest id prefix `resolve_id` accepts
+# How long a replica's claim on a run holds without renewal: the trainer renews with its progress
+# reports, so this outlasts the longest stretch between two (a validation pass on a large set),
+# and another replica still gives up on a dead one's run within a couple of minutes.
+LEASE_SECONDS = 90.0
+LEASE_EXPIRED = "interrupted: the replica training it stopped answering (lease expired)"
 # what a bundle may set of a run besides its id, config, metrics, curve and dataset
 _IMPORTED_COLUMNS = frozenset(
     (
@@ -265,7 +270,7 @@ class Store:
             row = _get(s, run_id)
             if row.status in FINISHED_STATUSES and row.status != "interrupted":
                 raise StoreError(f"run {run_id!r} already finished ({row.status})")
-            row.status, row.finished = status, _now()
+            row.status, row.finished, row.lease_until = status, _now(), None
             if metrics is not None:
                 _set_metrics(row, metrics)
             for key, value in (
@@ -306,18 +311,70 @@ class Store:
             s.execute(delete(RunRow).where(RunRow.id == row.id))
             return summary
 
-    def mark_interrupted(self) -> list[str]:
-        """Mark queued/running runs whose process is gone as interrupted; returns their ids.
+    # -- sharing one queue among replicas --------------------------------------------------
 
-        A run's process is gone when its pid is NULL, when no process with that pid runs on this
-        host, or when one does but started at another time (a reused pid). A run owned by another
-        host is gone on SQLite (WAL needs every process on one machine, so that host is a previous
-        container or machine) and left alone on PostgreSQL (it may still be training there).
+    def claim_next(
+        self, replica: str, devices: Sequence[str] | None = None, lease_seconds: float = LEASE_SECONDS
+    ) -> str | None:
+        """Move the oldest queued run this replica can train to `running`, held by `replica` for
+        `lease_seconds`; returns its id, or None when no queued run fits.
+
+        `devices` are the ones the replica trains on (`cpu`, `cuda:0`, `mps`...): a run asking for
+        `auto` fits any replica, one asking for `cuda` a replica with a CUDA device, otherwise the
+        name must match; None takes every run. Two replicas never claim the same run: PostgreSQL
+        skips the rows another transaction holds (`FOR UPDATE SKIP LOCKED`) instead of waiting for
+        them, and on SQLite the write lock taken at BEGIN lets one claim run at a time.
+        """
+        _check_lease(lease_seconds)
+        stmt = select(RunRow).where(RunRow.status == "queued")
+        if devices is not None:
+            stmt = stmt.where(func.coalesce(_ASKED_DEVICE, "auto").in_(_fitting_devices(devices)))
+        stmt = stmt.order_by(RunRow.created, RunRow.id).limit(1).with_for_update(skip_locked=True)
+        with self._session(write=True) as s:
+            row = s.scalars(stmt).first()
+            if row is None:
+                return None
+            row.status, row.started = "running", _now()
+            row.claimed_by, row.lease_until = replica, self._clock(s) + timedelta(seconds=lease_seconds)
+            for key, value in liveness.owner(os.getpid()).items():
+                setattr(row, key, value)
+            return row.id
+
+    def renew_lease(self, run_id: str, replica: str, lease_seconds: float = LEASE_SECONDS) -> bool:
+        """Extend `replica`'s hold on its running run by `lease_seconds` from now. False when the run
+        is no longer its to train (finished, or interrupted by another replica after the lease
+        passed): the trainer should stop, as its result would overwrite a decision already shown."""
+        _check_lease(lease_seconds)
+        with self._session(write=True) as s:
+            until = self._clock(s) + timedelta(seconds=lease_seconds)
+            held = (RunRow.id == run_id) & (RunRow.claimed_by == replica) & (RunRow.status == "running")
+            result = s.execute(
+                update(RunRow).where(held).values(lease_until=until),
+                execution_options={"synchronize_session": False},
+            )
+            return result.rowcount == 1
+
+    def expire_leases(self, now: datetime | None = None) -> list[str]:
+        """Mark queued/running runs nobody trains any more as interrupted; returns their ids.
+
+        A run with a lease is given up once `now` (default: the database's clock, which every
+        replica shares) has passed it. A run without one keeps the check of its owner process:
+        it is gone when its pid is NULL, when no process with that pid runs on this host, or when
+        one does but started at another time (a reused pid). A run owned by another host is gone
+        on SQLite (WAL needs every process on one machine, so that host is a previous container
+        or machine) and left alone on PostgreSQL (it may still be training there).
         Metrics rows are kept; `finished` becomes the time of the run's last sign of life.
         """
         with self._session(write=True) as s:
-            candidates = s.scalars(select(RunRow).where(RunRow.status.in_(ACTIVE_STATUSES))).all()
-            gone = [r for r in candidates if not self._owner_alive(r)]
+            now = now or self._clock(s)
+            unowned = RunRow.lease_until.is_(None) | (RunRow.lease_until < now)
+            # FOR UPDATE: a renewal committed meanwhile is seen here, not overwritten
+            candidates = s.scalars(
+                select(RunRow)
+                .where(RunRow.status.in_(ACTIVE_STATUSES) & unowned)
+                .with_for_update(skip_locked=True)
+            ).all()
+            gone = [r for r in candidates if r.lease_until is not None or not self._owner_alive(r)]
             last_metric = dict(
                 s.execute(
                     select(MetricRow.run_id, func.max(MetricRow.created))
@@ -329,8 +386,12 @@ class Store:
                 row.status = "interrupted"
                 row.finished = last_metric.get(row.id) or row.started or row.created
                 if row.error is None:
-                    row.error = f"interrupted: its process (pid {row.pid} on {row.host}) stopped"
+                    row.error = LEASE_EXPIRED if row.lease_until is not None else _process_stopped(row)
+                row.lease_until = None
             return [r.id for r in gone]
+
+    # the start-up sweep's name from before replicas; the service calls it until it moves to expire_leases
+    mark_interrupted = expire_leases
 
     def _owner_alive(self, row: RunRow) -> bool:
         if row.pid is None:
@@ -338,6 +399,13 @@ class Store:
         if row.host != liveness.HOST:
             return self.backend != "sqlite"
         return liveness.alive(row.pid, row.process_tag)
+
+    def _clock(self, s: Session) -> datetime:
+        """Now, by the database server's clock on PostgreSQL, so replicas on hosts whose clocks
+        differ agree on when a lease ends; SQLite's processes share one host and its clock."""
+        if self.backend == "postgresql":
+            return s.scalar(select(func.now()))
+        return _now()
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -502,6 +570,24 @@ def _unrelated(s: Session, run_id: str) -> bool:
     prefixes = [run_id[:k] for k in range(1, len(run_id) + 1)]
     related = or_(RunRow.id.in_(prefixes), RunRow.id.startswith(run_id, autoescape=True))
     return s.scalar(select(RunRow.id).where(related).limit(1)) is None
+
+
+# the device a run's configuration asks for (`auto` when it names none), read inside the database
+_ASKED_DEVICE = RunRow.config[("train", "device")].as_string()
+
+
+def _fitting_devices(devices: Sequence[str]) -> list[str]:
+    """The device names a run may ask for to be trained on one of `devices`."""
+    return sorted({"auto", *devices, *(d.split(":")[0] for d in devices)})
+
+
+def _check_lease(seconds: float) -> None:
+    if not (isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds > 0):
+        raise StoreError(f"a lease lasts a positive, finite number of seconds, not {seconds!r}")
+
+
+def _process_stopped(row: RunRow) -> str:
+    return f"interrupted: its process (pid {row.pid} on {row.host}) stopped"
 
 
 def _get(s: Session, run_id: str) -> RunRow:

@@ -98,6 +98,9 @@ class RunRow(Base):
     pid: Mapped[int | None]
     host: Mapped[str | None] = mapped_column(String(255))
     process_tag: Mapped[str | None] = mapped_column(String(64))  # boot id + start time of `pid`
+    # The replica whose worker claimed the run, and until when: past it, any replica may give up on it.
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    lease_until: Mapped[datetime | None]
 
 
 class MetricRow(Base):
@@ -118,7 +121,6 @@ class MetricRow(Base):
     extra: Mapped[dict[str, Any] | None]
 
 
-# What a run summary is built from: everything but the JSON blobs and the owner process.
-SUMMARY_COLUMNS = [
-    c for c in RunRow.__table__.columns if c.name not in ("config", "metrics", "pid", "host", "process_tag")
-]
+# What a run summary is built from: everything but the JSON blobs, the owner process and its claim.
+_NOT_SUMMARY = ("config", "metrics", "pid", "host", "process_tag", "claimed_by", "lease_until")
+SUMMARY_COLUMNS = [c for c in RunRow.__table__.columns if c.name not in _NOT_SUMMARY]

@@ -162,8 +162,9 @@ def run_title(summary: Any) -> str:
 
 def curves_figure(details: Sequence[Any], title: str = "training curves") -> go.Figure | None:
     """The runs' curves overlaid: one legend entry per run and metric, named after the run."""
-    runs = {run_title(d.summary): charts.curve_points(d.curve) for d in details if d.curve}
-    return charts.training_curves(runs, title=title) if runs else None
+    runs = {d.summary.id: charts.curve_points(d.curve) for d in details if d.curve}
+    names = {d.summary.id: d.summary.name or d.summary.dataset_name or d.summary.preset for d in details}
+    return charts.training_curves(runs, names=names, title=title) if runs else None
 
 
 def compare_html(details: Sequence[Any]) -> str:
