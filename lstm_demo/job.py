@@ -3,11 +3,12 @@
 A training that exhausts memory then takes down only itself, and predictions no longer share its
 interpreter. The app writes a job folder (`write_spec`: the run's prepared tables as JSON and a spec
 naming the configuration and the split), `launch`es the child in its own process group and later
-`reap`s it. The database is the channel: the child records its curve and its end in the run store
-as an in-process training does, so the Train and Runs tabs read it the same way. SIGTERM asks the
-child to stop after its current step (the run ends `cancelled`); a child that dies without recording
-an end (SIGKILL, the kernel's OOM killer, a crash) leaves its run active until `reap` marks it
-`failed` with the reason.
+`reap`s it; `execute` does all three for the worker. The database is the channel: the child records
+its curve and its end in the run store as an in-process training does, so the Runs tab reads it the
+same way, and its reports also come as JSON lines on its stdout for the Train tab's live view.
+SIGTERM asks the child to stop after its current step (the run ends `cancelled`); a child that dies
+without recording an end (SIGKILL, the kernel's OOM killer, a crash) leaves its run active until
+`reap` marks it `failed` with the reason.
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SPEC = "spec.json"
-LOG = "job.log"  # the child's stdout and stderr; its tail reaches the server log when it fails
+LOG = "job.log"  # the child's output (but its reports); its tail reaches the server log when it fails
 STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL when a training is cancelled
-PROGRESS = "LSTM_DEMO_JOB_PROGRESS"  # set by `launch(progress=True)`: rank 0 prints its reports as JSON lines
+# between `launch(progress=True)` and the child only (not a setting): rank 0 prints its reports
+PROGRESS = "LSTM_DEMO_JOB_PROGRESS"
 _TABLES = ("table", "val_table", "test_table")  # the PreparedRun fields the child reads back
 
 
