@@ -58,7 +58,8 @@ def write_spec(prepared: PreparedRun, runs_dir: Path) -> Path:
     """The job folder of a prepared run: its tables as parsed (so the child reads exactly the rows
     the app validated, without parsing the upload again) and the spec; returns the spec's path."""
     folder = job_dir(runs_dir, prepared.run_id)
-    (folder / "input").mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, exist_ok=True)  # the uploaded texts: this user's only
+    (folder / "input").mkdir(mode=0o700, exist_ok=True)
     tables = {}
     for name in _TABLES:
         table = getattr(prepared, name)

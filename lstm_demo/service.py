@@ -221,6 +221,7 @@ class Service:
         except (ValueError, RuntimeError) as e:
             raise ServiceError(str(e)) from None
         device = "cuda:0" if device == "cuda" else device  # `auto` and `cuda:0` share one lane
+        _check_processes(cfg.train.nproc, device)
         table = data.select(self._uploads.parse(train_path), text_column, label_column)
         labels = table.classes
         self.limits.check("classes", len(labels), f"the number of classes in {table.source}")
@@ -630,6 +631,15 @@ def execute_run(
         if not finished:
             store.finish_run(run_id, status="failed", error=_describe(e))
         raise
+
+
+def _check_processes(nproc: int, device: str) -> None:
+    """On CUDA each process trains on a GPU of its own (NCCL refuses two on one)."""
+    gpus = torch.cuda.device_count() if device.startswith("cuda") else 0
+    if device.startswith("cuda") and nproc > gpus:
+        raise ServiceError(f"train.nproc is {nproc}, but this machine has {gpus} GPU(s): one process per GPU")
+    if device == "mps" and nproc > 1:
+        raise ServiceError("training across processes runs on the CPU or on CUDA GPUs, not on Apple MPS")
 
 
 def train_rank(

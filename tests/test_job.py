@@ -213,3 +213,16 @@ def test_the_queue_trains_in_a_child_unless_told_to_stay_in_the_app(
     list(svc.follow(svc.submit(prepared).run_id, interval=0.05))
     assert (children, here) == (([prepared.run_id], []) if in_child else ([], [prepared.run_id]))
     svc.shutdown()
+
+
+def test_more_processes_than_gpus_are_refused_before_a_run_is_recorded(app, monkeypatch):
+    svc, csv = app
+    import lstm_demo.service as service_module
+
+    monkeypatch.setattr(
+        service_module, "resolve_device", lambda name="auto": service_module.torch.device("cuda")
+    )
+    monkeypatch.setattr(service_module.torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match="nproc is 2, but this machine has 1 GPU"):
+        svc.prepare(csv, preset_name="fast", overrides={"train__device": "cuda", "train__nproc": 2})
+    assert svc.runs() == []
