@@ -226,3 +226,38 @@ def test_more_processes_than_gpus_are_refused_before_a_run_is_recorded(app, monk
     with pytest.raises(ValueError, match="nproc is 2, but this machine has 1 GPU"):
         svc.prepare(csv, preset_name="fast", overrides={"train__device": "cuda", "train__nproc": 2})
     assert svc.runs() == []
+
+
+def _children_running(module: str) -> list[int]:
+    """Pids of this process's children whose command line runs `module` (Linux's /proc)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid() and module.encode() in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.slow
+def test_the_queue_survives_a_training_child_killed_mid_epoch(tmp_path):
+    svc = Service(AppSettings.from_env({"LSTM_DEMO_HOME": str(tmp_path / "home")}))  # children: the default
+    csv = write_toy_csv(tmp_path / "train.csv", n=80)
+    try:
+        killed = svc.submit(svc.prepare(csv, preset_name="fast", overrides=LONG))
+        after = svc.submit(svc.prepare(csv, preset_name="fast", overrides={**TINY, "train__epochs": 4}))
+        for state in svc.follow(killed.run_id, interval=0.05):
+            if state.progress is not None and state.progress.kind == "step":
+                (pid,) = _children_running("lstm_demo.job")
+                os.kill(pid, signal.SIGKILL)
+                break
+        list(svc.follow(killed.run_id, interval=0.05))
+        assert killed.status == "failed" and "killed" in killed.error
+        assert svc.run(killed.run_id).summary.status == "failed"
+        list(svc.follow(after.run_id, interval=0.05))  # the next one in line trained
+        assert after.status == "completed" and svc.predict(after.run_id, ["great fun"])[0].label == LABELS[1]
+    finally:
+        svc.shutdown()
