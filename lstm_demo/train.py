@@ -667,5 +667,8 @@ def _failed(report: Callable[..., Progress], loop: _Loop, epoch: int, why: str) 
 
 def _diverged(report: Callable[..., Progress], loop: _Loop, epoch: int, step: int, loss: float) -> Progress:
     what = "NaN" if math.isnan(loss) else "infinite"
-    why = f"the loss became {what} at epoch {epoch}, step {step}: {_hint(loop.tc)}"
+    where = f"epoch {epoch}, step {step}"
+    if not step:  # another rank's loss: this one's stayed finite
+        what, where = "NaN or infinite", f"epoch {epoch} in another process"
+    why = f"the loss became {what} at {where}: {_hint(loop.tc)}"
     return replace(_failed(report, loop, epoch, why), step=step)
