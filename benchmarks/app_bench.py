@@ -18,10 +18,10 @@ api: prediction through the plain HTTP API, as any HTTP client calls it (not `gr
 browser: Debian's Chromium through Playwright (`CHROMIUM_ARGS`), against one app with one `fast`
    run of the example reviews (trained through the API first, so it is the pages' chosen model):
    - load to interactive: from navigation start (the page's time origin, before its request is
-     sent) until the first frame in which the Train tab's upload control exists and a click on the
-     Predict tab has shown that tab (the button marked selected, its panel laid out). A script
-     injected before the page's own clicks the tab as soon as its button exists, again every
-     200 ms until it responds, and notes `performance.now()` from a DOM observer. Cold: a new
+     sent) until the DOM holds the Train tab's upload control and a click on the Predict tab has
+     shown that tab (the button marked selected, its panel laid out; before the next paint). A
+     script injected before the page's own clicks the tab as soon as its button exists, again
+     every 200 ms until it responds, and notes `performance.now()` from a DOM observer. Cold: a new
      browser context (empty cache) per load; warm: a reload in that context. Medians of `--loads`.
    - as you type: the Predict tab, a sentence from the example reviews typed key by key
      (`--keystroke-ms` apart); milliseconds from the `input` event of the last key until the
@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import os
 import re
@@ -383,8 +384,8 @@ def explain_latencies(page: Any, n: int) -> list[float]:
 
 def browser_figures(client: httpx.Client, url: str, args: argparse.Namespace) -> list[tuple[str, ...]]:
     """The browser section's rows (see the docstring)."""
-    if not CHROMIUM.exists():
-        return [report("browser figures", f"skipped: no {CHROMIUM}", "", None)]
+    if not CHROMIUM.exists() or importlib.util.find_spec("playwright") is None:
+        return [report("browser figures", f"skipped: no {CHROMIUM} or no playwright package", "", None)]
     run_id = train(client, url, EXAMPLE, "fast", wait=True, epochs=3)["run_id"]
     rows = []
     with chromium() as browser:
