@@ -41,8 +41,7 @@ PREDICTED = ""  # the target dropdown's value for "the predicted class"
 class Explained(NamedTuple):
     """What one press of Explain shows, in `build`'s output order."""
 
-    message: str = ""
-    warning: str = ""
+    message: str = ""  # what went wrong, or IG's delta warning: a banner right above the attributions
     prediction: Any = None
     marked: str = ""
     table: Any = None
@@ -237,7 +236,7 @@ def explain(
         return Explained(message=message_html(user_message(err)))
     gate_plot, gate_message = draw_gates(service, run_id, sentence, *controls, target_label)
     out = Explained(
-        warning=delta_warning(e),
+        message=delta_warning(e),
         prediction=e.probabilities,
         marked=highlights(e),
         table=method_rows(e, faith),
@@ -292,7 +291,6 @@ def build(service: Service, active: gr.State) -> tuple[gr.Dropdown, gr.Dropdown]
         )
     explain_btn = gr.Button("Explain", variant="primary", elem_id="explain-button")
     message = gr.HTML(elem_id="explain-message")
-    warning = gr.HTML(elem_id="explain-warning")
 
     with gr.Row():
         with gr.Column(scale=3):
@@ -362,7 +360,7 @@ def build(service: Service, active: gr.State) -> tuple[gr.Dropdown, gr.Dropdown]
         k,
         units,
     ]
-    explain_outputs = [message, warning, prediction, marked, table, faith_plot, path_plot, compare_prediction,
+    explain_outputs = [message, prediction, marked, table, faith_plot, path_plot, compare_prediction,
                        compare_marked, compare_path, gate_plot, gate_message]  # fmt: skip
     do_explain = functools.partial(explain, service)
     for trigger in (explain_btn.click, text.submit):
