@@ -311,37 +311,8 @@ def build(service: Service, active: gr.State) -> tuple[gr.Dropdown, gr.Dropdown]
                 label="second run: decision path", elem_id="compare-decision-path", visible=False
             )
     with gr.Accordion("gates and states", open=True, elem_id="explain-gates-section"):
-        gr.Markdown(
-            "Rows are the words, columns the chosen units; see *How an LSTM works* for the equations."
-        )
-        with gr.Row():
-            gate_states = gr.CheckboxGroup(
-                label="gates and states", choices=list(STATE_NAMES["lstm"]), value=list(STATE_NAMES["lstm"]),
-                elem_id="gate-states",
-            )  # fmt: skip
-            layer = gr.Dropdown(
-                label="layer",
-                choices=[("layer 0 (top)", 0)],
-                value=0,
-                elem_id="gate-layer",
-                allow_custom_value=True,
-            )
-            direction = gr.Radio(
-                label="direction", choices=["forward"], value="forward", elem_id="gate-direction"
-            )
-        with gr.Row():
-            order = gr.Radio(
-                label="unit ordering", choices=[(ORDERINGS[m], m) for m in SELECT_MODES], value="variance",
-                elem_id="gate-order",
-            )  # fmt: skip
-            k = gr.Slider(1, 64, value=12, step=1, label="units shown", elem_id="gate-k")
-            units = gr.Textbox(
-                label="unit numbers (for 'the unit numbers typed')",
-                placeholder="0 5 12",
-                elem_id="gate-units",
-            )
-        gate_message = gr.HTML(elem_id="gate-message")
-        gate_plot = gr.Plot(label="gate heatmaps", elem_id="gate-heatmaps")
+        gate_controls, gate_message, gate_plot = _gate_section()
+    gate_states, layer, direction, order, k, units = gate_controls
 
     private: dict[str, Any] = {"api_visibility": "private"}
     gate_inputs = [run, text, gate_states, layer, direction, order, k, units, target]
@@ -388,3 +359,39 @@ def build(service: Service, active: gr.State) -> tuple[gr.Dropdown, gr.Dropdown]
         functools.partial(on_active, service), active, [run, target, gate_states, layer, direction], **private
     )
     return run, compare
+
+
+def _gate_section() -> tuple[tuple[Any, ...], gr.HTML, gr.Plot]:
+    """The gate heatmaps' controls (states, layer, direction, ordering, count, unit numbers), message and plot."""
+    gr.Markdown("Rows are the words, columns the chosen units; see *How an LSTM works* for the equations.")
+    with gr.Row():
+        gate_states = gr.CheckboxGroup(
+            label="gates and states", choices=list(STATE_NAMES["lstm"]), value=list(STATE_NAMES["lstm"]),
+            elem_id="gate-states",
+        )  # fmt: skip
+        # a layer chosen for the previous run may arrive with the next run's request: `gate_figure`
+        # clamps it, rather than Gradio refusing it as "not in the list of choices"
+        layer = gr.Dropdown(
+            label="layer",
+            choices=[("layer 0 (top)", 0)],
+            value=0,
+            elem_id="gate-layer",
+            allow_custom_value=True,
+        )
+        direction = gr.Radio(
+            label="direction", choices=["forward"], value="forward", elem_id="gate-direction"
+        )
+    with gr.Row():
+        order = gr.Radio(
+            label="unit ordering", choices=[(ORDERINGS[m], m) for m in SELECT_MODES], value="variance",
+            elem_id="gate-order",
+        )  # fmt: skip
+        k = gr.Slider(1, 64, value=12, step=1, label="units shown", elem_id="gate-k")
+        units = gr.Textbox(
+            label="unit numbers (for 'the unit numbers typed')",
+            placeholder="0 5 12",
+            elem_id="gate-units",
+        )
+    gate_message = gr.HTML(elem_id="gate-message")
+    gate_plot = gr.Plot(label="gate heatmaps", elem_id="gate-heatmaps")
+    return (gate_states, layer, direction, order, k, units), gate_message, gate_plot
