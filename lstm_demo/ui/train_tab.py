@@ -28,8 +28,6 @@ from .hyperparameters import build_controls, overrides_from, preset_values
 
 MISSED_SHOWN = 12  # misclassified examples listed after a training
 FOLLOW_SECONDS, HEARTBEAT_SECONDS = 0.5, 2.0  # progress redrawn at most this often; a queued place this often
-# the Start button stays disabled from the click on, before the server has answered a double click
-LOCK_JS = "(...args) => { const b = document.getElementById('train-start'); if (b) b.disabled = true; return args; }"
 
 
 class Inspected(NamedTuple):
@@ -402,7 +400,6 @@ def build(service: Service, active: gr.State) -> TrainTab:
         _with_session(start, service),
         [file, test_file, text_col, label_col, preset, epochs, run_name, *controls],
         start_outputs,
-        js=LOCK_JS,
         **follow_options,
     )
     cancel_btn.click(functools.partial(cancel, service), job_id, train_msg, concurrency_limit=None, **private)
