@@ -260,7 +260,8 @@ def follow(service: Service, job: Any) -> Iterator[Training]:
                 curves=charts.training_curves({job.run_id: charts.curve_points(history)})
             )
         yield update
-    yield finished(service, job)
+    # drawn again at the end: the last change a follower sees may come just before the status does
+    yield finished(service, job)._replace(progress=progress_html(job, None))
 
 
 def reattach(service: Service) -> Iterator[Training]:
