@@ -297,6 +297,7 @@ def test_a_bad_upload_is_answered_next_to_it_and_the_app_keeps_working(
     page.click("#train-start")  # starting anyway gets the same message, and no training
     page.wait_for_timeout(1000)
     assert says in text_of(page, "#upload-message")
+    assert page.locator("#train-start").is_enabled()  # and Start can be pressed again
     assert page.locator("#train-progress [data-status]").count() == 0
     assert "Traceback" not in text_of(page, "body") and page.locator(".toast-body").count() == 0
 

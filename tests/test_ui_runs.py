@@ -121,3 +121,22 @@ def test_a_stopped_run_shows_its_last_validation_figures(runs):
     )
     last = results.last_validation(detail.curve)
     assert f"last validation (epoch {last.epoch}): accuracy" in results.metrics_markdown(stopped)
+
+
+@pytest.mark.parametrize(
+    ("metrics", "says"),
+    [
+        ({}, ""),
+        (
+            {"val": {"accuracy": 0.8}, "baseline": {"baseline_val_accuracy": 0.75}},
+            "validation accuracy **0.750** (the LSTM +0.050)",
+        ),
+        (
+            {"test": {"accuracy": 0.7}, "baseline_test_accuracy": 0.72, "baseline_val_accuracy": 0.9},
+            "test accuracy **0.720** (the LSTM -0.020)",
+        ),
+    ],
+)
+def test_the_baseline_is_shown_beside_the_run_with_the_gap(metrics, says):
+    line = results.baseline_line(metrics)
+    assert (says in line) if says else line == ""

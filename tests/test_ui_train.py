@@ -80,6 +80,7 @@ def test_start_locks_the_button_until_the_run_is_queued_then_follows_it_to_the_e
     run_id = last.active
     assert any(u.job_id == run_id for u in updates)
     assert 'data-status="completed"' in [u.progress for u in updates if isinstance(u.progress, str)][-1]
+    assert 'data-status="completed"' in last.progress  # the end is drawn whatever the last change was
     assert "test: accuracy" in last.metrics and f"run {run_id} finished" in last.message
     assert "not listed" not in last.metrics and isinstance(last.missed, list)  # the mistakes, if any
     assert all(row[0] != row[1] and row[0] in ("neg", "pos") for row in last.missed)

@@ -42,8 +42,7 @@ PREDICTED = ""  # the target dropdown's value for "the predicted class"
 class Explained(NamedTuple):
     """What one press of Explain shows, in `build`'s output order."""
 
-    message: str = ""
-    warning: str = ""
+    message: str = ""  # what went wrong, or IG's delta warning: a banner right above the attributions
     prediction: Any = None
     marked: str = ""
     table: Any = None
@@ -238,7 +237,7 @@ def explain(
         return Explained(message=message_html(user_message(err)))
     gate_plot, gate_message = draw_gates(service, run_id, sentence, *controls, target_label)
     out = Explained(
-        warning=delta_warning(e),
+        message=delta_warning(e),
         prediction=e.probabilities,
         marked=highlights(e),
         table=method_rows(e, faith),
@@ -293,7 +292,6 @@ def build(service: Service, active: gr.State) -> tuple[gr.Dropdown, gr.Dropdown]
         )
     explain_btn = gr.Button("Explain", variant="primary", elem_id="explain-button")
     message = gr.HTML(elem_id="explain-message")
-    warning = gr.HTML(elem_id="explain-warning")
 
     with gr.Row():
         with gr.Column(scale=3):
@@ -314,37 +312,8 @@ def build(service: Service, active: gr.State) -> tuple[gr.Dropdown, gr.Dropdown]
                 label="second run: decision path", elem_id="compare-decision-path", visible=False
             )
     with gr.Accordion("gates and states", open=True, elem_id="explain-gates-section"):
-        gr.Markdown(
-            "Rows are the words, columns the chosen units; see *How an LSTM works* for the equations."
-        )
-        with gr.Row():
-            gate_states = gr.CheckboxGroup(
-                label="gates and states", choices=list(STATE_NAMES["lstm"]), value=list(STATE_NAMES["lstm"]),
-                elem_id="gate-states",
-            )  # fmt: skip
-            layer = gr.Dropdown(
-                label="layer",
-                choices=[("layer 0 (top)", 0)],
-                value=0,
-                elem_id="gate-layer",
-                allow_custom_value=True,
-            )
-            direction = gr.Radio(
-                label="direction", choices=["forward"], value="forward", elem_id="gate-direction"
-            )
-        with gr.Row():
-            order = gr.Radio(
-                label="unit ordering", choices=[(ORDERINGS[m], m) for m in SELECT_MODES], value="variance",
-                elem_id="gate-order",
-            )  # fmt: skip
-            k = gr.Slider(1, 64, value=12, step=1, label="units shown", elem_id="gate-k")
-            units = gr.Textbox(
-                label="unit numbers (for 'the unit numbers typed')",
-                placeholder="0 5 12",
-                elem_id="gate-units",
-            )
-        gate_message = gr.HTML(elem_id="gate-message")
-        gate_plot = gr.Plot(label="gate heatmaps", elem_id="gate-heatmaps")
+        gate_controls, gate_message, gate_plot = _gate_section()
+    gate_states, layer, direction, order, k, units = gate_controls
 
     private: dict[str, Any] = {"api_visibility": "private"}
     gate_inputs = [run, text, gate_states, layer, direction, order, k, units, target]
@@ -363,7 +332,7 @@ def build(service: Service, active: gr.State) -> tuple[gr.Dropdown, gr.Dropdown]
         k,
         units,
     ]
-    explain_outputs = [message, warning, prediction, marked, table, faith_plot, path_plot, compare_prediction,
+    explain_outputs = [message, prediction, marked, table, faith_plot, path_plot, compare_prediction,
                        compare_marked, compare_path, gate_plot, gate_message]  # fmt: skip
     do_explain = functools.partial(explain, service)
     for trigger in (explain_btn.click, text.submit):
@@ -391,3 +360,39 @@ def build(service: Service, active: gr.State) -> tuple[gr.Dropdown, gr.Dropdown]
         functools.partial(on_active, service), active, [run, target, gate_states, layer, direction], **private
     )
     return run, compare
+
+
+def _gate_section() -> tuple[tuple[Any, ...], gr.HTML, gr.Plot]:
+    """The gate heatmaps' controls (states, layer, direction, ordering, count, unit numbers), message and plot."""
+    gr.Markdown("Rows are the words, columns the chosen units; see *How an LSTM works* for the equations.")
+    with gr.Row():
+        gate_states = gr.CheckboxGroup(
+            label="gates and states", choices=list(STATE_NAMES["lstm"]), value=list(STATE_NAMES["lstm"]),
+            elem_id="gate-states",
+        )  # fmt: skip
+        # a layer chosen for the previous run may arrive with the next run's request: `gate_figure`
+        # clamps it, rather than Gradio refusing it as "not in the list of choices"
+        layer = gr.Dropdown(
+            label="layer",
+            choices=[("layer 0 (top)", 0)],
+            value=0,
+            elem_id="gate-layer",
+            allow_custom_value=True,
+        )
+        direction = gr.Radio(
+            label="direction", choices=["forward"], value="forward", elem_id="gate-direction"
+        )
+    with gr.Row():
+        order = gr.Radio(
+            label="unit ordering", choices=[(ORDERINGS[m], m) for m in SELECT_MODES], value="variance",
+            elem_id="gate-order",
+        )  # fmt: skip
+        k = gr.Slider(1, 64, value=12, step=1, label="units shown", elem_id="gate-k")
+        units = gr.Textbox(
+            label="unit numbers (for 'the unit numbers typed')",
+            placeholder="0 5 12",
+            elem_id="gate-units",
+        )
+    gate_message = gr.HTML(elem_id="gate-message")
+    gate_plot = gr.Plot(label="gate heatmaps", elem_id="gate-heatmaps")
+    return (gate_states, layer, direction, order, k, units), gate_message, gate_plot

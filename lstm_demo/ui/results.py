@@ -42,8 +42,10 @@ def last_validation(curve: Sequence[Any]) -> Any | None:
 
 
 def baseline_line(metrics: Mapping[str, Any]) -> str:
-    """TF-IDF + logistic regression on the same split, when the run has one, and the gap to it."""
-    base = metrics.get("baseline") or {}
+    """TF-IDF + logistic regression on the same split, when the run has one, and the gap to it.
+
+    Its figures are `baseline_*` keys, in a `baseline` record or beside the run's own figures."""
+    base = metrics.get("baseline") or metrics
     acc = base.get("baseline_test_accuracy", base.get("baseline_val_accuracy"))
     if acc is None:
         return ""
@@ -201,10 +203,3 @@ def _figures(detail: Any) -> dict[str, str]:
         "epochs": "" if s.epochs_run is None else str(s.epochs_run),
         "duration": duration(s.duration_seconds),
     }
-
-
-def misclassified(predictions: list[Any], truth: list[str], k: int = 12) -> list[list[Any]]:
-    """Up to `k` wrong predictions, the most confident mistakes first (predicted, true, confidence, text)."""
-    wrong = [(p, t) for p, t in zip(predictions, truth, strict=True) if p.label != t]
-    wrong.sort(key=lambda pt: -pt[0].probabilities[pt[0].label])
-    return [[p.label, t, round(p.probabilities[p.label], 3), p.text] for p, t in wrong[:k]]

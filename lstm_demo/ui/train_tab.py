@@ -28,8 +28,6 @@ from .hyperparameters import build_controls, overrides_from, preset_values
 
 MISSED_SHOWN = 12  # misclassified examples listed after a training
 FOLLOW_SECONDS, HEARTBEAT_SECONDS = 0.5, 2.0  # progress redrawn at most this often; a queued place this often
-# the Start button stays disabled from the click on, before the server has answered a double click
-LOCK_JS = "(...args) => { const b = document.getElementById('train-start'); if (b) b.disabled = true; return args; }"
 
 
 class Inspected(NamedTuple):
@@ -262,7 +260,8 @@ def follow(service: Service, job: Any) -> Iterator[Training]:
                 curves=charts.training_curves({job.run_id: charts.curve_points(history)})
             )
         yield update
-    yield finished(service, job)
+    # drawn again at the end: the last change a follower sees may come just before the status does
+    yield finished(service, job)._replace(progress=progress_html(job, None))
 
 
 def reattach(service: Service) -> Iterator[Training]:
@@ -402,7 +401,6 @@ def build(service: Service, active: gr.State) -> TrainTab:
         _with_session(start, service),
         [file, test_file, text_col, label_col, preset, epochs, run_name, *controls],
         start_outputs,
-        js=LOCK_JS,
         **follow_options,
     )
     cancel_btn.click(functools.partial(cancel, service), job_id, train_msg, concurrency_limit=None, **private)
