@@ -15,6 +15,7 @@ from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from typing import Any
 
+from . import yardstick
 from .config import ENCODERS, PRESETS
 from .names import METHOD_ALIASES, METHODS, method_key
 
@@ -107,6 +108,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         why = f": {last.run.error}" if last.run.error else ""  # a failed run says why (a diverged loss)
         print(f"run {last.run_id} {last.run.status}{why}", file=sys.stderr)
         return 1
+    stored = svc.run(last.run_id).metrics
     out = {
         "run_id": last.run_id,
         "status": last.run.status,
@@ -122,6 +124,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "tokens_per_second": result.tokens_per_second,
         "device": result.device,
         "model_dir": last.run.model_dir,
+        **yardstick.json_figures(stored),
     }
     if args.json:
         _emit(out)
@@ -137,6 +140,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         if result.refit:
             print(f"refit on all {result.refit['rows']} training rows for {result.refit['epochs']} epochs")
+        if verdict := yardstick.verdict(stored):
+            print(verdict)
         print(f"model saved in {out['model_dir']}")
     return 0
 
@@ -184,6 +189,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"val acc {_pct(s.val_accuracy)}  val F1 {_pct(s.val_macro_f1)}  test acc {_pct(s.test_accuracy)}  "
         f"test F1 {_pct(s.test_macro_f1)}  best epoch {s.best_epoch}/{s.epochs_run}"
     )
+    if verdict := yardstick.verdict(detail.metrics):
+        print(verdict)
     if s.error:
         print(f"error: {s.error}")
     for p in detail.curve:

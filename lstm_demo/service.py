@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from . import artifacts, data, gates
+from . import artifacts, data, gates, yardstick
 from .config import AppSettings, LimitError, Limits, RunConfig, override, preset
 from .data import DataError as DataError  # re-exported: the UI tells upload problems apart
 from .data import Table, check_labels
@@ -142,6 +142,7 @@ class Service:
         self.interrupted = self.store.mark_interrupted()
         self._cache: OrderedDict[str, artifacts.LoadedModel] = OrderedDict()
         self._cache_size = cache_size
+        self._baselines = yardstick.Column(lambda run_id: self.store.get_run(run_id).metrics)
         self._lock = threading.Lock()
         self._held_out: OrderedDict[str, tuple[list[str], list[str]]] = OrderedDict()
         self._uploads = Uploads(self.limits)
@@ -340,6 +341,7 @@ class Service:
             )
         cfg = result.config
         metrics = _metrics(result, prepared)
+        metrics[yardstick.KEY] = yardstick.measure(prepared, self.limits)  # after the LSTM, never failing it
         model_dir = artifacts.save_model_dir(
             self.settings.runs_dir / run_id, cfg, result.encoder, result.model, metrics
         )
@@ -347,7 +349,12 @@ class Service:
         run = self.store.finish_run(
             run_id,
             status="completed",
-            metrics={"val": result.val, "test": result.test, "refit": artifacts.refit_summary(metrics)},
+            metrics={
+                "val": result.val,
+                "test": result.test,
+                "refit": artifacts.refit_summary(metrics),
+                yardstick.KEY: metrics[yardstick.KEY],
+            },
             best_epoch=result.best_epoch,
             epochs_run=result.epochs_run,
             model_dir=str(model_dir),
@@ -592,6 +599,10 @@ class Service:
     def run(self, run_id: str) -> RunDetail:
         return self.store.get_run(self.resolve(run_id))
 
+    def baseline_accuracy(self, run: RunSummary) -> float | None:
+        """The TF-IDF + LR baseline's accuracy (test, else validation) beside a listed run; None without one."""
+        return self._baselines.accuracy(run.id, run.status not in ACTIVE_STATUSES)
+
     def curves(self, run_ids: Sequence[str]) -> dict[str, tuple[MetricPoint, ...]]:
         return self.store.curves([self.resolve(r) for r in run_ids])
 
@@ -606,6 +617,7 @@ class Service:
             self._cache.pop(run_id, None)
             self._held_out.pop(run_id, None)
         summary = self.store.delete_run(run_id)
+        self._baselines.forget(run_id)
         if summary.model_dir:
             shutil.rmtree(summary.model_dir, ignore_errors=True)
         return summary

@@ -28,6 +28,10 @@ TRAIN_KEYS = {
     "seconds_per_epoch",
     "device",
     "model_dir",
+    "baseline_val_accuracy",
+    "baseline_val_macro_f1",
+    "baseline_test_accuracy",
+    "baseline_test_macro_f1",
 }
 
 
@@ -71,6 +75,9 @@ def test_train_prints_one_json_summary_last(trained):
     model_dir = Path(trained["model_dir"])
     assert model_dir.name == trained["run_id"] and (model_dir / "model.safetensors").is_file()
     assert "epoch 2/2" in trained["stderr"]  # progress goes to stderr, never into the JSON stream
+    # the TF-IDF + LR yardstick on the same split: the toy vocabularies barely overlap
+    assert trained["baseline_val_accuracy"] >= 0.75 and trained["baseline_test_accuracy"] >= 0.75
+    assert trained["baseline_unavailable"] is None
 
 
 def test_predict_json_gives_the_label_and_every_probability(home, trained):
