@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from . import artifacts, data, gates, yardstick
+from . import adapt, artifacts, data, gates, yardstick
 from .config import AppSettings, LimitError, Limits, RunConfig, override, preset
 from .data import DataError as DataError  # re-exported: the UI tells upload problems apart
 from .data import Table, check_labels
@@ -34,6 +34,8 @@ from .names import ACTIVE_STATUSES, METHODS, method_key
 from .store import MetricPoint, RunDetail, RunSummary, Store, StoreError
 from .tokenization import TextEncoder
 from .train import FINAL, Progress, Splits, TrainResult, fit, predict_logits, resolve_device, warm_up
+from .trials import TrialReport as TrialReport  # re-exported: the UI shows an `auto` run's trials
+from .trials import trial_of as trial_of
 from .worker import Job, TrainingWorker
 
 if TYPE_CHECKING:
@@ -113,6 +115,7 @@ class PreparedRun:
     test_table: Table | None = None
     notes: list[str] = field(default_factory=list)
     device: str = "cpu"  # resolved once, when the run is prepared: the worker's lane and the training's
+    search: dict[str, Any] | None = None  # an `auto` run's trials, once searched (`search.before_training`)
 
     @property
     def refits(self) -> bool:
@@ -231,6 +234,10 @@ class Service:
         else:
             train_idx, val_idx = table.split(cfg.train.val_fraction, cfg.train.seed)
         test_table = self._labelled(test_path, table, labels) if test_path is not None else None
+        # defaults that read the training rows (never the test file); a note per change
+        cfg, adapted = adapt.for_run(
+            cfg, [table.texts[i] for i in train_idx], [table.labels[i] for i in train_idx], self.limits
+        )
         cfg = override(
             cfg,
             labels=labels,
@@ -249,7 +256,7 @@ class Service:
         )
         run = self.store.create_run(config=cfg.to_dict(), preset=cfg.preset, dataset_id=dataset.id, name=name)
         return PreparedRun(
-            run.id, cfg, table, train_idx, val_idx, val_table, test_table, list(table.notes), device
+            run.id, cfg, table, train_idx, val_idx, val_table, test_table, [*table.notes, *adapted], device
         )
 
     def examples(self) -> list[Example]:
@@ -298,6 +305,11 @@ class Service:
             self.settings.limits.check_config(prepared.config)
             device = resolve_device(prepared.config.train.device)  # once per training
             self.store.start_run(run_id, device=str(device), pid=os.getpid())
+            if prepared.config.preset == "auto":  # the search first; its choice then trains as any run
+                from . import search
+
+                for trial in search.before_training(prepared, self.limits, should_stop):
+                    yield TrainEvent(run_id, trial)
             encode = functools.partial(_encode, prepared)
             reports = fit(encode, refit=prepared.refits, device=device, should_stop=should_stop)
             end = yield from self._follow(run_id, reports)
@@ -341,7 +353,8 @@ class Service:
             )
         cfg = result.config
         metrics = _metrics(result, prepared)
-        metrics[yardstick.KEY] = yardstick.measure(prepared, self.limits)  # after the LSTM, never failing it
+        beside = _beside(prepared, self.limits)
+        metrics.update(beside)
         model_dir = artifacts.save_model_dir(
             self.settings.runs_dir / run_id, cfg, result.encoder, result.model, metrics
         )
@@ -353,7 +366,7 @@ class Service:
                 "val": result.val,
                 "test": result.test,
                 "refit": artifacts.refit_summary(metrics),
-                yardstick.KEY: metrics[yardstick.KEY],
+                **beside,
             },
             best_epoch=result.best_epoch,
             epochs_run=result.epochs_run,
@@ -696,6 +709,16 @@ def _metrics(result: TrainResult, prepared: PreparedRun) -> dict[str, Any]:
             "notes": prepared.notes,
         },
     }
+
+
+def _beside(prepared: PreparedRun, limits: Limits) -> dict[str, Any]:
+    """What a completed run keeps beside its own figures: the baseline (fitted now, after the LSTM,
+    never failing it), an `auto` run's trials, and the notes on how its data was read and its
+    settings adapted."""
+    out = {yardstick.KEY: yardstick.measure(prepared, limits), "notes": list(prepared.notes)}
+    if prepared.search is not None:
+        out["search"] = prepared.search
+    return out
 
 
 def _text(text: str, limits: Limits) -> str:

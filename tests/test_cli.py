@@ -165,6 +165,10 @@ BAD = [
         id="faithfulness-over",
     ),  # fmt: skip
     pytest.param(("delete", "{running}"), "is running: cancel it before deleting it", id="delete-running"),
+    pytest.param(("train", "{home}/train.csv", "--budget", "soon"), "search budget", id="budget-words"),
+    pytest.param(
+        ("train", "{home}/train.csv", "--budget", "25h"), "over the limit of 86,400", id="budget-over"
+    ),
 ]
 
 
@@ -223,3 +227,13 @@ def test_a_limit_can_be_raised_but_never_removed(run_cli, home, monkeypatch, val
     monkeypatch.setenv("LSTM_DEMO_MAX_EPOCHS", value)
     code, _, err = run_cli("runs")
     assert code != 0 and "LSTM_DEMO_MAX_EPOCHS must be a" in err
+
+
+def test_auto_searches_within_the_budget_and_reports_its_trials(run_cli, home):
+    code, out, err = run_cli("train", f"{home}/train.csv", "--preset", "auto", "--budget", "2s", "--epochs", "2",
+                             "--set", "model__hidden_size=16", "--set", "model__embedding_dim=16", "--json")  # fmt: skip
+    assert code == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["search_trials"] >= 1 and summary["search_budget_seconds"] == 2
+    assert "trial 0 " in err  # each trial's line on stderr while it searches
+    assert TRAIN_KEYS <= set(summary)

@@ -15,6 +15,7 @@ from .common import duration, fmt
 
 PER_CLASS_HEADERS = ["label", "precision", "recall", "F1", "support"]
 MISSED_HEADERS = ["predicted", "true label", "confidence", "text"]
+TRIAL_HEADERS = ["trial", "state", "value", "epochs", "seconds", "settings"]  # an `auto` run's search
 SETTING_SECTIONS = ("model", "tokenizer", "preprocess", "train")  # the config's sections, shown in order
 UNSTOPPED = ("cancelled", "interrupted", "failed")  # runs that ended without a final evaluation
 # a dead process's technical trace ("(pid 7663 on vm)") says nothing a person can act on
@@ -75,6 +76,7 @@ def metrics_markdown(detail: Any) -> str:
         lines.append(baseline)
     if verdict := baseline_verdict(s, metrics):
         lines.append(f"- {verdict}")
+    lines += [f"- {md_text(note)}" for note in metrics.get("notes") or []]
     if s.epochs_run is not None:
         best = f", best epoch {s.best_epoch}" if s.best_epoch is not None else ""
         lines.append(
@@ -221,3 +223,19 @@ def misclassified(predictions: list[Any], truth: list[str], k: int = 12) -> list
     wrong = [(p, t) for p, t in zip(predictions, truth, strict=True) if p.label != t]
     wrong.sort(key=lambda pt: -pt[0].probabilities[pt[0].label])
     return [[p.label, t, round(p.probabilities[p.label], 3), p.text] for p, t in wrong[:k]]
+
+
+def trial_rows(trials: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    """An `auto` run's trials (`TrialReport.to_dict`s), one row each, the best so far marked."""
+    best = max((t for t in trials if t["state"] == "complete"), key=lambda t: t["value"], default=None)
+    return [
+        [
+            f"{t['number']}{' (best)' if best is not None and t['number'] == best['number'] else ''}",
+            t["state"],
+            "" if t["value"] is None else f"{abs(t['value']):.4f}",
+            t["epochs"],
+            round(t["seconds"], 1),
+            ", ".join(f"{k.split('__', 1)[1]}={_words(v)}" for k, v in t["params"].items()),
+        ]
+        for t in trials
+    ]
