@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from . import explain
 
 log = logging.getLogger(__name__)
+baseline_verdict = yardstick.verdict  # the run summary's sentence on the baseline, for the UI
 
 PREVIEW_ROWS = 8  # rows of an uploaded table shown before training
 PREDICT_BATCH = 256  # texts per forward pass in batch prediction

@@ -121,3 +121,14 @@ def test_a_stopped_run_shows_its_last_validation_figures(runs):
     )
     last = results.last_validation(detail.curve)
     assert f"last validation (epoch {last.epoch}): accuracy" in results.metrics_markdown(stopped)
+
+
+def test_an_auto_run_still_searching_says_so_in_the_runs_table():
+    from types import SimpleNamespace
+
+    from lstm_demo.trials import TrialReport, trial_progress
+
+    report = TrialReport(3, {}, "running", None, 0, 0.0, 30.0, 1, 0.8)
+    job = SimpleNamespace(finished=False, status="running", progress=trial_progress(report, 120.0))
+    service = SimpleNamespace(job=lambda run_id: job)
+    assert runs_tab.live_progress(service, "r") == "searching: trial 3, 25% of the budget"

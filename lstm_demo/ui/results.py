@@ -11,6 +11,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ..figures import runs as charts
+from ..service import baseline_verdict
 from .common import duration, fmt
 
 PER_CLASS_HEADERS = ["label", "precision", "recall", "F1", "support"]
@@ -74,8 +75,8 @@ def metrics_markdown(detail: Any) -> str:
         lines.append(f"- test: accuracy **{fmt(s.test_accuracy)}**, macro-F1 **{fmt(s.test_macro_f1)}**")
     if baseline := baseline_line(metrics):
         lines.append(baseline)
-    if verdict := baseline_verdict(s, metrics):
-        lines.append(f"- {verdict}")
+    if verdict := baseline_verdict(metrics):
+        lines.append(f"- {md_text(verdict)}")
     lines += [f"- {md_text(note)}" for note in metrics.get("notes") or []]
     if s.epochs_run is not None:
         best = f", best epoch {s.best_epoch}" if s.best_epoch is not None else ""
@@ -89,17 +90,6 @@ def metrics_markdown(detail: Any) -> str:
     if s.error:
         lines.append(f"- {md_text(plain_error(s.error))}")
     return "\n".join(lines)
-
-
-def baseline_verdict(summary: Any, metrics: Mapping[str, Any]) -> str:
-    """By how much the LSTM beats or trails TF-IDF + LR (the run's figures are `SCORES`-named fields),
-    or why the run has no baseline."""
-    base = metrics.get("baseline") or {}
-    if base.get("baseline_unavailable"):
-        return f"no TF-IDF + logistic regression baseline: {md_text(base['baseline_unavailable'])}"
-    if not base:
-        return ""
-    return charts.baseline_verdict({key: getattr(summary, key) for key in charts.SCORES}, base)
 
 
 def dataset_rows(dataset: Any) -> list[list[str]]:

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import gradio as gr
 
 from ..names import RUN_STATUSES
-from ..service import Service
+from ..service import Service, trial_of
 from . import results
 from .common import duration, fmt, message_html, run_label, user_message
 
@@ -60,6 +60,8 @@ def live_progress(service: Service, run_id: str) -> str:
     p = job.progress
     if p is None:
         return "starting"
+    if (trial := trial_of(p)) is not None:  # an `auto` run still searching
+        return f"searching: trial {trial.number}, {p.fraction:.0%} of the budget"
     refit = "refit " if p.phase == "refit" else ""
     return f"{refit}epoch {max(p.epoch, 1)}/{p.epochs}, {p.fraction:.0%}" + (
         "; cancelling" if job.cancel_requested else ""

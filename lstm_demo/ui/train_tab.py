@@ -385,7 +385,8 @@ def build(service: Service, active: gr.State) -> TrainTab:
     with gr.Row():
         preset = gr.Dropdown(
             label="preset", choices=list(PRESETS), value="fast", elem_id="preset",
-            info="fast: seconds on a CPU; default: the tuned model; seed: the design notes' Keras model",
+            info="fast: seconds on a CPU; default: the tuned model, adapted to your data; seed: the design notes' "
+            "Keras model; auto: searches settings within the budget (advanced), then trains the best",
         )  # fmt: skip
         epochs = gr.Slider(
             1, 100, value=PRESETS["fast"].train.epochs, step=1, label="epochs", elem_id="epochs"
