@@ -237,3 +237,9 @@ def test_auto_searches_within_the_budget_and_reports_its_trials(run_cli, home):
     assert summary["search_trials"] >= 1 and summary["search_budget_seconds"] == 2
     assert "trial 0 " in err  # each trial's line on stderr while it searches
     assert TRAIN_KEYS <= set(summary)
+
+
+def test_show_says_how_the_run_compares_with_its_baseline(run_cli, trained):
+    code, out, err = run_cli("show", trained["run_id"])
+    assert code == 0, err
+    assert "On the test split the LSTM " in out and "TF-IDF + logistic regression" in out
