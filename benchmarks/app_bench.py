@@ -1,22 +1,45 @@
 """How fast the web app answers, on the CPU, through loopback only.
 
-    .venv/bin/python -m benchmarks.app_bench [--requests 200] [--launches 3] [--no-browser]
+    .venv/bin/python -m benchmarks.app_bench [--only launch api browser floor] [--requests 200]
+        [--launches 3] [--loads 5] [--sentences 20] [--explains 5] [--keystroke-ms 100] [--no-browser]
 
-1. Launch: `python app.py` in a subprocess (a fresh temporary LSTM_DEMO_HOME, a free port), polling
+Sections (`--only` picks some; all by default; `--no-browser` drops `browser`):
+
+launch: `python app.py` in a subprocess (a fresh temporary LSTM_DEMO_HOME, a free port), polling
    GET / until it answers 200; the median of `--launches` launches. Target: under 10 s. Then, 3 s
    later, the first training of that fresh process (`fast` on the example reviews, waited for),
    which pays whatever PyTorch starts up lazily unless the app did it after launching.
-2. Prediction through the plain HTTP API, as any HTTP client calls it (not `gradio_client`, which
+api: prediction through the plain HTTP API, as any HTTP client calls it (not `gradio_client`, which
    adds its own 100+ ms): `POST /gradio_api/call/predict` with {"data": [text, run_id]} answers an
    event id, then `GET /gradio_api/call/predict/<event_id>` streams server-sent events until
    `complete`. Median and 95th percentile over `--requests` requests, one at a time: idle, then
    while the app trains the `default` preset on a generated 3,000-row CSV (started through the
-   `train` endpoint with wait=False, cancelled afterwards). The floor is the same round trip
-   against a Gradio app launched with the same settings whose `predict` does nothing. Target:
-   idle median within 50 ms.
-3. The example path in Chromium (Playwright): open the page, Examples -> "Try it" on the movie
-   reviews (trains with `fast`), Predict a sentence, Explain it; seconds from opening the page
-   to the highlighted words. Target: under a minute. Skipped without /usr/bin/chromium or playwright.
+   `train` endpoint with wait=False, cancelled afterwards). Target: idle median within 50 ms.
+browser: Debian's Chromium through Playwright (`CHROMIUM_ARGS`), against one app with one `fast`
+   run of the example reviews (trained through the API first, so it is the pages' chosen model):
+   - load to interactive: from navigation start (the page's time origin, before its request is
+     sent) until the DOM holds the Train tab's upload control and a click on the Predict tab has
+     shown that tab (the button marked selected, its panel laid out; before the next paint). A
+     script injected before the page's own clicks the tab as soon as its button exists, again
+     every 200 ms until it responds, and notes `performance.now()` from a DOM observer. Cold: a new
+     browser context (empty cache) per load; warm: a reload in that context. Medians of `--loads`.
+   - as you type: the Predict tab, a sentence from the example reviews typed key by key
+     (`--keystroke-ms` apart); milliseconds from the `input` event of the last key until the
+     probability bars show that whole sentence's probabilities (the DOM mutation that makes every
+     bar equal, within 1e-4, to what the API answers for it). A sentence whose last key does not
+     change the probabilities cannot be timed this way and is skipped. Median and 95th
+     percentile of `--sentences`. Target: median <= 60 ms on an idle machine.
+   - explain, all methods: the Explain tab with every method ticked (and its other defaults: 50
+     integration steps, faithfulness measured), a 20-word sentence; milliseconds from the click
+     on Explain until every method's row of highlighted words for that sentence is in the DOM.
+     The first click (which loads Captum and the run's explainer) is shown apart; median of
+     `--explains` after it. Target: <= 1.5 s on the CPU.
+   - the example path: open the page, Examples -> "Try it" on the movie reviews (trains with
+     `fast`), Predict a sentence, Explain it; seconds from opening the page to the highlighted
+     words. Target: under a minute.
+   Skipped without /usr/bin/chromium or the playwright package.
+floor: the same HTTP round trip against a Gradio app launched with the app's settings whose
+   `predict` does nothing.
 
 Prints a Markdown table, with the 1-minute load average at the start and end of each measurement
 (the figures are only as quiet as the machine).
@@ -26,8 +49,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -53,6 +78,8 @@ CALL_TIMEOUT = 60.0  # seconds for one API call, its event stream included
 TRAIN_ROWS = 3000
 EXAMPLE = ROOT / "assets" / "examples" / "movie_reviews.csv"
 FIRST_TRAINING_AFTER = 3.0  # seconds between the page answering and the first training
+APP = [sys.executable, "app.py"]
+SECTIONS = ("launch", "api", "browser", "floor")
 
 
 # ---------------------------------------------------------------------------------- servers
@@ -193,15 +220,207 @@ def write_training_csv(path: Path, rows: int) -> Path:
 
 # ---------------------------------------------------------------------------------- the browser
 
+# Runs in every page before the page's own scripts (the load-to-interactive figure, see the docstring).
+INTERACTIVE_JS = """(() => {
+  let clicked = -Infinity;
+  const laidOut = (el) => !!el && el.getClientRects().length > 0;
+  const check = () => {
+    if (window.__interactive !== undefined) return;
+    const button = document.querySelector('#tab-predict-button');
+    if (!button || !document.querySelector('#train-upload input[type=file]')) return;
+    if (button.getAttribute('aria-selected') === 'true' && laidOut(document.querySelector('#tab-predict'))) {
+      window.__interactive = performance.now();
+      observer.disconnect();
+      clearInterval(timer);
+    } else if (performance.now() - clicked > 200) {
+      clicked = performance.now();
+      button.click();
+    }
+  };
+  const observer = new MutationObserver(check);
+  observer.observe(document, {childList: true, subtree: true, attributes: true});
+  const timer = setInterval(check, 50);
+})()"""
 
-def browser_path(url: str) -> dict[str, float]:
-    """Seconds of each step of the example path in Chromium, and the total."""
+# Arms the as-you-type timer for one sentence: `window.__typing.shown - window.__typing.typed` is the
+# time from the last `input` event to the mutation that shows the whole sentence's probabilities.
+TYPING_JS = """([sentence, expected]) => {
+  const box = document.querySelector('#predict-text textarea');
+  const out = document.querySelector('#predict-probabilities');
+  const state = window.__typing = {typed: null, shown: null};
+  const shows = () => box.value === sentence && Object.entries(expected).every(([label, p]) => {
+    const bar = out.querySelector(`meter[aria-label="${CSS.escape(label)}"]`);
+    return !!bar && Math.abs(Number(bar.value) - p) < 1e-4;
+  });
+  const onInput = () => { state.typed = performance.now(); state.shown = null; };
+  const observer = new MutationObserver(() => {
+    if (state.typed !== null && state.shown === null && shows()) state.shown = performance.now();
+  });
+  box.addEventListener('input', onInput);
+  observer.observe(out, {childList: true, subtree: true, attributes: true, characterData: true});
+  state.stop = () => { observer.disconnect(); box.removeEventListener('input', onInput); };
+}"""
+
+# Clicks Explain and answers the milliseconds until every method's row shows `words`.
+EXPLAIN_JS = """([words, rows, timeoutMs]) => new Promise((resolve, reject) => {
+  const out = document.querySelector('#explain-highlights');
+  const done = () => {
+    const tokens = [...out.querySelectorAll('.lstm-demo-token')].map((t) => t.textContent);
+    return tokens.length === words.length * rows
+      && tokens.every((t, i) => t.startsWith(words[i % words.length]));  // an unknown word adds a marker
+  };
+  const began = performance.now();
+  const observer = new MutationObserver(() => {
+    if (done()) { observer.disconnect(); clearTimeout(timer); resolve(performance.now() - began); }
+  });
+  const timer = setTimeout(() => {
+    observer.disconnect();
+    reject(new Error('no attributions after ' + timeoutMs + ' ms: '
+      + document.querySelector('#explain-message').innerText));
+  }, timeoutMs);
+  observer.observe(out, {childList: true, subtree: true, characterData: true});
+  const button = document.querySelector('#explain-button');
+  (button.tagName === 'BUTTON' ? button : button.querySelector('button')).click();
+})"""
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    steps: dict[str, float] = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def new_page(browser: Any, url: str | None = None) -> Iterator[Any]:
+    """A page in its own browser context (its own cache), opened at `url` when one is given."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(1000 * CALL_TIMEOUT)
+    try:
+        page = context.new_page()
+        if url:
+            page.goto(url)
+            page.wait_for_selector("#train-upload input[type=file]", state="attached")
+        yield page
+    finally:
+        context.close()
+
+
+def interactive_times(browser: Any, url: str, loads: int) -> tuple[list[float], list[float]]:
+    """Milliseconds from navigation start to interactive (see the docstring): cold and warm loads."""
+    cold, warm = [], []
+    for _ in range(loads):
+        with new_page(browser) as page:
+            page.add_init_script(INTERACTIVE_JS)
+            for times, go in ((cold, lambda: page.goto(url)), (warm, page.reload)):
+                go()
+                page.wait_for_function("window.__interactive !== undefined")
+                times.append(page.evaluate("window.__interactive"))
+    return cold, warm
+
+
+def review_texts() -> list[str]:
+    with EXAMPLE.open(newline="", encoding="utf-8") as f:
+        return [row["text"] for row in csv.DictReader(f)]
+
+
+def explain_sentences(n: int, words: int = 20) -> list[list[str]]:
+    """`n` different sentences of `words` lowercase words, cut from the example reviews run together."""
+    stream = re.findall(r"[a-z]+", " ".join(reversed(review_texts())).lower())
+    return [stream[i * words : (i + 1) * words] for i in range(n)]
+
+
+def typing_latencies(
+    page: Any, client: httpx.Client, url: str, run_id: str, n: int, keystroke_ms: int
+) -> tuple[list[float], int]:
+    """Milliseconds from the last key to the sentence's probabilities, per timed sentence; and how many
+    sentences were skipped because their last key does not change the probabilities."""
+    times, skipped = [], 0
+    box = page.locator("#predict-text textarea")
+    for sentence in review_texts()[::-1]:
+        if len(times) == n:
+            break
+        expected = call(client, url, "predict", [sentence, run_id])["probabilities"]
+        before = call(client, url, "predict", [sentence[:-1], run_id])["probabilities"]
+        if max(abs(expected[k] - before[k]) for k in expected) < 1e-3:
+            skipped += 1
+            continue
+        box.fill("")
+        page.wait_for_timeout(300)  # the empty text's (empty) answer lands before the timer is armed
+        page.evaluate(TYPING_JS, [sentence, expected])
+        box.press_sequentially(sentence, delay=keystroke_ms)
+        page.wait_for_function("window.__typing.shown !== null")
+        times.append(page.evaluate("window.__typing.shown - window.__typing.typed"))
+        page.evaluate("window.__typing.stop()")
+    if len(times) < n:
+        raise RuntimeError(f"only {len(times)} of the example reviews could be timed as typed")
+    return times, skipped
+
+
+def explain_latencies(page: Any, n: int) -> list[float]:
+    """Milliseconds of Explain with every method ticked, one 20-word sentence per click (the first one
+    is the warm-up, returned first)."""
+    from lstm_demo.names import METHODS
+
+    page.click("#tab-explain-button")
+    page.wait_for_selector("#tab-explain", state="visible")
+    boxes = page.locator("#explain-methods input[type=checkbox]")
+    for box in boxes.all():
+        box.check()
+    if boxes.count() != len(METHODS):
+        raise RuntimeError(f"the Explain tab offers {boxes.count()} methods, the app has {len(METHODS)}")
+    times = []
+    for words in explain_sentences(n + 1):
+        page.fill("#explain-text textarea", " ".join(words))
+        page.wait_for_timeout(300)  # the text reaches the app's state before the click
+        times.append(page.evaluate(EXPLAIN_JS, [words, len(METHODS), 1000 * CALL_TIMEOUT]))
+    return times
+
+
+def browser_figures(client: httpx.Client, url: str, args: argparse.Namespace) -> list[tuple[str, ...]]:
+    """The browser section's rows (see the docstring)."""
+    if not CHROMIUM.exists() or importlib.util.find_spec("playwright") is None:
+        return [report("browser figures", f"skipped: no {CHROMIUM} or no playwright package", "", None)]
+    run_id = train(client, url, EXAMPLE, "fast", wait=True, epochs=3)["run_id"]
+    rows = []
+    with chromium() as browser:
+        before = load()
+        cold, warm = interactive_times(browser, url, args.loads)
+        rows.append(report(f"load to interactive in Chromium: cold / warm cache (median of {args.loads})",
+                           f"{statistics.median(cold):.0f} / {statistics.median(warm):.0f} ms", "", before))  # fmt: skip
+        with new_page(browser, url) as page:
+            page.click("#tab-predict-button")
+            page.wait_for_selector("#tab-predict", state="visible")
+            if not page.input_value("#predict-run input").startswith(run_id):
+                raise RuntimeError(f"the Predict tab did not choose run {run_id}")
+            before = load()
+            typed, skipped = typing_latencies(page, client, url, run_id, args.sentences, args.keystroke_ms)
+            median, p95 = statistics.median(typed), percentile(typed, 0.95)
+            rows.append(report(f"as you type in Chromium: last key to probabilities, median / p95 ({args.sentences} "
+                               f"sentences, keys {args.keystroke_ms} ms apart, {skipped} skipped)",
+                               f"{median:.0f} / {p95:.0f} ms", "median <= 60 ms", before))  # fmt: skip
+            before = load()
+            first, *rest = explain_latencies(page, args.explains)
+            rows.append(report(f"explain in Chromium, all methods, 20 words: click to attributions (median of "
+                               f"{args.explains}; first click apart)", f"{statistics.median(rest) / 1000:.2f} s "
+                               f"(first {first / 1000:.2f} s)", "<= 1.5 s", before))  # fmt: skip
+        before = load()
+        steps = browser_path(browser, url)
+        detail = ", ".join(f"{name} {s:.1f}" for name, s in steps.items() if name != "total")
+        rows.append(report("example path in the browser: load, train `fast`, predict, explain",
+                           f"{steps['total']:.1f} s ({detail})", "< 60 s", before))  # fmt: skip
+    return rows
+
+
+def browser_path(browser: Any, url: str) -> dict[str, float]:
+    """Seconds of each step of the example path in Chromium, and the total."""
+    steps: dict[str, float] = {}
+    with new_page(browser) as page:
         page.set_default_timeout(300_000)
         began = mark = time.perf_counter()
 
@@ -231,8 +450,80 @@ def browser_path(url: str) -> dict[str, float]:
         page.wait_for_selector("#explain-highlights .lstm-demo-token")
         step("explain")
         steps["total"] = time.perf_counter() - began
-        browser.close()
     return steps
+
+
+# ---------------------------------------------------------------------------------- sections
+
+
+def launch_figures(work: Path, launches: int) -> list[tuple[str, ...]]:
+    before, seconds, first = load(), [], []
+    for i in range(launches):
+        with server(APP, work / f"launch-{i}") as (url, took), httpx.Client() as client:
+            seconds.append(took)
+            time.sleep(FIRST_TRAINING_AFTER)  # a person finds the Train tab
+            began = time.perf_counter()
+            train(client, url, EXAMPLE, "fast", wait=True)
+            first.append(time.perf_counter() - began)
+        print(f"launch {i + 1}: {took:.2f} s, first training {first[-1]:.2f} s", flush=True)
+    return [
+        report("launch to a page that answers (median)", f"{statistics.median(seconds):.2f} s "
+               f"({', '.join(f'{s:.1f}' for s in seconds)})", "< 10 s", before),
+        report(f"first training in a fresh app, {FIRST_TRAINING_AFTER:.0f} s after its page answers: `fast` on "
+               "the example reviews through the HTTP API (median)", f"{statistics.median(first):.2f} s "
+               f"({', '.join(f'{s:.2f}' for s in first)})", "", None),
+    ]  # fmt: skip
+
+
+def api_figures(client: httpx.Client, url: str, work: Path, requests: int) -> list[tuple[str, ...]]:
+    toy = work / "toy.csv"
+    with toy.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(
+            [("text", "label"), *[(SENTENCE, "pos"), ("a dull and boring film", "neg")] * 40]
+        )
+    run_id = train(client, url, toy, "fast", wait=True, epochs=2)["run_id"]
+    labels = {"neg", "pos"}
+
+    def check(answer: Any) -> None:
+        if answer.get("label") not in labels:
+            raise RuntimeError(f"unexpected prediction {answer}")
+
+    before = load()
+    median, p95 = ms(latencies(client, url, run_id, requests, check))
+    rows = [report(f"predict, HTTP API, idle: median / p95 ({requests} calls)",
+                   f"{median:.1f} / {p95:.1f} ms", "median <= 50 ms", before)]  # fmt: skip
+
+    big = write_training_csv(work / "big.csv", TRAIN_ROWS)
+    job = train(client, url, big, "default", wait=False, epochs=50, options='{"train__patience": 0}')
+    wait_for_status(client, url, job["run_id"], lambda s: s == "running", "start", 120)
+    before = load()
+    median, p95 = ms(latencies(client, url, run_id, requests, check))
+    status = call(client, url, "train_status", [job["run_id"]])["status"]
+    still = "training throughout" if status == "running" else f"training ended: {status}"
+    rows.append(report(f"predict, HTTP API, while `default` trains on {TRAIN_ROWS:,} rows: median / p95",
+                       f"{median:.1f} / {p95:.1f} ms ({still})", "", before))  # fmt: skip
+    call(client, url, "cancel", [job["run_id"]])
+    wait_for_status(client, url, job["run_id"], lambda s: s != "running", "stop after its cancel", 60)
+    return rows
+
+
+def wait_for_status(
+    client: httpx.Client, url: str, run_id: str, wanted: Callable[[str], bool], what: str, seconds: float
+) -> None:
+    deadline = time.monotonic() + seconds
+    while not wanted(call(client, url, "train_status", [run_id])["status"]):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the benchmark's training did not {what} within {seconds:.0f} s")
+        time.sleep(0.5)
+
+
+def floor_figures(work: Path, requests: int) -> list[tuple[str, ...]]:
+    floor = [sys.executable, "-m", "benchmarks.app_bench", "--floor-server"]
+    with server(floor, work / "floor") as (url, _), httpx.Client() as client:
+        before = load()
+        median, p95 = ms(latencies(client, url, "", requests, lambda a: None))
+        return [report("floor: the same round trip to a Gradio function that does nothing",
+                       f"{median:.1f} / {p95:.1f} ms", "about 20 ms", before)]  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------- report
@@ -242,104 +533,54 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
 def ms(seconds: list[float]) -> tuple[float, float]:
     """(median, 95th percentile) in milliseconds."""
-    ordered = sorted(seconds)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return 1000 * statistics.median(ordered), 1000 * p95
+    return 1000 * statistics.median(seconds), 1000 * percentile(seconds, 0.95)
+
+
+def report(measure: str, figure: str, target: str, load_before: float | None) -> tuple[str, ...]:
+    """One row of the table (the load average from `load_before` to now), printed as it is measured."""
+    loads = "" if load_before is None else f"{load_before:.1f} -> {load():.1f}"
+    row = (measure, figure, target, loads)
+    print(row, flush=True)
+    return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=200, help="predict calls per measurement")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), help="sections to run")
+    parser.add_argument("--requests", type=int, default=200, help="predict calls per HTTP measurement")
     parser.add_argument("--launches", type=int, default=3, help="launches timed (median)")
-    parser.add_argument("--no-browser", action="store_true", help="skip the Chromium example path")
+    parser.add_argument("--loads", type=int, default=5, help="page loads timed in the browser (median)")
+    parser.add_argument("--sentences", type=int, default=20, help="sentences typed in the browser")
+    parser.add_argument("--keystroke-ms", type=int, default=100, help="milliseconds between typed keys")
+    parser.add_argument("--explains", type=int, default=5, help="Explain clicks timed after the first")
+    parser.add_argument("--no-browser", action="store_true", help="skip the browser section")
     parser.add_argument("--floor-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.floor_server:
         serve_floor()
         return
+    sections = set(args.only) - ({"browser"} if args.no_browser else set())
 
-    rows: list[tuple[str, str, str, str]] = []  # measure, figure, target, load average start -> end
-    app = [sys.executable, "app.py"]
+    rows: list[tuple[str, ...]] = []
     work = Path(tempfile.mkdtemp(prefix="lstm-demo-app-bench-"))
     print(f"{os.cpu_count()} CPUs; load average now {load():.2f}; scratch {work}", flush=True)
-
-    before, seconds, first = load(), [], []
-    for i in range(args.launches):
-        with server(app, work / f"launch-{i}") as (url, took), httpx.Client() as client:
-            seconds.append(took)
-            time.sleep(FIRST_TRAINING_AFTER)  # a person finds the Train tab
-            began = time.perf_counter()
-            train(client, url, EXAMPLE, "fast", wait=True)
-            first.append(time.perf_counter() - began)
-        print(f"launch {i + 1}: {took:.2f} s, first training {first[-1]:.2f} s", flush=True)
-    rows.append(("launch to a page that answers (median)", f"{statistics.median(seconds):.2f} s "
-                 f"({', '.join(f'{s:.1f}' for s in seconds)})", "< 10 s", f"{before:.1f} -> {load():.1f}"))  # fmt: skip
-    rows.append((f"first training in a fresh app, {FIRST_TRAINING_AFTER:.0f} s after its page answers: `fast` on "
-                 "the example reviews through the HTTP API (median)", f"{statistics.median(first):.2f} s "
-                 f"({', '.join(f'{s:.2f}' for s in first)})", "", ""))  # fmt: skip
-
-    with server(app, work / "app") as (url, _), httpx.Client() as client:
-        toy = work / "toy.csv"
-        with toy.open("w", newline="", encoding="utf-8") as f:
-            csv.writer(f).writerows(
-                [("text", "label"), *[(SENTENCE, "pos"), ("a dull and boring film", "neg")] * 40]
-            )
-        run_id = train(client, url, toy, "fast", wait=True, epochs=2)["run_id"]
-        labels = {"neg", "pos"}
-
-        def check(answer: Any) -> None:
-            if answer.get("label") not in labels:
-                raise RuntimeError(f"unexpected prediction {answer}")
-
-        before = load()
-        median, p95 = ms(latencies(client, url, run_id, args.requests, check))
-        rows.append((f"predict, HTTP API, idle: median / p95 ({args.requests} calls)",
-                     f"{median:.1f} / {p95:.1f} ms", "median <= 50 ms", f"{before:.1f} -> {load():.1f}"))  # fmt: skip
-        print(rows[-1], flush=True)
-
-        big = write_training_csv(work / "big.csv", TRAIN_ROWS)
-        job = train(client, url, big, "default", wait=False, epochs=50, options='{"train__patience": 0}')
-        deadline = time.monotonic() + 120
-        while call(client, url, "train_status", [job["run_id"]])["status"] != "running":
-            if time.monotonic() > deadline:
-                raise RuntimeError("the benchmark's training did not start within 120 s")
-            time.sleep(0.5)
-        before = load()
-        median, p95 = ms(latencies(client, url, run_id, args.requests, check))
-        status = call(client, url, "train_status", [job["run_id"]])
-        still = (
-            "training throughout" if status["status"] == "running" else f"training ended: {status['status']}"
-        )
-        rows.append((f"predict, HTTP API, while `default` trains on {TRAIN_ROWS:,} rows: median / p95",
-                     f"{median:.1f} / {p95:.1f} ms ({still})", "", f"{before:.1f} -> {load():.1f}"))  # fmt: skip
-        print(rows[-1], flush=True)
-        call(client, url, "cancel", [job["run_id"]])
-        deadline = time.monotonic() + 60
-        while call(client, url, "train_status", [job["run_id"]])["status"] == "running":
-            if time.monotonic() > deadline:
-                raise RuntimeError("the benchmark's training did not stop within 60 s of its cancel")
-            time.sleep(0.5)
-
-        if args.no_browser:
-            pass
-        elif not CHROMIUM.exists():
-            rows.append(("example path in the browser", f"skipped: no {CHROMIUM}", "< 60 s", ""))
-        else:
-            before = load()
-            steps = browser_path(url)
-            detail = ", ".join(f"{name} {s:.1f}" for name, s in steps.items() if name != "total")
-            rows.append(("example path in the browser: load, train `fast`, predict, explain",
-                         f"{steps['total']:.1f} s ({detail})", "< 60 s", f"{before:.1f} -> {load():.1f}"))  # fmt: skip
-            print(rows[-1], flush=True)
-
-    floor = [sys.executable, "-m", "benchmarks.app_bench", "--floor-server"]
-    with server(floor, work / "floor") as (url, _), httpx.Client() as client:
-        before = load()
-        median, p95 = ms(latencies(client, url, "", args.requests, lambda a: None))
-        rows.append(("floor: the same round trip to a Gradio function that does nothing",
-                     f"{median:.1f} / {p95:.1f} ms", "about 20 ms", f"{before:.1f} -> {load():.1f}"))  # fmt: skip
+    if "launch" in sections:
+        rows += launch_figures(work, args.launches)
+    if sections & {"api", "browser"}:
+        with server(APP, work / "app") as (url, _), httpx.Client() as client:
+            if "api" in sections:
+                rows += api_figures(client, url, work, args.requests)
+            if "browser" in sections:
+                rows += browser_figures(client, url, args)
+    if "floor" in sections:
+        rows += floor_figures(work, args.requests)
 
     shutil.rmtree(work, ignore_errors=True)  # kept when a step fails: its server logs are there
     print("\n| measure | figure | target | load average (1 min) |\n|---|---|---|---|")

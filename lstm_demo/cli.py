@@ -72,6 +72,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "train__seed": args.seed,
         "train__device": args.device,
         "train__batch_size": args.batch_size,
+        "train__nproc": args.nproc,
         "model__encoder": args.encoder,
         "train__budget": parse_budget(args.budget) if args.budget else None,
         **_settings(args.set),
@@ -108,45 +109,48 @@ def cmd_train(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     assert last is not None and last.run is not None
-    result = last.progress.result
-    if result is None:
+    if last.run.status != "completed":
         why = f": {last.run.error}" if last.run.error else ""  # a failed run says why (a diverged loss)
         print(f"run {last.run_id} {last.run.status}{why}", file=sys.stderr)
         return 1
-    stored = svc.run(last.run_id).metrics
+    # the saved figures: the same whether the model trained here or in torchrun's processes
+    result = svc.load(last.run_id).metrics
+    refit = result["refit"]
     out = {
         "run_id": last.run_id,
         "status": last.run.status,
-        "val_accuracy": result.val["accuracy"],
-        "val_macro_f1": result.val["macro_f1"],
-        "test_accuracy": result.test["accuracy"] if result.test else None,
-        "test_macro_f1": result.test["macro_f1"] if result.test else None,
-        "best_epoch": result.best_epoch,
-        "epochs_run": result.epochs_run,
-        "refit_epochs": result.refit["epochs"] if result.refit else 0,
-        "train_seconds": result.train_seconds,
-        "seconds_per_epoch": result.seconds_per_epoch,
-        "tokens_per_second": result.tokens_per_second,
-        "device": result.device,
+        "val_accuracy": result["val"]["accuracy"],
+        "val_macro_f1": result["val"]["macro_f1"],
+        "test_accuracy": result["test"]["accuracy"] if result["test"] else None,
+        "test_macro_f1": result["test"]["macro_f1"] if result["test"] else None,
+        "best_epoch": result["best_epoch"],
+        "epochs_run": result["epochs_run"],
+        "refit_epochs": refit["epochs"] if refit else 0,
+        "train_seconds": result["train_seconds"],
+        "seconds_per_epoch": result["seconds_per_epoch"],
+        "tokens_per_second": result["tokens_per_second"],
+        "device": result["device"],
+        "world_size": result["world_size"],
         "model_dir": last.run.model_dir,
-        **yardstick.json_figures(stored),
-        **_search_figures(stored),
+        **yardstick.json_figures(result),
+        **_search_figures(result),
     }
     if args.json:
         _emit(out)
     else:
         test = (
             f"  test_acc {_pct(out['test_accuracy'])}  test_f1 {_pct(out['test_macro_f1'])}"
-            if result.test
+            if result["test"]
             else ""
         )
         print(
             f"run {out['run_id']}  val_acc {_pct(out['val_accuracy'])}  val_f1 {_pct(out['val_macro_f1'])}{test}  "
             f"best epoch {out['best_epoch']}/{out['epochs_run']}  {out['seconds_per_epoch']:.2f} s/epoch on {out['device']}"
+            + (f" in {out['world_size']} processes" if out["world_size"] > 1 else "")
         )
-        if result.refit:
-            print(f"refit on all {result.refit['rows']} training rows for {result.refit['epochs']} epochs")
-        if verdict := yardstick.verdict(stored):
+        if refit:
+            print(f"refit on all {refit['rows']} training rows for {refit['epochs']} epochs")
+        if verdict := yardstick.verdict(result):
             print(verdict)
         print(f"model saved in {out['model_dir']}")
     return 0
@@ -328,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int)
     t.add_argument("--seed", type=int)
     t.add_argument("--batch-size", type=int)
+    t.add_argument(
+        "--nproc", type=int, help="processes that train together under torchrun (one per GPU on CUDA)"
+    )
     t.add_argument("--encoder", choices=list(ENCODERS))
     t.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
     t.add_argument(

@@ -19,6 +19,7 @@ POOLINGS = ("last", "mean", "max", "attention")
 EMBEDDING_INITS = ("uniform", "normal")
 TOKENIZER_KINDS = ("word", "bpe", "wordpiece")
 PACKINGS = ("auto", "padded", "paired", "packed")
+TRAINING_PLACES = ("process", "thread")  # where the app's worker runs a training (AppSettings.training)
 MONITORS = ("accuracy", "macro_f1", "loss")  # validation figures that can choose the epoch (loss: lowest)
 
 
@@ -114,11 +115,16 @@ class TrainConfig:
     mixed_precision: bool = True  # bf16/fp16 autocast on CUDA only
     packing: str = "auto"  # auto | padded | paired | packed: how variable lengths reach the recurrent kernel
     log_every: int = 20  # steps between progress reports inside an epoch
+    # processes that train together (torchrun, DistributedDataParallel): one per GPU on CUDA, CPU
+    # ranks otherwise; each trains on its share of every batch, so the schedule stays the same
+    nproc: int = 1
     budget: float = 0.0  # seconds the `auto` preset searches settings before it trains; 0: no search
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.epochs < 1:
             raise ValueError("batch_size and epochs must be at least 1")
+        if self.nproc < 1:
+            raise ValueError(f"nproc must be at least 1, got {self.nproc}")
         if not 0.0 < self.val_fraction < 0.9:
             raise ValueError(f"val_fraction must be in (0, 0.9), got {self.val_fraction}")
         if self.monitor not in MONITORS:
@@ -361,6 +367,7 @@ LIMIT_TABLE: dict[str, tuple[float | int, str, str]] = {
     "faithfulness_texts": (2_000, "LSTM_DEMO_MAX_FAITHFULNESS_TEXTS", "most texts in a faithfulness check"),
     "parallel_uploads": (2, "LSTM_DEMO_MAX_PARALLEL_UPLOADS", "uploads parsed at the same time"),
     "search_seconds": (86_400.0, "LSTM_DEMO_MAX_SEARCH_SECONDS", "longest `auto` search budget, in seconds"),
+    "nproc": (4, "LSTM_DEMO_MAX_NPROC", "most processes (torchrun ranks, GPUs) one training starts"),
 }
 
 
@@ -388,6 +395,7 @@ class Limits:
     faithfulness_texts: int = 2_000
     parallel_uploads: int = 2
     search_seconds: float = 86_400.0
+    nproc: int = 4
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -427,6 +435,7 @@ class Limits:
         self.check("classes", cfg.model.num_classes, "the number of classes")
         self.check("epochs", cfg.train.epochs, "train.epochs")
         self.check("batch_size", cfg.train.batch_size, "train.batch_size")
+        self.check("nproc", cfg.train.nproc, "train.nproc (processes)")
         self.check("search_seconds", cfg.train.budget, "train.budget (seconds of search)")
         self.check(
             "model_mb", round(model_megabytes(cfg.model, cfg.tokenizer.vocab_size), 1), "the model (MB)"
@@ -483,6 +492,14 @@ class AppSettings:
     device: str  # LSTM_DEMO_DEVICE: auto | cpu | cuda | cuda:N | mps
     share: bool  # LSTM_DEMO_SHARE: Gradio public share link, off unless asked for
     limits: Limits = field(default_factory=Limits)  # LSTM_DEMO_MAX_*: see LIMIT_TABLE
+    # LSTM_DEMO_TRAINING: where the app's trainings run. `process`: each in a child process (`job`),
+    # so one that exhausts memory takes down only itself; `thread`: in this process (a child pays
+    # for importing torch again, seconds that tests of the queue need not wait)
+    training: str = "process"
+
+    def __post_init__(self) -> None:
+        if self.training not in TRAINING_PLACES:
+            raise ValueError(f"LSTM_DEMO_TRAINING must be one of {TRAINING_PLACES}, got {self.training!r}")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AppSettings:
@@ -501,6 +518,7 @@ class AppSettings:
             device=env.get("LSTM_DEMO_DEVICE") or "auto",
             share=_env_bool(env, "LSTM_DEMO_SHARE", False),
             limits=Limits.from_env(env),
+            training=env.get("LSTM_DEMO_TRAINING") or "process",
         )
 
     @property

@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from . import adapt, artifacts, data, gates, yardstick
+from . import adapt, artifacts, data, gates, job, yardstick
 from .config import AppSettings, LimitError, Limits, RunConfig, override, preset
 from .data import DataError as DataError  # re-exported: the UI tells upload problems apart
 from .data import Table, check_labels
+from .distributed import SOLO, Group
 from .examples import EXAMPLES, Example, example_path
 from .files import Scratch, Uploads
 from .names import ACTIVE_STATUSES, METHODS, method_key
@@ -152,7 +153,7 @@ class Service:
         self._uploads = Uploads(self.limits)
         self._scratch = Scratch()
         self._worker = TrainingWorker(
-            self.execute,
+            self._train_submitted,
             cancel_queued=self._cancel_queued,
             device_of=lambda prepared: prepared.device,
             describe=describe_error,
@@ -225,6 +226,11 @@ class Service:
         except (ValueError, RuntimeError) as e:
             raise ServiceError(str(e)) from None
         device = "cuda:0" if device == "cuda" else device  # `auto` and `cuda:0` share one lane
+        _check_processes(cfg.train.nproc, device)
+        if cfg.preset == "auto" and cfg.train.nproc > 1:  # the search trains its trials in one process
+            raise ServiceError(
+                "auto searches in one process: set train.nproc to 1 (or train its choice after)"
+            )
         table = data.select(self._uploads.parse(train_path), text_column, label_column)
         labels = table.classes
         self.limits.check("classes", len(labels), f"the number of classes in {table.source}")
@@ -294,89 +300,28 @@ class Service:
     def execute(
         self, prepared: PreparedRun, should_stop: Callable[[], bool] | None = None
     ) -> Iterator[TrainEvent]:
-        """Train a prepared run, recording its progress; yields events, the last holds the run.
+        """Train a prepared run in this process, recording its progress (`execute_run`); a completed
+        run's model stays in memory for its first predictions."""
+        yield from execute_run(self.store, self.settings, prepared, should_stop, keep=self._remember)
 
-        The training policy (refitting on every row included) is `train.fit`'s: the service hands
-        it the tokenizing of this run's rows and stores what it yields.
-        """
-        run_id = prepared.run_id
-        finished = False  # once the run has its final status, closing the generator changes nothing
-        try:
-            # the options again, as this run will use them: one over a limit fails this run, never the app
-            self.settings.limits.check_config(prepared.config)
-            device = resolve_device(prepared.config.train.device)  # once per training
-            self.store.start_run(run_id, device=str(device), pid=os.getpid())
-            if prepared.config.preset == "auto":  # the search first; its choice then trains as any run
-                from . import search
-
-                for trial in search.before_training(prepared, self.limits, should_stop):
-                    yield TrainEvent(run_id, trial)
-            encode = functools.partial(_encode, prepared)
-            reports = fit(encode, refit=prepared.refits, device=device, should_stop=should_stop)
-            end = yield from self._follow(run_id, reports)
-            run = self._finish(run_id, end, prepared)
-            finished = True
-            yield TrainEvent(run_id, end, run)
-        except GeneratorExit:
-            if not finished:
-                self.store.finish_run(run_id, status="cancelled")
-            raise
-        except BaseException as e:
-            if not finished:
-                self.store.finish_run(run_id, status="failed", error=_describe(e))
-            raise
-
-    def _follow(self, run_id: str, reports: Iterator[Progress]) -> Iterator[TrainEvent]:
-        """Pass the reports on, storing the validated pass's curve; returns the final report."""
-        for progress in reports:
-            if progress.kind in FINAL:
-                return progress
-            if progress.kind in ("step", "epoch") and progress.phase == "train":
-                self.store.add_metric(run_id, _metric_point(progress))
-            yield TrainEvent(run_id, progress)
-        raise RuntimeError("training ended without a final report")
+    def _train_submitted(
+        self, prepared: PreparedRun, should_stop: Callable[[], bool] | None = None
+    ) -> Iterator[TrainEvent]:
+        """What the worker runs: the training in a child process (`job`), or with
+        `LSTM_DEMO_TRAINING=thread` in this one; a training across processes always in children."""
+        if self.settings.training == "thread" and prepared.config.train.nproc == 1:
+            return self.execute(prepared, should_stop)
+        return job.execute(self.store, self.settings, prepared, should_stop)
 
     def train(self, train_path: str | os.PathLike[str], **kwargs: Any) -> Iterator[TrainEvent]:
-        """`prepare` + `execute` in one call (the command line's path)."""
+        """`prepare` + `execute` in one call (the command line's path); a training across processes
+        runs in torchrun's children (`job`)."""
         should_stop = kwargs.pop("should_stop", None)
-        yield from self.execute(self.prepare(train_path, **kwargs), should_stop)
-
-    def _finish(self, run_id: str, end: Progress, prepared: PreparedRun) -> RunSummary:
-        """Record how the training ended; a completed run's model is saved and kept in memory."""
-        result = end.result
-        if result is None:  # cancelled, or failed with a reason (a loss that diverged)
-            status = "failed" if end.kind == "failed" else "cancelled"
-            return self.store.finish_run(
-                run_id,
-                status=status,
-                epochs_run=end.epochs_run,
-                error=end.message if status == "failed" else None,
-            )
-        cfg = result.config
-        metrics = _metrics(result, prepared)
-        beside = _beside(prepared, self.limits)
-        metrics.update(beside)
-        model_dir = artifacts.save_model_dir(
-            self.settings.runs_dir / run_id, cfg, result.encoder, result.model, metrics
-        )
-        self.store.update_config(run_id, cfg.to_dict())
-        run = self.store.finish_run(
-            run_id,
-            status="completed",
-            metrics={
-                "val": result.val,
-                "test": result.test,
-                "refit": artifacts.refit_summary(metrics),
-                **beside,
-            },
-            best_epoch=result.best_epoch,
-            epochs_run=result.epochs_run,
-            model_dir=str(model_dir),
-        )
-        # keep the model just saved, so no first prediction reads it back (its metrics as JSON gives them)
-        metrics = json.loads(json.dumps(metrics))
-        self._remember(run_id, artifacts.LoadedModel(cfg, result.model, result.encoder, metrics))
-        return run
+        prepared = self.prepare(train_path, **kwargs)
+        if prepared.config.train.nproc > 1:
+            yield from job.execute(self.store, self.settings, prepared, should_stop)
+        else:
+            yield from self.execute(prepared, should_stop)
 
     def _remember(self, run_id: str, loaded: artifacts.LoadedModel) -> None:
         with self._lock:
@@ -663,14 +608,134 @@ class Service:
 
 
 _NO_TOKENS = "the text has no words the model's tokenizer knows: type a longer sentence"
+Keep = Callable[[str, artifacts.LoadedModel], None]  # told each completed run's model, to hold in memory
 
 
-def _encode(prepared: PreparedRun, everything: bool) -> Splits:
+def execute_run(
+    store: Store,
+    settings: AppSettings,
+    prepared: PreparedRun,
+    should_stop: Callable[[], bool] | None = None,
+    *,
+    device: torch.device | None = None,
+    group: Group = SOLO,
+    keep: Keep | None = None,
+) -> Iterator[TrainEvent]:
+    """Train a prepared run, recording its progress; yields events, the last holds the run.
+
+    The training policy (refitting on every row included) is `train.fit`'s: this hands it the
+    tokenizing of the run's rows and stores what it yields. The app's worker runs it in a thread or
+    `job` in a process of its own (which names the `device` it resolved for its `group`); under
+    torchrun only rank 0 calls it, the others run `train_rank`.
+    """
+    run_id = prepared.run_id
+    finished = False  # once the run has its final status, closing the generator changes nothing
+    try:
+        # the options again, as this run will use them: one over a limit fails this run, never the app
+        settings.limits.check_config(prepared.config)
+        if prepared.config.train.nproc > 1 and not group.distributed:
+            raise ServiceError("a training across processes starts through torchrun (job.launch), not here")
+        device = device or resolve_device(prepared.config.train.device)  # once per training
+        store.start_run(run_id, device=str(device), pid=os.getpid())
+        if prepared.config.preset == "auto":  # the search first; its choice then trains as any run
+            from . import search
+
+            for trial in search.before_training(prepared, settings.limits, should_stop):
+                yield TrainEvent(run_id, trial)
+        end = yield from _follow(store, run_id, train_rank(prepared, device, should_stop, group))
+        run = _finish(store, settings, end, prepared, keep)
+        finished = True
+        yield TrainEvent(run_id, end, run)
+    except GeneratorExit:
+        if not finished:
+            store.finish_run(run_id, status="cancelled")
+        raise
+    except BaseException as e:
+        if not finished:
+            store.finish_run(run_id, status="failed", error=_describe(e))
+        raise
+
+
+def _check_processes(nproc: int, device: str) -> None:
+    """On CUDA each process trains on a GPU of its own (NCCL refuses two on one)."""
+    gpus = torch.cuda.device_count() if device.startswith("cuda") else 0
+    if device.startswith("cuda") and nproc > gpus:
+        raise ServiceError(f"train.nproc is {nproc}, but this machine has {gpus} GPU(s): one process per GPU")
+    if device == "mps" and nproc > 1:
+        raise ServiceError("training across processes runs on the CPU or on CUDA GPUs, not on Apple MPS")
+
+
+def train_rank(
+    prepared: PreparedRun, device: torch.device, should_stop: Callable[[], bool] | None, group: Group = SOLO
+) -> Iterator[Progress]:
+    """The training's reports on this rank, recording nothing (what every rank but 0 runs alone)."""
+    encode = functools.partial(_encode, prepared, group=group)
+    return fit(encode, refit=prepared.refits, device=device, should_stop=should_stop, group=group)
+
+
+def _follow(store: Store, run_id: str, reports: Iterator[Progress]) -> Iterator[TrainEvent]:
+    """Pass the reports on, storing the validated pass's curve; returns the final report."""
+    for progress in reports:
+        if progress.kind in FINAL:
+            return progress
+        if progress.kind in ("step", "epoch") and progress.phase == "train":
+            store.add_metric(run_id, _metric_point(progress))
+        yield TrainEvent(run_id, progress)
+    raise RuntimeError("training ended without a final report")
+
+
+def _finish(
+    store: Store, settings: AppSettings, end: Progress, prepared: PreparedRun, keep: Keep | None
+) -> RunSummary:
+    """Record how the training ended; a completed run's model is saved (and handed to `keep`)."""
+    run_id, result = prepared.run_id, end.result
+    if result is None:  # cancelled, or failed with a reason (a loss that diverged)
+        status = "failed" if end.kind == "failed" else "cancelled"
+        return store.finish_run(
+            run_id,
+            status=status,
+            epochs_run=end.epochs_run,
+            error=end.message if status == "failed" else None,
+        )
+    cfg = result.config
+    metrics = _metrics(result, prepared)
+    beside = _beside(prepared, settings.limits)
+    metrics.update(beside)
+    model_dir = artifacts.save_model_dir(
+        settings.runs_dir / run_id, cfg, result.encoder, result.model, metrics
+    )
+    store.update_config(run_id, cfg.to_dict())
+    run = store.finish_run(
+        run_id,
+        status="completed",
+        metrics={
+            "val": result.val,
+            "test": result.test,
+            "refit": artifacts.refit_summary(metrics),
+            "world_size": result.world_size,
+            **beside,
+        },
+        best_epoch=result.best_epoch,
+        epochs_run=result.epochs_run,
+        model_dir=str(model_dir),
+    )
+    if keep is not None:  # so no first prediction reads the model back (its metrics as JSON give them)
+        as_read = json.loads(json.dumps(metrics))
+        keep(run_id, artifacts.LoadedModel(cfg, result.model, result.encoder, as_read))
+    return run
+
+
+def _encode(prepared: PreparedRun, everything: bool, group: Group = SOLO) -> Splits:
     """Train the tokenizer on the training rows (with `everything`, the validation share too), then
-    encode every split with it."""
+    encode every split with it. Across ranks, rank 0's tokenizer is everyone's."""
     cfg, table = prepared.config, prepared.table
     rows = prepared.train_idx + prepared.val_idx if everything else prepared.train_idx
-    encoder = TextEncoder.train([table.texts[i] for i in rows], cfg.preprocess, cfg.tokenizer)
+    encoder = None
+    if group.is_main:
+        encoder = TextEncoder.train([table.texts[i] for i in rows], cfg.preprocess, cfg.tokenizer)
+    if group.distributed:
+        shared = group.text(encoder.to_json() if encoder is not None else None)
+        encoder = encoder or TextEncoder.from_json(shared, cfg.preprocess, cfg.tokenizer)
     index = {label: i for i, label in enumerate(cfg.labels)}
 
     def split(tbl: Table, idx: Sequence[int] | None = None) -> tuple[list[list[int]], list[int]]:
@@ -696,6 +761,7 @@ def _metrics(result: TrainResult, prepared: PreparedRun) -> dict[str, Any]:
         "tokens_per_second": result.tokens_per_second,
         "device": result.device,
         "packing": result.packing,
+        "world_size": result.world_size,
         "history": result.history,
         "refit": result.refit,
         "data": {

@@ -22,8 +22,10 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .config import RunConfig, TrainConfig, override
+from .distributed import SOLO, Group
 from .metrics import classification_report
 from .model import TextClassifier
 from .names import PAD_ID, UNK_ID
@@ -49,6 +51,7 @@ class TrainResult:
     refit: dict[str, Any] | None = None  # set by `fit` when the kept model was refit on all rows
     config: RunConfig | None = None  # set by `fit`: the configuration the kept model was built from
     encoder: Any = None  # set by `fit`: what turned the kept model's texts into ids (`Splits.encoder`)
+    world_size: int = 1  # processes that trained it together (torchrun ranks)
 
 
 @dataclass(frozen=True)
@@ -259,6 +262,7 @@ def fit(
     refit: bool = False,
     device: torch.device | None = None,
     should_stop: Callable[[], bool] | None = None,
+    group: Group = SOLO,
 ) -> Iterator[Progress]:
     """The whole training: yields every pass's reports; the last is done, cancelled or failed.
 
@@ -266,12 +270,15 @@ def fit(
     (False), or on every row, the validation share included (True). With `refit`, a first pass
     chooses the epoch count on validation, then a fresh tokenizer and model train on every row for
     that many epochs and that model is kept: more data for the same schedule. Its validation
-    figures stay the first pass's, the only honest ones left.
+    figures stay the first pass's, the only honest ones left. Under torchrun every rank calls it with
+    its `group`; only rank 0's result holds validation and test figures.
     """
     data = encode(False)
     device = resolve_device(data.cfg.train.device) if device is None else device
     test = None if refit else data.test  # a refit evaluates its own model on the test rows
-    first = train(data.cfg, *data.train, *data.val, test=test, should_stop=should_stop, device=device)
+    first = train(
+        data.cfg, *data.train, *data.val, test=test, should_stop=should_stop, device=device, group=group
+    )
     end = yield from _until_final(first)
     if end.kind != "done" or not refit:
         yield _kept(end, data)
@@ -280,8 +287,9 @@ def fit(
     data = encode(True)
     cfg = override(data.cfg, train__epochs=chosen.best_epoch, train__patience=0)
     second = train(
-        cfg, *data.train, [], [], test=data.test, should_stop=should_stop, phase="refit", device=device
-    )
+        cfg, *data.train, [], [], test=data.test, should_stop=should_stop, phase="refit", device=device,
+        group=group,
+    )  # fmt: skip
     end = yield from _until_final(second)
     if end.kind != "done":
         yield replace(end, epochs_run=chosen.epochs_run)
@@ -340,26 +348,29 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     phase: str = "train",
     device: torch.device | None = None,
+    group: Group = SOLO,
 ) -> Iterator[Progress]:
     """One pass: train `cfg.model` on id sequences; yields progress, a done report holds the result.
 
     Without validation rows it trains exactly `cfg.train.epochs` epochs and keeps the last
     (averaged) weights: the refit pass, whose epoch count an earlier validated run chose. A loss
-    that stops being finite ends the pass with a failed report that says where.
+    that stops being finite ends the pass with a failed report that says where. In a `group` of
+    several ranks each trains on its share of every batch, and rank 0 validates and decides.
     """
     tc, labels = cfg.train, list(cfg.labels)
     if cfg.model.num_classes != len(labels):
         raise ValueError("cfg.model.num_classes must equal the number of labels")
     device = resolve_device(tc.device) if device is None else device
     seed_everything(tc.seed)
-    loop = _Loop.build(cfg, train_seqs, train_y, device)
+    loop = _Loop.build(cfg, train_seqs, train_y, device, group)
     report = functools.partial(Progress, epochs=tc.epochs, steps_per_epoch=loop.steps_per_epoch, phase=phase)
-    validated = len(val_seqs) > 0
+    validated = len(val_seqs) > 0 and group.is_main  # the others wait for rank 0's decisions
     best = _Best(tc.monitor)
     history: list[dict[str, Any]] = []
-    message = f"training on {device}"
+    where = f"{device}" + (f" in {group.world_size} processes" if group.distributed else "")
+    message = f"training on {where}"
     if phase == "refit":
-        message = f"refitting on all {len(train_seqs)} training rows for {tc.epochs} epochs on {device}"
+        message = f"refitting on all {len(train_seqs)} training rows for {tc.epochs} epochs on {where}"
     yield report("start", epoch=0, step=0, elapsed=0.0, message=message)
     epoch, stopped_early = 0, False
     for epoch in range(1, tc.epochs + 1):
@@ -367,7 +378,7 @@ def train(
         if isinstance(train_loss, Progress):  # cancelled, or the loss diverged
             yield train_loss
             return
-        if not _finite(loop.evaluated):
+        if group.any(not _finite(loop.evaluated)):
             yield _failed(
                 report, loop, epoch, f"the weights became NaN or infinite in epoch {epoch}: {_hint(tc)}"
             )
@@ -382,12 +393,14 @@ def train(
             val_loss=val.get("loss"), val_accuracy=val.get("accuracy"), val_macro_f1=val.get("macro_f1"),
             tokens_per_second=history[-1]["tokens_per_second"], best_epoch=best.epoch,
         )  # fmt: skip
-        if tc.patience and best.stale >= tc.patience:
+        if tc.patience and group.decide(int(best.stale >= tc.patience)):
             stopped_early = True
             break
+    best.epoch = group.decide(best.epoch)  # every rank's result names rank 0's choice (a refit needs it)
     model = best.restore(loop)
     val_report = evaluate(model, val_seqs, val_y, labels, loop.amp) if validated else None
-    test_report = evaluate(model, test[0], test[1], labels, loop.amp) if test is not None else None
+    tested = test is not None and group.is_main
+    test_report = evaluate(model, test[0], test[1], labels, loop.amp) if tested else None
     result = TrainResult(
         model=model,
         val=val_report,
@@ -401,6 +414,7 @@ def train(
         packing=loop.model.packing,
         stopped_early=stopped_early,
         history=history,
+        world_size=group.world_size,
     )
     yield report(
         "done", epoch=epoch, step=loop.steps_per_epoch, elapsed=loop.elapsed(), eta_seconds=0.0,
@@ -418,6 +432,8 @@ class _Loop:
     device: torch.device
     amp: bool  # mixed precision, on CUDA only
     model: TextClassifier
+    forward: nn.Module  # the step's forward pass: `_Forward(model)`, in DistributedDataParallel across ranks
+    group: Group
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     ema: WeightAverage | None  # Polyak averaging: the averaged copy is what is validated and kept
@@ -433,10 +449,13 @@ class _Loop:
     tokens_seen: int = 0
 
     @classmethod
-    def build(cls, cfg: RunConfig, seqs: Ids, y: Sequence[int], device: torch.device) -> _Loop:
+    def build(cls, cfg: RunConfig, seqs: Ids, y: Sequence[int], device: torch.device, group: Group) -> _Loop:
         tc = cfg.train
         amp = tc.mixed_precision and device.type == "cuda"
         model = TextClassifier(cfg.model, packing=resolve_packing(tc.packing, device)).to(device)
+        forward = group.wrap(_Forward(model))
+        if group.distributed:  # the same initial weights, then each rank its own dropout masks
+            torch.manual_seed(tc.seed + group.rank)
         # the fused kernel updates every parameter in one pass instead of a loop over tensors
         fused = device.type in ("cpu", "cuda")
         optimizer = torch.optim.Adam(
@@ -454,6 +473,8 @@ class _Loop:
             device=device,
             amp=amp,
             model=model,
+            forward=forward,
+            group=group,
             optimizer=optimizer,
             scaler=scaler,
             ema=WeightAverage(model, tc.ema_decay) if tc.ema_decay > 0 else None,
@@ -478,30 +499,51 @@ class _Loop:
         )
 
 
+class _Forward(nn.Module):
+    """A step's forward pass as one module call, the form DistributedDataParallel needs to average the
+    gradients: (B, T) ids -> (B, T, E) embeddings (shifted by `shift` when given) and (B, C) logits."""
+
+    def __init__(self, model: TextClassifier) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, ids: torch.Tensor, lengths: torch.Tensor, padded: bool, shift: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        emb = self.model.embedding(ids)  # (B, T, E)
+        if shift is not None:
+            emb = emb + shift
+        return emb, self.model.classify(emb, lengths, padded)
+
+
 def _step(loop: _Loop, batch: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimizer step on one batch; returns its loss and the sum of every loss it backpropagated."""
+    """One optimizer step on this rank's share of one batch; returns the share's loss and the sum of
+    every loss it backpropagated."""
     tc, model = loop.tc, loop.model
-    ids, lens = collate([loop.seqs[i] for i in batch], loop.device)  # (B, T), (B,)
-    target = _to(loop.targets[batch], loop.device)  # (B,)
-    padded = _padded([loop.lengths[i] for i in batch])
+    share = loop.group.share(batch)
+    # each rank's mean loss weighted by its share's size, so the ranks' averaged gradient is the
+    # gradient of the whole batch's mean, however unevenly the batch divides
+    weight = len(share) * loop.group.world_size / len(batch)
+    ids, lens = collate([loop.seqs[i] for i in share], loop.device)  # (B, T), (B,)
+    target = _to(loop.targets[share], loop.device)  # (B,)
+    padded = _padded([loop.lengths[i] for i in share])
     if tc.word_dropout > 0:  # real tokens become [UNK] at random
         drop = (torch.rand(ids.shape, device=loop.device) < tc.word_dropout) & (ids > UNK_ID)
         ids = ids.masked_fill(drop, UNK_ID)
     with _autocast(loop.device, loop.amp):
-        emb = model.embedding(ids)  # (B, T, E)
+        emb, logits = loop.forward(ids, lens, padded)  # (B, T, E), (B, C)
         if tc.adversarial > 0:
             emb.retain_grad()
-        logits = model.classify(emb, lens, padded)  # (B, C)
     loss = loop.loss(logits, target)
     loop.optimizer.zero_grad(set_to_none=True)
-    loop.scaler.scale(loss).backward()
+    loop.scaler.scale(loss if weight == 1 else loss * weight).backward()
     total = loss.detach()
     if tc.adversarial > 0:
         r = adversarial_shift(emb, tc.adversarial)
         with _autocast(loop.device, loop.amp):
-            adv_logits = model.classify(model.embedding(ids) + r, lens, padded)
+            _, adv_logits = loop.forward(ids, lens, padded, r)
         adv_loss = loop.loss(adv_logits, target)
-        loop.scaler.scale(adv_loss).backward()
+        loop.scaler.scale(adv_loss if weight == 1 else adv_loss * weight).backward()
         total = total + adv_loss.detach()
     if tc.grad_clip > 0:
         loop.scaler.unscale_(loop.optimizer)
@@ -525,18 +567,23 @@ def _epoch(
     loss_sum, seen = torch.zeros((), device=loop.device), 0
     bad_step = torch.zeros((), dtype=torch.long, device=loop.device)  # the first non-finite step; 0: none
     bad_loss = torch.zeros((), device=loop.device)  # its loss
-    for step, batch in enumerate(make_batches(loop.lengths, tc.batch_size, loop.rng), start=1):
-        if should_stop is not None and should_stop():
+    world = loop.group.world_size
+    # every rank draws the same batches from the shared seed and trains on its share of each; a
+    # batch too small to give every rank a text (a length bucket's last) is left out
+    batches = [b for b in make_batches(loop.lengths, tc.batch_size, loop.rng) if len(b) >= world]
+    for step, batch in enumerate(batches, start=1):
+        if _stop(loop, step, should_stop):
             return report("cancelled", epoch=epoch, step=step, elapsed=loop.elapsed(), message="cancelled",
                           epochs_run=epoch - 1)  # fmt: skip
         loss, total = _step(loop, batch)
         first_bad = (bad_step == 0) & ~torch.isfinite(total)
         bad_step, bad_loss = torch.where(first_bad, step, bad_step), torch.where(first_bad, total, bad_loss)
-        loss_sum += loss * len(batch)
-        seen += len(batch)
-        loop.tokens_seen += sum(loop.lengths[i] for i in batch)
+        shared = len(loop.group.share(batch))
+        loss_sum += loss * shared
+        seen += shared
+        loop.tokens_seen += sum(loop.lengths[i] for i in batch)  # every rank's, as every rank knows the batch
         if step % tc.log_every == 0 and step < loop.steps_per_epoch:
-            if int(bad_step):
+            if loop.group.any(bool(int(bad_step))):
                 return _diverged(report, loop, epoch, int(bad_step), float(bad_loss))
             done = (epoch - 1) * loop.steps_per_epoch + step
             now = loop.elapsed()
@@ -547,9 +594,20 @@ def _epoch(
                 tokens_per_second=loop.tokens_seen / (loop.train_time + time.perf_counter() - loop.epoch_start),
             )  # fmt: skip
     loop.train_time += time.perf_counter() - loop.epoch_start
-    if int(bad_step):
+    if loop.group.any(bool(int(bad_step))):
         return _diverged(report, loop, epoch, int(bad_step), float(bad_loss))
-    return loss_sum.item() / max(seen, 1)
+    seen_all = loop.group.total(torch.tensor(float(seen)))
+    return loop.group.total(loss_sum).item() / max(seen_all.item(), 1)
+
+
+def _stop(loop: _Loop, step: int, should_stop: Callable[[], bool] | None) -> bool:
+    """Whether to cancel before this step. Ranks decide together, every `log_every` steps: a
+    collective every step would make a GPU wait every step."""
+    if should_stop is None:
+        return False
+    if not loop.group.distributed:
+        return should_stop()
+    return (step - 1) % loop.tc.log_every == 0 and loop.group.any(should_stop())
 
 
 def _record(loop: _Loop, epoch: int, train_loss: float, val: dict[str, Any]) -> dict[str, Any]:
@@ -609,5 +667,8 @@ def _failed(report: Callable[..., Progress], loop: _Loop, epoch: int, why: str) 
 
 def _diverged(report: Callable[..., Progress], loop: _Loop, epoch: int, step: int, loss: float) -> Progress:
     what = "NaN" if math.isnan(loss) else "infinite"
-    why = f"the loss became {what} at epoch {epoch}, step {step}: {_hint(loop.tc)}"
+    where = f"epoch {epoch}, step {step}"
+    if not step:  # another rank's loss: this one's stayed finite
+        what, where = "NaN or infinite", f"epoch {epoch} in another process"
+    why = f"the loss became {what} at {where}: {_hint(loop.tc)}"
     return replace(_failed(report, loop, epoch, why), step=step)

@@ -61,3 +61,8 @@ def toy_sequences(
 
 def toy_vocab_size(num_classes: int = 2) -> int:
     return 2 + 5 * num_classes + 5
+
+
+# Trainings the app's queue runs stay in the test's process: a child process per training (the app's
+# default, tested in test_job.py) would spend seconds importing torch again in every such test.
+THREAD = {"LSTM_DEMO_TRAINING": "thread"}

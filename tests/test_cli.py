@@ -27,6 +27,7 @@ TRAIN_KEYS = {
     "train_seconds",
     "seconds_per_epoch",
     "device",
+    "world_size",
     "model_dir",
     "baseline_val_accuracy",
     "baseline_val_macro_f1",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import LABELS, write_toy_csv
+from helpers import LABELS, THREAD, write_toy_csv
 
 from lstm_demo.config import AppSettings, LimitError, Limits, override
 from lstm_demo.service import Service, ServiceError, TrainEvent
@@ -18,7 +18,7 @@ EPOCHS = 3
 
 
 def _service(home: Path) -> Service:
-    return Service(AppSettings.from_env({"LSTM_DEMO_HOME": str(home)}))
+    return Service(AppSettings.from_env({"LSTM_DEMO_HOME": str(home), **THREAD}))
 
 
 def _train(svc: Service, csv: Path, **kwargs) -> list[TrainEvent]:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
-from helpers import write_toy_csv
+from helpers import THREAD, write_toy_csv
 
 from lstm_demo.config import AppSettings
 from lstm_demo.service import Service
@@ -38,7 +38,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     home = tmp_path_factory.mktemp("home")
-    settings = AppSettings.from_env({"LSTM_DEMO_HOME": str(home), "LSTM_DEMO_DEVICE": "cpu"})
+    settings = AppSettings.from_env({"LSTM_DEMO_HOME": str(home), "LSTM_DEMO_DEVICE": "cpu", **THREAD})
     service = Service(settings)
     demo = build_app(service)
     _, url, _ = demo.launch(

@@ -7,7 +7,7 @@ import csv
 
 import gradio as gr
 import pytest
-from helpers import toy_rows, write_toy_csv
+from helpers import THREAD, toy_rows, write_toy_csv
 
 from lstm_demo.config import AppSettings
 from lstm_demo.service import Service
@@ -19,7 +19,9 @@ SMALL = {"model__hidden_size": 8, "model__embedding_dim": 8}
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
-    service = Service(AppSettings.from_env({"LSTM_DEMO_HOME": str(home), "LSTM_DEMO_DEVICE": "cpu"}))
+    service = Service(
+        AppSettings.from_env({"LSTM_DEMO_HOME": str(home), "LSTM_DEMO_DEVICE": "cpu", **THREAD})
+    )
     yield service
     service.shutdown()
 

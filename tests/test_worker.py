@@ -14,7 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from helpers import write_toy_csv
+from helpers import THREAD, write_toy_csv
 
 from lstm_demo.config import AppSettings, override
 from lstm_demo.service import Service
@@ -245,7 +245,9 @@ def test_shutdown_cancels_what_is_queued(script: Script) -> None:
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
-    s = Service(AppSettings.from_env({"LSTM_DEMO_HOME": str(tmp_path / "home"), "LSTM_DEMO_DEVICE": "cpu"}))
+    s = Service(
+        AppSettings.from_env({"LSTM_DEMO_HOME": str(tmp_path / "home"), "LSTM_DEMO_DEVICE": "cpu", **THREAD})
+    )
     yield s
     s.shutdown()
 

@@ -83,6 +83,11 @@ FIELDS = (
         info="auto only: how long to search settings before training",
     ),
     Field("train__device", "device", ("auto", "cpu", "cuda", "mps"), info="auto: CUDA, then MPS, then CPU"),
+    Field(
+        "train__nproc",
+        "processes / GPUs",
+        info="train in this many processes together (torchrun): one per GPU on CUDA, else CPU processes",
+    ),
 )
 
 
