@@ -128,3 +128,18 @@ def test_an_auto_run_searches_in_its_job_streams_its_trials_and_trains_the_choic
         best = stored["trials"][[t["number"] for t in stored["trials"]].index(stored["best_trial"])]
         assert all(detail.config[k.split("__")[0]][k.split("__")[1]] == v for k, v in best["params"].items())
     assert any(note.startswith(("auto:", "the budget ended")) for note in detail.metrics["notes"])
+
+
+def test_auto_refuses_several_processes_before_a_run_is_recorded(tmp_path) -> None:
+    from lstm_demo.config import AppSettings
+    from lstm_demo.service import Service, ServiceError
+    from tests.helpers import write_toy_csv
+
+    csv = write_toy_csv(tmp_path / "train.csv", n=40)
+    svc = Service(AppSettings.from_env({"LSTM_DEMO_HOME": str(tmp_path / "home"), "LSTM_DEMO_DEVICE": "cpu"}))
+    try:
+        with pytest.raises(ServiceError, match="auto searches in one process"):
+            svc.prepare(csv, preset_name="auto", overrides={"train__nproc": 2})
+        assert svc.runs() == []
+    finally:
+        svc.shutdown()
