@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
-from .config import Limits, RunConfig, override
+from .config import PRESETS, Limits, RunConfig, override
 
 # the tokenizer's pre-tokenizer (`tokenization._pre_tokenizer`, Whitespace) cuts words this way, so
 # this count is the word tokenizer's length before truncation; subword tokenizers cut finer
@@ -26,6 +26,9 @@ SHORTEST_MAX_LENGTH = 16  # a floor, so a file of one-word labels still leaves r
 LONGEST_MAX_LENGTH = 512
 IMBALANCE_RATIO = 3.0  # largest class over smallest class from which the loss is weighted
 SMALL_ROWS = 2_000  # fewer training rows than this get the small-data settings
+# presets adapted when a run is prepared: `seed` stays the Keras model it reproduces and `fast` stays
+# fast; `auto` adapts inside its search, whose first trial is the adapted defaults
+ADAPTED_PRESETS = ("default",)
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,25 @@ def adapt(
         notes.extend(_small_data(cfg, shape.rows, set_))
 
     return override(cfg, **changes), notes
+
+
+def explicit(base: RunConfig, cfg: RunConfig) -> set[str]:
+    """The options (`section__field`) in which `cfg` differs from `base`: what a person set. An option
+    set to the preset's own value cannot be told apart from the form echoing the preset, and adapts."""
+    out = set()
+    for section in ("preprocess", "tokenizer", "model", "train"):
+        ours, theirs = getattr(cfg, section), getattr(base, section)
+        out |= {f"{section}__{name}" for name in vars(ours) if getattr(ours, name) != getattr(theirs, name)}
+    return out
+
+
+def for_run(
+    cfg: RunConfig, texts: Sequence[str], labels: Sequence[str], limits: Limits
+) -> tuple[RunConfig, list[str]]:
+    """`adapt` for a run of an adapted preset, the options set apart from the preset kept; else `cfg`."""
+    if cfg.preset not in ADAPTED_PRESETS:
+        return cfg, []
+    return adapt(cfg, texts, labels, fixed=explicit(PRESETS[cfg.preset], cfg), limits=limits)
 
 
 def _small_data(cfg: RunConfig, rows: int, set_: Callable[[str, object], bool]) -> list[str]:

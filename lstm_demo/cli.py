@@ -15,7 +15,8 @@ from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from typing import Any
 
-from .config import ENCODERS, PRESETS
+from . import yardstick
+from .config import ENCODERS, PRESETS, parse_budget
 from .names import METHOD_ALIASES, METHODS, method_key
 
 EXIT_USAGE = 2
@@ -64,6 +65,8 @@ def _settings(items: list[str]) -> dict[str, Any]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     svc = _service()
+    from .trials import trial_of  # an `auto` run's trials arrive as progress reports
+
     overrides = {
         "train__epochs": args.epochs,
         "train__seed": args.seed,
@@ -71,6 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "train__batch_size": args.batch_size,
         "train__nproc": args.nproc,
         "model__encoder": args.encoder,
+        "train__budget": parse_budget(args.budget) if args.budget else None,
         **_settings(args.set),
     }
     events = svc.train(
@@ -87,7 +91,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     for event in events:
         last = event
         p = event.progress
-        if p.kind == "start" and not args.quiet:
+        if (trial := trial_of(p)) is not None and trial.state != "running" and not args.quiet:
+            print(_trial_line(trial), file=sys.stderr)
+        elif p.kind == "start" and not args.quiet:
             print(f"run {event.run_id}: {p.message}", file=sys.stderr)
         elif p.kind == "epoch" and p.phase == "refit" and not args.quiet:
             print(
@@ -126,6 +132,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "device": result["device"],
         "world_size": result["world_size"],
         "model_dir": last.run.model_dir,
+        **yardstick.json_figures(result),
+        **_search_figures(result),
     }
     if args.json:
         _emit(out)
@@ -142,8 +150,25 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         if refit:
             print(f"refit on all {refit['rows']} training rows for {refit['epochs']} epochs")
+        if verdict := yardstick.verdict(result):
+            print(verdict)
         print(f"model saved in {out['model_dir']}")
     return 0
+
+
+def _trial_line(t: Any) -> str:
+    value = "-" if t.value is None else f"{abs(t.value):.4f}"
+    best = "" if t.best_number is None else f"  best #{t.best_number} {abs(t.best_value):.4f}"
+    return f"trial {t.number} {t.state}  {value}  {t.epochs} epochs  {t.elapsed:.0f}s{best}"
+
+
+def _search_figures(metrics: dict[str, Any]) -> dict[str, Any]:
+    """An `auto` run's search in the JSON result (trial count and the chosen trial); {} for other runs."""
+    found = metrics.get("search")
+    if not found:
+        return {}
+    return {"search_trials": len(found["trials"]), "search_best_trial": found["best_trial"],
+            "search_budget_seconds": found["budget_seconds"]}  # fmt: skip
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -189,6 +214,10 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"val acc {_pct(s.val_accuracy)}  val F1 {_pct(s.val_macro_f1)}  test acc {_pct(s.test_accuracy)}  "
         f"test F1 {_pct(s.test_macro_f1)}  best epoch {s.best_epoch}/{s.epochs_run}"
     )
+    if verdict := yardstick.verdict(detail.metrics):
+        print(verdict)
+    for note in detail.metrics.get("notes") or []:
+        print(f"note: {note}")
     if s.error:
         print(f"error: {s.error}")
     for p in detail.curve:
@@ -314,6 +343,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="SECTION__NAME=VALUE",
         help="any other setting, repeatable: --set train__refit=true --set model__hidden_size=256",
+    )
+    t.add_argument(
+        "--budget", help="with --preset auto: how long to search settings before training, e.g. 90s, 10m, 1h"
     )
     t.add_argument("--name", help="a label for the run")
     t.add_argument("--json", action="store_true")

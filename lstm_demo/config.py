@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,7 @@ class TrainConfig:
     # processes that train together (torchrun, DistributedDataParallel): one per GPU on CUDA, CPU
     # ranks otherwise; each trains on its share of every batch, so the schedule stays the same
     nproc: int = 1
+    budget: float = 0.0  # seconds the `auto` preset searches settings before it trains; 0: no search
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.epochs < 1:
@@ -155,6 +157,8 @@ class TrainConfig:
             raise ValueError(f"seed must be in [0, 2**32), got {self.seed}")
         if not self.patience <= 1000 or not self.log_every <= 10**6:
             raise ValueError("patience must be at most 1000 and log_every at most 1,000,000")
+        if not 0 <= self.budget < math.inf:
+            raise ValueError(f"budget must be a finite number of seconds, 0 or more, got {self.budget}")
 
 
 @dataclass(frozen=True)
@@ -266,6 +270,10 @@ PRESETS: dict[str, RunConfig] = {
         train=TrainConfig(batch_size=16, epochs=8, learning_rate=5e-3, patience=0),
     ),
 }
+# `auto`: the data-adapted `default` as the first trial of a search within the budget (see search.py)
+PRESETS["auto"] = replace(
+    PRESETS["default"], preset="auto", train=replace(PRESETS["default"].train, budget=600.0)
+)
 
 
 def preset(name: str, **overrides: Any) -> RunConfig:
@@ -428,9 +436,31 @@ class Limits:
         self.check("epochs", cfg.train.epochs, "train.epochs")
         self.check("batch_size", cfg.train.batch_size, "train.batch_size")
         self.check("nproc", cfg.train.nproc, "train.nproc (processes)")
+        self.check("search_seconds", cfg.train.budget, "train.budget (seconds of search)")
         self.check(
             "model_mb", round(model_megabytes(cfg.model, cfg.tokenizer.vocab_size), 1), "the model (MB)"
         )
+
+
+_BUDGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
+
+
+def parse_budget(value: str | float, limits: Limits | None = None) -> float:
+    """Seconds from `600`, `"90s"`, `"10m"` or `"1.5h"`, positive and within the search limit."""
+    if isinstance(value, bool):
+        raise ValueError(f"a search budget must be a duration such as 10m, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _BUDGET.match(str(value))
+        if match is None:
+            raise ValueError(f"a search budget is a number of seconds or e.g. 90s, 10m, 1h; got {value!r}")
+        seconds = float(match.group(1)) * _UNITS[(match.group(2) or "").lower()]
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"a search budget must be a positive number of seconds, got {value!r}")
+    (limits or Limits()).check("search_seconds", seconds, "the search budget (seconds)")
+    return seconds
 
 
 def model_megabytes(model: ModelConfig, vocab_size: int | None = None) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from . import yardstick
 from .artifacts import refit_summary
 from .store import DatasetInfo, RunDetail
 
@@ -52,6 +53,7 @@ def model_card(detail: RunDetail, metrics: dict[str, Any]) -> str:
         "## Results",
         "",
         *_results(metrics),
+        *_baseline(metrics),
     ]
     return "\n".join(lines) + "\n" + _USE_AND_LOADING
 
@@ -99,6 +101,12 @@ def _results(metrics: dict[str, Any]) -> list[str]:
         lines += ["", f"The kept model was then refit on all {refit.get('rows')} training rows for "
                   f"{refit.get('epochs')} epochs, the count the validated first pass chose."]  # fmt: skip
     return lines
+
+
+def _baseline(metrics: dict[str, Any]) -> list[str]:
+    """The yardstick: how the model compares with TF-IDF + logistic regression on the same split."""
+    verdict = yardstick.verdict(metrics)
+    return ["", verdict] if verdict else []
 
 
 def _pct(value: Any) -> str:

@@ -14,28 +14,30 @@ the search can only improve on them on validation.
 from __future__ import annotations
 
 import math
-import re
 import time
-from collections.abc import Callable, Collection, Generator, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Callable, Collection, Generator, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from .adapt import adapt, bounded_length, describe
-from .config import Limits, RunConfig, override
+from .adapt import adapt, bounded_length, describe, explicit
+from .config import PRESETS, Limits, RunConfig, override
+from .config import parse_budget as parse_budget  # re-exported: the search's own word for it
 from .data import stratified_split
 from .tokenization import TextEncoder
-from .train import train
+from .train import Progress, train
+from .trials import STATES as STATES  # re-exported beside the search that sets them
+from .trials import TrialReport, trial_progress
+
+if TYPE_CHECKING:
+    from .service import PreparedRun
 
 PRESET = "auto"  # the name a searched configuration carries in the run list
-STATES = ("running", "complete", "pruned", "stopped", "failed")  # stopped: cut short by the budget
 PRUNE_AFTER_EPOCHS = 2  # a trial is compared with the median of earlier ones from this epoch on
 PRUNER_STARTUP_TRIALS = 2  # trials that always run to the end, so the median means something
 SAMPLER_STARTUP_TRIALS = 6  # random trials before TPE starts modelling which settings score well
 TRIAL_PATIENCE = 3  # early stopping inside a trial whose preset has none: the budget is shared
-_BUDGET = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
 
 # Searched options (`section__field`) and their choices. Categorical where the values are few and
 # worth reading in a table; (low, high) float ranges for dropouts and shares; the learning rate on a
@@ -62,46 +64,12 @@ _LIMITED = {"model__embedding_dim": "embedding_dim", "model__hidden_size": "hidd
 
 
 @dataclass(frozen=True)
-class TrialReport:
-    number: int  # 0 is the data-adapted defaults
-    params: dict[str, Any]  # `section__field` -> value, as `config.override` takes them
-    state: str  # one of STATES
-    value: float | None  # the monitored validation figure (higher is better; -loss for loss)
-    epochs: int  # epochs trained
-    seconds: float  # this trial, tokenizer included
-    elapsed: float  # since the search began
-    best_number: int | None  # the best complete trial so far
-    best_value: float | None
-    message: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
 class SearchResult:
     config: RunConfig  # the chosen settings on the adapted defaults; an ordinary run's configuration
     trials: tuple[TrialReport, ...]  # final reports, one per trial, in order
     best: TrialReport | None  # None when no trial finished within the budget
     monitor: str
     notes: tuple[str, ...] = field(default=())  # adapt's notes, then the search's own
-
-
-def parse_budget(value: str | float, limits: Limits | None = None) -> float:
-    """Seconds from `600`, `"90s"`, `"10m"` or `"1.5h"`, positive and within the search limit."""
-    if isinstance(value, bool):
-        raise ValueError(f"a search budget must be a duration such as 10m, got {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _BUDGET.match(str(value))
-        if match is None:
-            raise ValueError(f"a search budget is a number of seconds or e.g. 90s, 10m, 1h; got {value!r}")
-        seconds = float(match.group(1)) * _UNITS[(match.group(2) or "").lower()]
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"a search budget must be a positive number of seconds, got {value!r}")
-    (limits or Limits()).check("search_seconds", seconds, "the search budget (seconds)")
-    return seconds
 
 
 def search(
@@ -298,3 +266,46 @@ def _run_trial(
             val = p.result.val
             return "complete", _score(monitor, val["accuracy"], val["macro_f1"], val["loss"]), epochs
     raise RuntimeError("training ended without a final report")
+
+
+def before_training(
+    prepared: PreparedRun, limits: Limits, should_stop: Callable[[], bool] | None = None
+) -> Iterator[Progress]:
+    """An `auto` run's search, in its training job before the training: each trial report streams as a
+    progress report (`trial_of` reads it back); then the run's config becomes the chosen one and its
+    trials are kept on `prepared.search` for the run's metrics. Other presets: nothing happens.
+
+    The search sees the training table's rows (never a test file) and splits them as the run does;
+    options set apart from the preset are neither adapted nor searched.
+    """
+    cfg = prepared.config
+    if cfg.preset != PRESET:
+        return
+    table = prepared.table
+    texts, labels = list(table.texts), list(table.labels)
+    gen = search(
+        cfg, texts, labels, cfg.train.budget, fixed=explicit(PRESETS[PRESET], cfg), limits=limits,
+        should_stop=should_stop,
+    )  # fmt: skip
+    while True:
+        try:
+            report = next(gen)
+        except StopIteration as stop:
+            result: SearchResult = stop.value
+            break
+        yield trial_progress(report, cfg.train.budget)
+    prepared.config = override(result.config, text_column=cfg.text_column, label_column=cfg.label_column)
+    prepared.notes.extend(note for note in result.notes if note not in prepared.notes)
+    prepared.search = record(result, cfg.train.budget)
+
+
+def record(result: SearchResult, budget: float) -> dict[str, Any]:
+    """What a run keeps of its search (the `search` record of its metrics)."""
+    best = result.best
+    return {
+        "budget_seconds": budget,
+        "monitor": result.monitor,
+        "best_trial": None if best is None else best.number,
+        "best_value": None if best is None else best.value,
+        "trials": [t.to_dict() for t in result.trials],
+    }

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from . import artifacts, data, gates, job
+from . import adapt, artifacts, data, gates, job, yardstick
 from .config import AppSettings, LimitError, Limits, RunConfig, override, preset
 from .data import DataError as DataError  # re-exported: the UI tells upload problems apart
 from .data import Table, check_labels
@@ -35,12 +35,15 @@ from .names import ACTIVE_STATUSES, METHODS, method_key
 from .store import MetricPoint, RunDetail, RunSummary, Store, StoreError
 from .tokenization import TextEncoder
 from .train import FINAL, Progress, Splits, TrainResult, fit, predict_logits, resolve_device, warm_up
+from .trials import TrialReport as TrialReport  # re-exported: the UI shows an `auto` run's trials
+from .trials import trial_of as trial_of
 from .worker import Job, TrainingWorker
 
 if TYPE_CHECKING:
     from . import explain
 
 log = logging.getLogger(__name__)
+baseline_verdict = yardstick.verdict  # the run summary's sentence on the baseline, for the UI
 
 PREVIEW_ROWS = 8  # rows of an uploaded table shown before training
 PREDICT_BATCH = 256  # texts per forward pass in batch prediction
@@ -114,6 +117,7 @@ class PreparedRun:
     test_table: Table | None = None
     notes: list[str] = field(default_factory=list)
     device: str = "cpu"  # resolved once, when the run is prepared: the worker's lane and the training's
+    search: dict[str, Any] | None = None  # an `auto` run's trials, once searched (`search.before_training`)
 
     @property
     def refits(self) -> bool:
@@ -143,6 +147,7 @@ class Service:
         self.interrupted = self.store.mark_interrupted()
         self._cache: OrderedDict[str, artifacts.LoadedModel] = OrderedDict()
         self._cache_size = cache_size
+        self._baselines = yardstick.Column(lambda run_id: self.store.get_run(run_id).metrics)
         self._lock = threading.Lock()
         self._held_out: OrderedDict[str, tuple[list[str], list[str]]] = OrderedDict()
         self._uploads = Uploads(self.limits)
@@ -222,6 +227,10 @@ class Service:
             raise ServiceError(str(e)) from None
         device = "cuda:0" if device == "cuda" else device  # `auto` and `cuda:0` share one lane
         _check_processes(cfg.train.nproc, device)
+        if cfg.preset == "auto" and cfg.train.nproc > 1:  # the search trains its trials in one process
+            raise ServiceError(
+                "auto searches in one process: set train.nproc to 1 (or train its choice after)"
+            )
         table = data.select(self._uploads.parse(train_path), text_column, label_column)
         labels = table.classes
         self.limits.check("classes", len(labels), f"the number of classes in {table.source}")
@@ -232,6 +241,10 @@ class Service:
         else:
             train_idx, val_idx = table.split(cfg.train.val_fraction, cfg.train.seed)
         test_table = self._labelled(test_path, table, labels) if test_path is not None else None
+        # defaults that read the training rows (never the test file); a note per change
+        cfg, adapted = adapt.for_run(
+            cfg, [table.texts[i] for i in train_idx], [table.labels[i] for i in train_idx], self.limits
+        )
         cfg = override(
             cfg,
             labels=labels,
@@ -250,7 +263,7 @@ class Service:
         )
         run = self.store.create_run(config=cfg.to_dict(), preset=cfg.preset, dataset_id=dataset.id, name=name)
         return PreparedRun(
-            run.id, cfg, table, train_idx, val_idx, val_table, test_table, list(table.notes), device
+            run.id, cfg, table, train_idx, val_idx, val_table, test_table, [*table.notes, *adapted], device
         )
 
     def examples(self) -> list[Example]:
@@ -545,6 +558,10 @@ class Service:
     def run(self, run_id: str) -> RunDetail:
         return self.store.get_run(self.resolve(run_id))
 
+    def baseline_accuracy(self, run: RunSummary) -> float | None:
+        """The TF-IDF + LR baseline's accuracy (test, else validation) beside a listed run; None without one."""
+        return self._baselines.accuracy(run.id, run.status not in ACTIVE_STATUSES)
+
     def curves(self, run_ids: Sequence[str]) -> dict[str, tuple[MetricPoint, ...]]:
         return self.store.curves([self.resolve(r) for r in run_ids])
 
@@ -559,6 +576,7 @@ class Service:
             self._cache.pop(run_id, None)
             self._held_out.pop(run_id, None)
         summary = self.store.delete_run(run_id)
+        self._baselines.forget(run_id)
         if summary.model_dir:
             shutil.rmtree(summary.model_dir, ignore_errors=True)
         return summary
@@ -619,8 +637,13 @@ def execute_run(
             raise ServiceError("a training across processes starts through torchrun (job.launch), not here")
         device = device or resolve_device(prepared.config.train.device)  # once per training
         store.start_run(run_id, device=str(device), pid=os.getpid())
+        if prepared.config.preset == "auto":  # the search first; its choice then trains as any run
+            from . import search
+
+            for trial in search.before_training(prepared, settings.limits, should_stop):
+                yield TrainEvent(run_id, trial)
         end = yield from _follow(store, run_id, train_rank(prepared, device, should_stop, group))
-        run = _finish(store, settings.runs_dir, end, prepared, keep)
+        run = _finish(store, settings, end, prepared, keep)
         finished = True
         yield TrainEvent(run_id, end, run)
     except GeneratorExit:
@@ -662,7 +685,7 @@ def _follow(store: Store, run_id: str, reports: Iterator[Progress]) -> Iterator[
 
 
 def _finish(
-    store: Store, runs_dir: Path, end: Progress, prepared: PreparedRun, keep: Keep | None
+    store: Store, settings: AppSettings, end: Progress, prepared: PreparedRun, keep: Keep | None
 ) -> RunSummary:
     """Record how the training ended; a completed run's model is saved (and handed to `keep`)."""
     run_id, result = prepared.run_id, end.result
@@ -676,7 +699,11 @@ def _finish(
         )
     cfg = result.config
     metrics = _metrics(result, prepared)
-    model_dir = artifacts.save_model_dir(runs_dir / run_id, cfg, result.encoder, result.model, metrics)
+    beside = _beside(prepared, settings.limits)
+    metrics.update(beside)
+    model_dir = artifacts.save_model_dir(
+        settings.runs_dir / run_id, cfg, result.encoder, result.model, metrics
+    )
     store.update_config(run_id, cfg.to_dict())
     run = store.finish_run(
         run_id,
@@ -686,6 +713,7 @@ def _finish(
             "test": result.test,
             "refit": artifacts.refit_summary(metrics),
             "world_size": result.world_size,
+            **beside,
         },
         best_epoch=result.best_epoch,
         epochs_run=result.epochs_run,
@@ -748,6 +776,16 @@ def _metrics(result: TrainResult, prepared: PreparedRun) -> dict[str, Any]:
             "notes": prepared.notes,
         },
     }
+
+
+def _beside(prepared: PreparedRun, limits: Limits) -> dict[str, Any]:
+    """What a completed run keeps beside its own figures: the baseline (fitted now, after the LSTM,
+    never failing it), an `auto` run's trials, and the notes on how its data was read and its
+    settings adapted."""
+    out = {yardstick.KEY: yardstick.measure(prepared, limits), "notes": list(prepared.notes)}
+    if prepared.search is not None:
+        out["search"] = prepared.search
+    return out
 
 
 def _text(text: str, limits: Limits) -> str:

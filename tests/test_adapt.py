@@ -155,3 +155,62 @@ def fit_and_test(cfg, texts, labels, test_texts, test_labels) -> dict:
     )
     test_ids = encoder.encode_batch(test_texts)
     return evaluate(done.result.model, test_ids, [index[t] for t in test_labels], classes)
+
+
+def _imbalanced_csv(path, n: int = 300, rare_every: int = 10):
+    """A small file where one row in `rare_every` is the rare class."""
+    import csv
+
+    rng = random.Random(0)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        for i in range(n):
+            label = "rare" if i % rare_every == 0 else "common"
+            cue = "dreadful" if label == "rare" else rng.choice(NEGATIVE[1:])
+            writer.writerow([" ".join([cue, *rng.choices(SHARED, k=rng.randint(2, 8))]), label])
+    return path
+
+
+@pytest.fixture
+def svc(tmp_path):
+    from lstm_demo.config import AppSettings
+    from lstm_demo.service import Service
+
+    service = Service(AppSettings.from_env({"LSTM_DEMO_HOME": str(tmp_path / "home")}))
+    yield service
+    service.shutdown()
+
+
+def test_a_small_imbalanced_runs_default_weights_classes_monitors_macro_f1_and_says_so(svc, tmp_path) -> None:
+    prepared = svc.prepare(_imbalanced_csv(tmp_path / "small.csv"), preset_name="default")
+    train = prepared.config.train
+    assert train.class_weights and train.monitor == "macro_f1"
+    assert prepared.config.model.hidden_size == SMALL.hidden_size  # the small-data settings
+    assert prepared.config.preprocess.max_length < preset("default").preprocess.max_length  # short texts
+    assert any("imbalanced" in note for note in prepared.notes)
+    assert any("small data" in note for note in prepared.notes)
+    stored = svc.run(prepared.run_id).config  # the queued run's settings are the adapted ones
+    assert stored["train"]["class_weights"] and stored["train"]["monitor"] == "macro_f1"
+
+
+def test_explicit_options_win_over_the_adapted_ones(svc, tmp_path) -> None:
+    overrides = {"train__monitor": "loss", "model__hidden_size": 96, "preprocess__max_length": 200}
+    prepared = svc.prepare(
+        _imbalanced_csv(tmp_path / "small.csv"), preset_name="default", overrides=overrides
+    )
+    cfg = prepared.config
+    assert (cfg.train.monitor, cfg.model.hidden_size, cfg.preprocess.max_length) == ("loss", 96, 200)
+    assert cfg.train.class_weights  # what was not set still adapts
+
+
+@pytest.mark.parametrize("name", ["seed", "fast"])
+def test_seed_and_fast_are_trained_as_they_are(svc, tmp_path, name) -> None:
+    prepared = svc.prepare(_imbalanced_csv(tmp_path / "small.csv"), preset_name=name)
+    ours, theirs = prepared.config, preset(name)
+    assert (ours.model, ours.train, ours.preprocess) == (
+        theirs.model.__class__(**{**vars(theirs.model), "num_classes": 2}),
+        theirs.train,
+        theirs.preprocess,
+    )
+    assert not any("imbalanced" in note or "small data" in note for note in prepared.notes)

@@ -29,6 +29,10 @@ TRAIN_KEYS = {
     "device",
     "world_size",
     "model_dir",
+    "baseline_val_accuracy",
+    "baseline_val_macro_f1",
+    "baseline_test_accuracy",
+    "baseline_test_macro_f1",
 }
 
 
@@ -72,6 +76,9 @@ def test_train_prints_one_json_summary_last(trained):
     model_dir = Path(trained["model_dir"])
     assert model_dir.name == trained["run_id"] and (model_dir / "model.safetensors").is_file()
     assert "epoch 2/2" in trained["stderr"]  # progress goes to stderr, never into the JSON stream
+    # the TF-IDF + LR yardstick on the same split: the toy vocabularies barely overlap
+    assert trained["baseline_val_accuracy"] >= 0.75 and trained["baseline_test_accuracy"] >= 0.75
+    assert trained["baseline_unavailable"] is None
 
 
 def test_predict_json_gives_the_label_and_every_probability(home, trained):
@@ -159,6 +166,10 @@ BAD = [
         id="faithfulness-over",
     ),  # fmt: skip
     pytest.param(("delete", "{running}"), "is running: cancel it before deleting it", id="delete-running"),
+    pytest.param(("train", "{home}/train.csv", "--budget", "soon"), "search budget", id="budget-words"),
+    pytest.param(
+        ("train", "{home}/train.csv", "--budget", "25h"), "over the limit of 86,400", id="budget-over"
+    ),
 ]
 
 
@@ -217,3 +228,19 @@ def test_a_limit_can_be_raised_but_never_removed(run_cli, home, monkeypatch, val
     monkeypatch.setenv("LSTM_DEMO_MAX_EPOCHS", value)
     code, _, err = run_cli("runs")
     assert code != 0 and "LSTM_DEMO_MAX_EPOCHS must be a" in err
+
+
+def test_auto_searches_within_the_budget_and_reports_its_trials(run_cli, home):
+    code, out, err = run_cli("train", f"{home}/train.csv", "--preset", "auto", "--budget", "2s", "--epochs", "2",
+                             "--set", "model__hidden_size=16", "--set", "model__embedding_dim=16", "--json")  # fmt: skip
+    assert code == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["search_trials"] >= 1 and summary["search_budget_seconds"] == 2
+    assert "trial 0 " in err  # each trial's line on stderr while it searches
+    assert TRAIN_KEYS <= set(summary)
+
+
+def test_show_says_how_the_run_compares_with_its_baseline(run_cli, trained):
+    code, out, err = run_cli("show", trained["run_id"])
+    assert code == 0, err
+    assert "On the test split the LSTM " in out and "TF-IDF + logistic regression" in out

@@ -99,3 +99,47 @@ def test_parse_budget_refuses(text) -> None:
 def test_budget_over_the_limit_names_its_variable() -> None:
     with pytest.raises(ValueError, match="LSTM_DEMO_MAX_SEARCH_SECONDS"):
         parse_budget("2h", Limits(search_seconds=3600))
+
+
+def test_an_auto_run_searches_in_its_job_streams_its_trials_and_trains_the_choice(tmp_path) -> None:
+    from lstm_demo.config import AppSettings
+    from lstm_demo.service import Service
+    from lstm_demo.trials import trial_of
+    from tests.helpers import write_toy_csv
+
+    csv = write_toy_csv(tmp_path / "train.csv", n=60, seed=0)
+    svc = Service(AppSettings.from_env({"LSTM_DEMO_HOME": str(tmp_path / "home")}))
+    fixed = {"train__budget": 3, "train__epochs": 2, "model__hidden_size": 16, "model__embedding_dim": 16}
+    try:
+        events = list(svc.train(csv, preset_name="auto", overrides=fixed))
+        detail = svc.run(events[-1].run_id)
+    finally:
+        svc.shutdown()
+    streamed = [t for e in events if (t := trial_of(e.progress)) is not None]
+    stored = detail.metrics["search"]
+    assert stored["trials"] and stored["budget_seconds"] == 3
+    assert [t.to_dict() for t in streamed if t.state != "running"] == stored["trials"]  # live = kept
+    assert all(t["state"] in STATES for t in stored["trials"]) and stored["trials"][0]["number"] == 0
+    # then an ordinary run: completed, of the auto preset, the options set by hand kept as set
+    assert (detail.summary.status, detail.summary.preset) == ("completed", PRESET)
+    cfg = RunConfig.from_dict(detail.config)
+    assert (cfg.train.epochs, cfg.model.hidden_size, cfg.model.embedding_dim) == (2, 16, 16)
+    if stored["best_trial"] is not None:  # the chosen trial's settings are the run's
+        best = stored["trials"][[t["number"] for t in stored["trials"]].index(stored["best_trial"])]
+        assert all(detail.config[k.split("__")[0]][k.split("__")[1]] == v for k, v in best["params"].items())
+    assert any(note.startswith(("auto:", "the budget ended")) for note in detail.metrics["notes"])
+
+
+def test_auto_refuses_several_processes_before_a_run_is_recorded(tmp_path) -> None:
+    from lstm_demo.config import AppSettings
+    from lstm_demo.service import Service, ServiceError
+    from tests.helpers import write_toy_csv
+
+    csv = write_toy_csv(tmp_path / "train.csv", n=40)
+    svc = Service(AppSettings.from_env({"LSTM_DEMO_HOME": str(tmp_path / "home"), "LSTM_DEMO_DEVICE": "cpu"}))
+    try:
+        with pytest.raises(ServiceError, match="auto searches in one process"):
+            svc.prepare(csv, preset_name="auto", overrides={"train__nproc": 2})
+        assert svc.runs() == []
+    finally:
+        svc.shutdown()

@@ -262,7 +262,19 @@ TRAIN_REFUSED = [
     pytest.param({"epochs": 4, "options": SMALL}, "over the limit of 3", id="epochs-just-over"),
     pytest.param({"epochs": -1, "options": SMALL}, "whole number of at least 0", id="epochs-negative"),
     pytest.param({"epochs": 2.5, "options": SMALL}, "whole number", id="epochs-fraction"),
+    pytest.param({"preset": "auto", "options": '{"budget": "soon"}'}, "search budget", id="budget-words"),
+    pytest.param(
+        {"preset": "auto", "options": '{"budget": "25h"}'}, "over the limit of 86,400", id="budget-over"
+    ),
 ]
+
+
+def test_the_budget_option_is_the_auto_searchs_seconds() -> None:
+    from lstm_demo.ui.api import budget_option
+
+    assert budget_option({"budget": "10m", "train__seed": 3}) == {"train__seed": 3, "train__budget": 600.0}
+    assert budget_option({"budget": 90}) == {"train__budget": 90.0}
+    assert budget_option({"train__seed": 3}) == {"train__seed": 3}
 
 
 @pytest.fixture

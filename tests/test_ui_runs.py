@@ -135,8 +135,26 @@ def test_a_stopped_run_shows_its_last_validation_figures(runs):
             {"test": {"accuracy": 0.7}, "baseline_test_accuracy": 0.72, "baseline_val_accuracy": 0.9},
             "test accuracy **0.720** (the LSTM -0.020)",
         ),
+        (  # a run without a test file: the stored record has None for its test figures
+            {
+                "val": {"accuracy": 0.8},
+                "baseline": {"baseline_test_accuracy": None, "baseline_val_accuracy": 0.7},
+            },
+            "validation accuracy **0.700** (the LSTM +0.100)",
+        ),
     ],
 )
 def test_the_baseline_is_shown_beside_the_run_with_the_gap(metrics, says):
     line = results.baseline_line(metrics)
     assert (says in line) if says else line == ""
+
+
+def test_an_auto_run_still_searching_says_so_in_the_runs_table():
+    from types import SimpleNamespace
+
+    from lstm_demo.trials import TrialReport, trial_progress
+
+    report = TrialReport(3, {}, "running", None, 0, 0.0, 30.0, 1, 0.8)
+    job = SimpleNamespace(finished=False, status="running", progress=trial_progress(report, 120.0))
+    service = SimpleNamespace(job=lambda run_id: job)
+    assert runs_tab.live_progress(service, "r") == "searching: trial 3, 25% of the budget"

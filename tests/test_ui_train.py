@@ -87,6 +87,22 @@ def test_start_locks_the_button_until_the_run_is_queued_then_follows_it_to_the_e
     assert svc.run(run_id).summary.test_accuracy is not None  # the test file was used
 
 
+def test_auto_shows_its_trials_live_and_keeps_them_with_the_results(svc, tmp_path):
+    path = write_toy_csv(tmp_path / "auto.csv", n=60)
+    values = _values(**SMALL, train__budget=2)
+    updates = list(train_tab.start(svc, "page-5", str(path), None, "text", "label", "auto", 2, "", *values))
+    live = [u.trials for u in updates[:-1] if isinstance(u.trials, list)]
+    assert live  # the table while it searches (a trial shorter than a redraw may show only at the end)
+    searching = [
+        u.progress for u in updates if isinstance(u.progress, str) and "searching settings" in u.progress
+    ]
+    assert searching and "of the budget" in searching[0]
+    last = updates[-1]
+    kept = svc.run(last.active).metrics["search"]["trials"]
+    assert len(last.trials) == len(kept) and last.trials[0][0].startswith("0")  # the adapted defaults first
+    assert sum("(best)" in row[0] for row in last.trials) <= 1
+
+
 def test_start_without_a_file_says_so_and_stays_unlocked(svc):
     (only,) = train_tab.start(svc, "page-2", None, None, None, None, "fast", 2, "", *_values())
     assert "upload a CSV" in only.upload_message and only.start["interactive"] is True

@@ -18,6 +18,7 @@ from typing import Any
 
 import gradio as gr
 
+from ..config import parse_budget
 from ..names import METHODS, method_key
 from ..service import Job, Service, ServiceError, describe_error
 from .common import plain, resolve_run
@@ -91,6 +92,14 @@ def parse_options(options: str) -> dict[str, Any]:
     return value
 
 
+def budget_option(options: dict[str, Any]) -> dict[str, Any]:
+    """The options with `budget` ("10m", "90s" or seconds: how long `auto` searches) as `train__budget`."""
+    if "budget" not in options:
+        return options
+    rest = {k: v for k, v in options.items() if k != "budget"}
+    return {**rest, "train__budget": parse_budget(options["budget"])}
+
+
 def whole(value: Any, name: str, *, low: int = 0) -> int:
     """A whole number from the caller (JSON may send 3.0, never NaN, inf, a string or a bool)."""
     ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
@@ -154,7 +163,7 @@ class Endpoints:
     ) -> Iterator[dict[str, Any]]:
         """Train a model on a CSV/TSV of texts and labels; streams the job's status while it trains
         (`wait`), else answers once it is queued. `epochs` 0 keeps the preset's; `options` is JSON."""
-        overrides = {**parse_options(options), **epochs_override(epochs)}
+        overrides = {**budget_option(parse_options(options)), **epochs_override(epochs)}
         prepared = self.service.prepare(
             file["path"],
             text_column=text_column or None,

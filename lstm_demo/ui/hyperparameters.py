@@ -77,6 +77,11 @@ FIELDS = (
         info="once validation has chosen the epochs, train again on every row",
     ),
     Field("train__seed", "seed"),
+    Field(
+        "train__budget",
+        "search budget (seconds)",
+        info="auto only: how long to search settings before training",
+    ),
     Field("train__device", "device", ("auto", "cpu", "cuda", "mps"), info="auto: CUDA, then MPS, then CPU"),
     Field(
         "train__nproc",

@@ -11,10 +11,12 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ..figures import runs as charts
+from ..service import baseline_verdict
 from .common import duration, fmt
 
 PER_CLASS_HEADERS = ["label", "precision", "recall", "F1", "support"]
 MISSED_HEADERS = ["predicted", "true label", "confidence", "text"]
+TRIAL_HEADERS = ["trial", "state", "value", "epochs", "seconds", "settings"]  # an `auto` run's search
 SETTING_SECTIONS = ("model", "tokenizer", "preprocess", "train")  # the config's sections, shown in order
 UNSTOPPED = ("cancelled", "interrupted", "failed")  # runs that ended without a final evaluation
 # a dead process's technical trace ("(pid 7663 on vm)") says nothing a person can act on
@@ -46,10 +48,11 @@ def baseline_line(metrics: Mapping[str, Any]) -> str:
 
     Its figures are `baseline_*` keys, in a `baseline` record or beside the run's own figures."""
     base = metrics.get("baseline") or metrics
-    acc = base.get("baseline_test_accuracy", base.get("baseline_val_accuracy"))
+    split, acc = "test", base.get("baseline_test_accuracy")
+    if acc is None:  # no test split: the record holds None there
+        split, acc = "validation", base.get("baseline_val_accuracy")
     if acc is None:
         return ""
-    split = "test" if "baseline_test_accuracy" in base else "validation"
     own = (metrics.get(split if split == "test" else "val") or {}).get("accuracy")
     gap = f" (the LSTM {own - acc:+.3f})" if own is not None else ""
     return f"- baseline, TF-IDF + logistic regression: {split} accuracy **{fmt(acc)}**{gap}"
@@ -75,6 +78,9 @@ def metrics_markdown(detail: Any) -> str:
         lines.append(f"- test: accuracy **{fmt(s.test_accuracy)}**, macro-F1 **{fmt(s.test_macro_f1)}**")
     if baseline := baseline_line(metrics):
         lines.append(baseline)
+    if verdict := baseline_verdict(metrics):
+        lines.append(f"- {md_text(verdict)}")
+    lines += [f"- {md_text(note)}" for note in metrics.get("notes") or []]
     if s.epochs_run is not None:
         best = f", best epoch {s.best_epoch}" if s.best_epoch is not None else ""
         lines.append(
@@ -203,3 +209,19 @@ def _figures(detail: Any) -> dict[str, str]:
         "epochs": "" if s.epochs_run is None else str(s.epochs_run),
         "duration": duration(s.duration_seconds),
     }
+
+
+def trial_rows(trials: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
+    """An `auto` run's trials (`TrialReport.to_dict`s), one row each, the best so far marked."""
+    best = max((t for t in trials if t["state"] == "complete"), key=lambda t: t["value"], default=None)
+    return [
+        [
+            f"{t['number']}{' (best)' if best is not None and t['number'] == best['number'] else ''}",
+            t["state"],
+            "" if t["value"] is None else f"{abs(t['value']):.4f}",
+            t["epochs"],
+            round(t["seconds"], 1),
+            ", ".join(f"{k.split('__', 1)[1]}={_words(v)}" for k, v in t["params"].items()),
+        ]
+        for t in trials
+    ]

@@ -12,12 +12,12 @@ from typing import Any, NamedTuple
 import gradio as gr
 
 from ..names import RUN_STATUSES
-from ..service import Service
+from ..service import Service, trial_of
 from . import results
 from .common import duration, fmt, message_html, run_label, user_message
 
 # the columns a person compares first come first; the rest scroll into view
-HEADERS = ["status", "name", "val acc", "test acc", "val F1", "epochs", "progress", "id", "preset", "dataset",
+HEADERS = ["status", "name", "val acc", "test acc", "baseline", "val F1", "epochs", "progress", "id", "preset", "dataset",
            "duration", "device", "created"]  # fmt: skip
 ID_COLUMN = HEADERS.index("id")
 SETTINGS_HEADERS = ["setting", "value"]
@@ -60,6 +60,8 @@ def live_progress(service: Service, run_id: str) -> str:
     p = job.progress
     if p is None:
         return "starting"
+    if (trial := trial_of(p)) is not None:  # an `auto` run still searching
+        return f"searching: trial {trial.number}, {p.fraction:.0%} of the budget"
     refit = "refit " if p.phase == "refit" else ""
     return f"{refit}epoch {max(p.epoch, 1)}/{p.epochs}, {p.fraction:.0%}" + (
         "; cancelling" if job.cancel_requested else ""
@@ -70,7 +72,8 @@ def table_rows(service: Service, status: str | None, search: str | None) -> list
     rows = []
     for r in service.runs(status=status or None, search=(search or "").strip() or None):
         rows.append([
-            r.status, r.name or "", fmt(r.val_accuracy), fmt(r.test_accuracy), fmt(r.val_macro_f1),
+            r.status, r.name or "", fmt(r.val_accuracy), fmt(r.test_accuracy),
+            fmt(service.baseline_accuracy(r)), fmt(r.val_macro_f1),
             "" if r.epochs_run is None else r.epochs_run, live_progress(service, r.id), r.id, r.preset,
             r.dataset_name or "", duration(r.duration_seconds), r.device or "", r.created.strftime("%Y-%m-%d %H:%M"),
         ])  # fmt: skip

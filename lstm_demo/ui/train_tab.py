@@ -21,7 +21,7 @@ import gradio as gr
 
 from ..config import PRESETS
 from ..figures import runs as charts
-from ..service import Service
+from ..service import Service, trial_of
 from . import results
 from .common import duration, message_html, user_message
 from .hyperparameters import build_controls, overrides_from, preset_values
@@ -56,12 +56,20 @@ class Training(NamedTuple):
     missed: Any = gr.skip()
     active: Any = gr.skip()
     start: Any = gr.skip()  # the Start button: locked while a submission is in flight
+    trials: Any = gr.skip()  # an `auto` run's search, one row per trial
 
 
 BUSY = "your training is already starting or running: wait for it to end, or cancel it"
 _starting: set[str] = set()  # browser sessions between a Start click and their run being queued
 _starting_lock = threading.Lock()
-CLEARED = {"curves": None, "metrics": "", "per_class": None, "confusion": None, "missed": None}
+CLEARED = {
+    "curves": None,
+    "metrics": "",
+    "per_class": None,
+    "confusion": None,
+    "missed": None,
+    "trials": None,
+}
 START = "Start training"
 
 
@@ -149,6 +157,8 @@ def progress_html(job: Any, position: int | None) -> str:
         )
     elif p is None:
         text = job.status
+    elif (trial := trial_of(p)) is not None and not job.finished:
+        text = search_text(trial, fraction)
     else:
         refit = "refit on all rows, " if p.phase == "refit" else ""
         parts = [job.status if job.finished else f"{refit}epoch {max(p.epoch, 1)}/{p.epochs}"]
@@ -170,6 +180,16 @@ def progress_html(job: Any, position: int | None) -> str:
         f'aria-valuenow="{fraction * 100:.0f}"><div style="width: {fraction * 100:.1f}%"></div></div>'
         f'<div class="lstm-demo-progress-text">run {run}: {html.escape(text)}</div></div>'
     )
+
+
+def search_text(trial: Any, fraction: float) -> str:
+    """An `auto` run's search as the progress bar says it: the trial, the best so far, the budget used."""
+    best = (
+        ""
+        if trial.best_number is None
+        else f" · best so far trial {trial.best_number}: {abs(trial.best_value):.3f}"
+    )
+    return f"searching settings: trial {trial.number} {trial.state}{best} · {fraction:.0%} of the budget"
 
 
 def start(
@@ -250,9 +270,13 @@ def follow_new(
 def follow(service: Service, job: Any) -> Iterator[Training]:
     """Stream a job's progress and curves until it ends, then its results."""
     drawn = 0
+    trials: dict[int, dict[str, Any]] = {}  # an `auto` run's trials as they stream, the latest report of each
     yield Training(job_id=job.run_id, progress=progress_html(job, service.position(job.run_id)))
     for _ in service.follow(job.run_id, interval=FOLLOW_SECONDS, heartbeat=HEARTBEAT_SECONDS):
         update = Training(progress=progress_html(job, service.position(job.run_id)))
+        if (trial := trial_of(job.progress)) is not None:
+            trials[trial.number] = trial.to_dict()
+            update = update._replace(trials=results.trial_rows(list(trials.values())))
         history = job.history()
         if len(history) != drawn:
             drawn = len(history)
@@ -302,6 +326,7 @@ def finished(service: Service, job: Any) -> Training:
         confusion=figure,
         missed=wrong,
         active=job.run_id,
+        trials=results.trial_rows((detail.metrics.get("search") or {}).get("trials") or []) or None,
     )
 
 
@@ -359,7 +384,8 @@ def build(service: Service, active: gr.State) -> TrainTab:
     with gr.Row():
         preset = gr.Dropdown(
             label="preset", choices=list(PRESETS), value="fast", elem_id="preset",
-            info="fast: seconds on a CPU; default: the tuned model; seed: the design notes' Keras model",
+            info="fast: seconds on a CPU; default: the tuned model, adapted to your data; seed: the design notes' "
+            "Keras model; auto: searches settings within the budget (advanced), then trains the best",
         )  # fmt: skip
         epochs = gr.Slider(
             1, 100, value=PRESETS["fast"].train.epochs, step=1, label="epochs", elem_id="epochs"
@@ -372,6 +398,12 @@ def build(service: Service, active: gr.State) -> TrainTab:
         cancel_btn = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
     train_msg = gr.HTML(elem_id="train-message")
     progress = gr.HTML(elem_id="train-progress")
+    with gr.Accordion(
+        "auto: the settings tried (best on validation kept)", open=True, elem_id="train-trials-section"
+    ):
+        trials = gr.Dataframe(
+            headers=results.TRIAL_HEADERS, interactive=False, wrap=True, elem_id="train-trials"
+        )
     curves = gr.Plot(label="training curves", elem_id="train-curves")
     with gr.Row():
         with gr.Column():
@@ -395,7 +427,7 @@ def build(service: Service, active: gr.State) -> TrainTab:
         )
     preset.change(on_preset, preset, [epochs, *controls], **private)
     start_outputs = [job_id, upload_msg, train_msg, progress, curves, metrics, per_class, confusion, missed, active,
-                     start_btn]  # fmt: skip
+                     start_btn, trials]  # fmt: skip
     follow_options: dict[str, Any] = {"concurrency_limit": None, "show_progress": "hidden", **private}
     start_btn.click(
         _with_session(start, service),
