@@ -153,10 +153,17 @@ def attacks(client: httpx.Client, url: str, home: Path, work: Path) -> dict[str,
         "6c. learning rate inf": train_with({"train__learning_rate": float("inf")}),
         "6d. epochs 10^9": train_with({"train__epochs": 10**9}),
         "6e. seed 2^70": train_with({"train__seed": 2**70}),
-        "9. imported id is a prefix of a run's": lambda: call(
-            client, url, "import_bundle", [upload(client, url, prefix)]
+        "9. imported id is a prefix of a run's": lambda: _id_verdict(
+            call(client, url, "import_bundle", [upload(client, url, prefix)]), run_id
         ),
     }
+
+
+def _id_verdict(imported: dict[str, Any], existing: str) -> str:
+    """Case 9's answer: whether the imported run kept the id that shadows an existing run's."""
+    new = imported["id"]
+    clash = existing.startswith(new) or new.startswith(existing)
+    return f"imported as {new}: {'SHADOWS' if clash else 'a fresh id, not a prefix of'} {existing}"
 
 
 def measure(
@@ -194,8 +201,11 @@ def scratch_case(work: Path) -> Path:
     old.write_text("not the app's")
     os.utime(old, (0, 0))
     link = Path(tempfile.gettempdir()) / "lstm-demo-scratch"
-    if not link.exists() and not link.is_symlink():
-        link.symlink_to(victim)
+    if link.is_symlink():
+        link.unlink()
+    elif link.exists():  # a folder left by an older version: set aside, not deleted
+        link.rename(link.with_name(f"{link.name}.old-{int(time.time())}"))
+    link.symlink_to(victim)
     return old
 
 
