@@ -133,7 +133,12 @@ def adapt(
         changes[key] = value
         return True
 
-    length = bounded_length(shape.length_percentiles[LENGTH_PERCENTILE], limits)
+    # grow max_length for long texts, never shorten it: a preset's length already costs short texts
+    # nothing (batches are cut to their longest text), and shortening would cut the longest ones
+    length = min(
+        max(bounded_length(shape.length_percentiles[LENGTH_PERCENTILE], limits), cfg.preprocess.max_length),
+        limits.max_length,
+    )
     if set_("preprocess__max_length", length):
         notes.append(
             f"max_length {length}: {LENGTH_PERCENTILE}% of the training texts have at most "

@@ -487,21 +487,22 @@ class Service:
 
     def gates(self, run_id: str, text: str) -> gates.GateTrace:
         """Gate, cell and hidden traces per token, recomputed from the run's own recurrent weights."""
-        text = _text(text, self.settings.limits)
-        loaded = self.load(run_id)
-        enc = loaded.encoder.encode(text)
-        if not enc.ids:
-            raise ServiceError(_NO_TOKENS)
+        loaded, enc = self._encoded(run_id, text)
         return gates.trace(loaded.model, enc.ids, enc.tokens)
 
     def decision_path(self, run_id: str, text: str) -> gates.DecisionPath:
         """Class probabilities after each prefix of the text."""
+        loaded, enc = self._encoded(run_id, text)
+        return gates.decision_path(loaded.model, enc.ids, loaded.labels, enc.tokens)
+
+    def _encoded(self, run_id: str, text: str) -> tuple[artifacts.LoadedModel, Any]:
+        """The run's model and one checked text's tokens; a text with no known token is refused."""
         text = _text(text, self.settings.limits)
         loaded = self.load(run_id)
         enc = loaded.encoder.encode(text)
         if not enc.ids:
             raise ServiceError(_NO_TOKENS)
-        return gates.decision_path(loaded.model, enc.ids, loaded.labels, enc.tokens)
+        return loaded, enc
 
     def faithfulness(
         self,

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from lstm_demo.adapt import IMBALANCE_RATIO, LONGEST_MAX_LENGTH, SHORTEST_MAX_LENGTH, SMALL, adapt, percentile
+from lstm_demo.adapt import IMBALANCE_RATIO, LONGEST_MAX_LENGTH, SMALL, adapt, percentile
 from lstm_demo.config import Limits, preset
 from tests.helpers import NEGATIVE, SHARED
 
@@ -21,18 +21,18 @@ def balanced(n: int) -> list[str]:
     return ["a" if i % 2 else "b" for i in range(n)]
 
 
-def test_max_length_keeps_the_95th_percentile_rounded_up_to_eight() -> None:
-    lengths = [10] * 90 + [37] * 5 + [400] * 5  # p95 = 37 words
+def test_max_length_grows_to_the_95th_percentile_rounded_up_to_eight() -> None:
+    lengths = [10] * 90 + [301] * 5 + [900] * 5  # p95 = 301 words
     cfg, notes = adapt(preset("default"), texts_of_lengths(lengths * 30), balanced(3000))
 
-    assert cfg.preprocess.max_length == 40
-    assert any("max_length 40" in n and "37 words" in n for n in notes)
+    assert cfg.preprocess.max_length == 304
+    assert any("max_length 304" in n and "301 words" in n for n in notes)
 
 
 @pytest.mark.parametrize(
     ("words", "limits", "expected"),
     [
-        (2, Limits(), SHORTEST_MAX_LENGTH),  # one- or two-word texts still keep room for a sentence
+        (2, Limits(), 128),  # short texts keep the preset's length: it costs them nothing
         (5_000, Limits(), LONGEST_MAX_LENGTH),  # long documents are cut, not trained token by token
         (300, Limits(max_length=100), 100),  # never above the limit
     ],
@@ -53,7 +53,7 @@ def test_imbalanced_classes_weight_the_loss_and_monitor_macro_f1_and_say_so() ->
 
 def test_balanced_large_data_keeps_the_preset_apart_from_the_length() -> None:
     base = preset("default")
-    cfg, notes = adapt(base, texts_of_lengths([100] * BIG), balanced(BIG))
+    cfg, notes = adapt(base, texts_of_lengths([200] * BIG), balanced(BIG))
 
     assert cfg.train == base.train and cfg.model == base.model and cfg.tokenizer == base.tokenizer
     assert len(notes) == 1 and notes[0].startswith("max_length")
@@ -187,7 +187,7 @@ def test_a_small_imbalanced_runs_default_weights_classes_monitors_macro_f1_and_s
     train = prepared.config.train
     assert train.class_weights and train.monitor == "macro_f1"
     assert prepared.config.model.hidden_size == SMALL.hidden_size  # the small-data settings
-    assert prepared.config.preprocess.max_length < preset("default").preprocess.max_length  # short texts
+    assert prepared.config.preprocess.max_length == preset("default").preprocess.max_length  # short texts
     assert any("imbalanced" in note for note in prepared.notes)
     assert any("small data" in note for note in prepared.notes)
     stored = svc.run(prepared.run_id).config  # the queued run's settings are the adapted ones
