@@ -66,6 +66,14 @@ def test_mild_imbalance_below_the_ratio_changes_nothing() -> None:
     assert cfg.train.class_weights is False and cfg.train.monitor == "accuracy"
 
 
+def test_many_classes_with_a_rare_one_but_no_majority_keep_the_preset() -> None:
+    # TREC's shape: six classes, the rarest 14x smaller than the largest, which holds under a quarter
+    shares = {"abbr": 0.016, "desc": 0.21, "enty": 0.23, "hum": 0.22, "loc": 0.155, "num": 0.169}
+    labels = [label for label, share in shares.items() for _ in range(round(share * BIG))]
+    cfg, notes = adapt(preset("default"), texts_of_lengths([12] * len(labels)), labels)
+    assert cfg.train.class_weights is False and cfg.train.monitor == "accuracy" and notes == []
+
+
 def test_small_data_gets_a_smaller_model_trained_longer_with_a_fast_forgetting_average() -> None:
     base = preset("default")
     cfg, notes = adapt(base, texts_of_lengths([20] * 600), balanced(600))
