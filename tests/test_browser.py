@@ -108,9 +108,10 @@ def upload(page: Any, path: Path) -> None:
     clear = page.locator("#train-upload button[aria-label=Clear]")
     if clear.count():
         clear.click()  # and wait for the cleared form, so that its update cannot land after the new file's
-        page.wait_for_function(
-            "['#upload-message', '#data-summary'].every(s => document.querySelector(s).innerText.trim() === '')"
-        )
+        # (the click also blurs a column menu left focused, whose `input` event re-counts the old file's labels:
+        # the app queues it before the clear, so the clear's empty form is the last word)
+        wait_for_text(page, "#upload-message", "^\\s*$")
+        wait_for_text(page, "#data-summary", "^\\s*$")
     page.set_input_files("#train-upload input[type=file]", str(path))
 
 

@@ -418,13 +418,15 @@ def build(service: Service, active: gr.State) -> TrainTab:
     private: dict[str, Any] = {"api_visibility": "private"}
     inspect_outputs = [upload_msg, preview, text_col, label_col, label_check, distribution, data_summary]
     do_inspect = functools.partial(inspect_file, service)
-    # one queue for both, in order: a clear's empty answer must never land after the next upload's preview
+    # one queue for uploads, clears and columns, in order: a clear's empty answer must never land after the next
+    # upload's preview, nor a column's distribution after the clear
     for event in (file.upload, file.clear):
         event(do_inspect, file, inspect_outputs, concurrency_id="inspect", concurrency_limit=1, **private)
-    for dropdown in (text_col, label_col):
+    for dropdown in (text_col, label_col):  # in the same queue: a column's answer never lands after a clear's
         dropdown.input(
-            functools.partial(on_columns, service), [file, text_col, label_col], inspect_outputs, **private
-        )
+            functools.partial(on_columns, service), [file, text_col, label_col], inspect_outputs,
+            concurrency_id="inspect", concurrency_limit=1, **private,
+        )  # fmt: skip
     preset.change(on_preset, preset, [epochs, *controls], **private)
     start_outputs = [job_id, upload_msg, train_msg, progress, curves, metrics, per_class, confusion, missed, active,
                      start_btn, trials]  # fmt: skip
