@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: cancel.set())
     _exit_with_launcher()
 
-    from . import distributed, service
+    from . import distributed, execution
     from .store import Store
     from .train import resolve_device
 
@@ -299,12 +299,12 @@ def main(argv: list[str] | None = None) -> int:
     group = distributed.init(resolve_device(prepared.device))
     try:
         if not group.is_main:  # only rank 0 writes the store and the model directory
-            for _ in service.train_rank(prepared, group.device, cancel.is_set, group):
+            for _ in execution.train_rank(prepared, group.device, cancel.is_set, group):
                 pass
             return 0
         store = Store(settings.db_url)
         try:
-            events = service.execute_run(
+            events = execution.execute_run(
                 store, settings, prepared, cancel.is_set, device=group.device, group=group
             )
             last = None

@@ -204,12 +204,13 @@ def test_a_run_whose_options_are_over_a_limit_fails_alone_before_building_anythi
 
 def test_a_finished_training_serves_its_model_from_memory_and_resolves_its_device_once(trained, monkeypatch):
     svc, _, csv = trained
+    import lstm_demo.execution as execution_module
     import lstm_demo.service as service_module
     import lstm_demo.train as train_module
 
     prepared = svc.prepare(csv, preset_name="fast", overrides={"train__epochs": 1, "train__refit": True})
     calls = []
-    for module in (service_module, train_module):
+    for module in (execution_module, train_module):
         real = module.resolve_device
         monkeypatch.setattr(
             module, "resolve_device", lambda name="auto", real=real: calls.append(name) or real(name)
