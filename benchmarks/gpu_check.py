@@ -27,9 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lstm_demo.batching import collate, make_batches
 from lstm_demo.config import AppSettings
 from lstm_demo.service import Service
-from lstm_demo.train import adversarial_shift, collate, make_batches
+from lstm_demo.train import adversarial_shift
 
 
 def _emit(**row) -> None:

@@ -3,7 +3,7 @@
 Times forward + backward of the real TextClassifier over length-bucketed batches drawn from
 SST-2's length distribution (or a synthetic one when the data is absent), for a unidirectional
 and a bidirectional LSTM, every path (`paired` only differs from `padded` for the bidirectional
-one). On CUDA under bf16 autocast, as training runs there. `train.resolve_packing("auto")`
+one). On CUDA under bf16 autocast, as training runs there. `devices.resolve_packing("auto")`
 follows these figures.
 """
 
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
+from lstm_demo.batching import collate, make_batches
 from lstm_demo.config import ModelConfig
 from lstm_demo.model import TextClassifier
-from lstm_demo.train import collate, make_batches
 
 DATA = Path(os.environ.get("LSTM_DEMO_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
 

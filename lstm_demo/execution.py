@@ -20,10 +20,11 @@ import torch
 from . import artifacts, yardstick
 from .config import AppSettings, LimitError, Limits, override
 from .data import Table
+from .devices import resolve_device
 from .distributed import SOLO, Group
 from .store import MetricPoint, RunSummary, Store
 from .tokenization import TextEncoder
-from .train import FINAL, Progress, Splits, TrainResult, fit, resolve_device
+from .train import FINAL, Progress, Splits, TrainResult, fit
 
 if TYPE_CHECKING:
     from .service import PreparedRun

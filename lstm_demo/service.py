@@ -26,13 +26,14 @@ from . import adapt, artifacts, data, gates, job, yardstick
 from .config import AppSettings, LimitError, Limits, RunConfig, override, preset
 from .data import DataError as DataError  # re-exported: the UI tells upload problems apart
 from .data import Table, check_labels
+from .devices import resolve_device
 from .examples import EXAMPLES, Example, example_path
 from .execution import TrainEvent as TrainEvent  # re-exported: what `execute` yields
 from .execution import execute_run
 from .files import Scratch, Uploads
 from .names import ACTIVE_STATUSES, METHODS, method_key
 from .store import MetricPoint, RunDetail, RunSummary, Store, StoreError
-from .train import predict_logits, resolve_device, warm_up
+from .train import predict_logits, warm_up
 from .trials import TrialReport as TrialReport  # re-exported: the UI shows an `auto` run's trials
 from .trials import trial_of as trial_of
 from .worker import Job, TrainingWorker

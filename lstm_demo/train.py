@@ -24,11 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .batching import collate, has_padding, make_batches
 from .config import RunConfig, TrainConfig, override
+from .devices import autocast, half_dtype, resolve_device, resolve_packing, to_device
 from .distributed import SOLO, Group
 from .metrics import classification_report
 from .model import TextClassifier
-from .names import PAD_ID, UNK_ID
+from .names import UNK_ID
 
 Ids = Sequence[Sequence[int]]
 FINAL = ("done", "cancelled", "failed")  # the kinds of report a training ends with
@@ -92,72 +94,6 @@ class Splits:
     encoder: Any = None  # what made the ids; handed back on the result, so the caller can save it
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """auto picks CUDA, then Apple MPS, then the CPU; anything else is taken as asked."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} was asked for, but no CUDA GPU is available")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {name!r} was asked for, but Apple MPS is not available")
-    return device
-
-
-def resolve_packing(packing: str, device: torch.device | None = None) -> str:
-    """`auto`: padded batches on a CPU, the same with both directions paired in one call on CUDA.
-
-    Packed sequences leave the oneDNN kernel on the CPU. `paired` runs a bidirectional layer's two
-    directions in one sequential pass, as cuDNN's own bidirectional call does, where a GPU waits on
-    time steps rather than arithmetic. The figures: `benchmarks.packing` and `benchmarks.gpu_check`
-    (benchmarks/README.md).
-    """
-    if packing != "auto":
-        return packing
-    return "paired" if device is not None and device.type == "cuda" else "padded"
-
-
-def make_batches(lengths: Sequence[int], batch_size: int, rng: random.Random | None) -> list[list[int]]:
-    """Bucket by length: sort (with a little shuffling noise), cut into batches, shuffle batches.
-
-    Texts of similar length share a batch, so padding costs little. Without `rng` the order is
-    deterministic and sorted (for evaluation).
-    """
-    idx = list(range(len(lengths)))
-    if rng is None:
-        idx.sort(key=lambda i: lengths[i])
-        return [idx[i : i + batch_size] for i in range(0, len(idx), batch_size)]
-    rng.shuffle(idx)
-    # sort within large chunks only, so batches still vary between epochs
-    chunk = batch_size * 50
-    out: list[list[int]] = []
-    for start in range(0, len(idx), chunk):
-        part = sorted(idx[start : start + chunk], key=lambda i: lengths[i])
-        out.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
-    rng.shuffle(out)
-    return out
-
-
-def collate(seqs: Sequence[Sequence[int]], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad id lists with [PAD]; an empty text becomes one [UNK]."""
-    seqs = [s if len(s) else [UNK_ID] for s in seqs]
-    T = max(len(s) for s in seqs)
-    ids = torch.tensor([list(s) + [PAD_ID] * (T - len(s)) for s in seqs], dtype=torch.long)  # (B, T)
-    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)  # (B,)
-    return _to(ids, device), _to(lengths, device)
-
-
-def _to(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Host -> device without waiting: from pageable memory a CUDA copy may stall on the stream."""
-    if device.type == "cuda":
-        t = t.pin_memory()
-    return t.to(device, non_blocking=True)
-
-
 def adversarial_shift(emb: torch.Tensor, size: float) -> torch.Tensor:
     """(B, T, E) embeddings with their loss gradient -> the shift along it, `size` x each text's norm."""
     grad = emb.grad.detach()
@@ -168,23 +104,6 @@ def adversarial_shift(emb: torch.Tensor, size: float) -> torch.Tensor:
 def _score(report: dict[str, Any], monitor: str) -> float:
     """The monitored validation figure, higher is better."""
     return -report["loss"] if monitor == "loss" else report[monitor]
-
-
-def _padded(lengths: Sequence[int]) -> bool:
-    """Whether a batch of these lengths holds padding (length-bucketed batches often do not)."""
-    return min(lengths) != max(lengths)
-
-
-@functools.cache
-def _half_dtype() -> torch.dtype:
-    """bf16 where the GPU has it (Ampere and later), else fp16; asked once, not every step."""
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-
-
-def _autocast(device: torch.device, enabled: bool):
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=_half_dtype())
-    return torch.autocast(device.type, enabled=False)
 
 
 @torch.no_grad()
@@ -198,8 +117,8 @@ def predict_logits(
     out = torch.empty(len(seqs), model.cfg.num_classes)
     for batch in make_batches([len(s) for s in seqs], batch_size, None):
         ids, lengths = collate([seqs[i] for i in batch], device)
-        with _autocast(device, mixed_precision):
-            logits = model(ids, lengths, _padded([max(1, len(seqs[i])) for i in batch]))
+        with autocast(device, mixed_precision):
+            logits = model(ids, lengths, has_padding([max(1, len(seqs[i])) for i in batch]))
         out[batch] = logits.float().cpu()
     model.train(was_training)
     return out
@@ -462,7 +381,7 @@ class _Loop:
             model.parameters(), lr=tc.learning_rate, weight_decay=tc.weight_decay, fused=fused
         )
         # fp16 needs loss scaling; bf16 (Ampere and later) does not
-        scaler = torch.amp.GradScaler("cuda", enabled=amp and _half_dtype() == torch.float16)
+        scaler = torch.amp.GradScaler("cuda", enabled=amp and half_dtype() == torch.float16)
         targets = torch.as_tensor(list(y), dtype=torch.long)
         class_weight = None
         if tc.class_weights:
@@ -525,12 +444,12 @@ def _step(loop: _Loop, batch: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     # gradient of the whole batch's mean, however unevenly the batch divides
     weight = len(share) * loop.group.world_size / len(batch)
     ids, lens = collate([loop.seqs[i] for i in share], loop.device)  # (B, T), (B,)
-    target = _to(loop.targets[share], loop.device)  # (B,)
-    padded = _padded([loop.lengths[i] for i in share])
+    target = to_device(loop.targets[share], loop.device)  # (B,)
+    padded = has_padding([loop.lengths[i] for i in share])
     if tc.word_dropout > 0:  # real tokens become [UNK] at random
         drop = (torch.rand(ids.shape, device=loop.device) < tc.word_dropout) & (ids > UNK_ID)
         ids = ids.masked_fill(drop, UNK_ID)
-    with _autocast(loop.device, loop.amp):
+    with autocast(loop.device, loop.amp):
         emb, logits = loop.forward(ids, lens, padded)  # (B, T, E), (B, C)
         if tc.adversarial > 0:
             emb.retain_grad()
@@ -540,7 +459,7 @@ def _step(loop: _Loop, batch: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     total = loss.detach()
     if tc.adversarial > 0:
         r = adversarial_shift(emb, tc.adversarial)
-        with _autocast(loop.device, loop.amp):
+        with autocast(loop.device, loop.amp):
             _, adv_logits = loop.forward(ids, lens, padded, r)
         adv_loss = loop.loss(adv_logits, target)
         loop.scaler.scale(adv_loss if weight == 1 else adv_loss * weight).backward()
