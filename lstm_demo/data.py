@@ -230,21 +230,11 @@ def read_texts(
     text_column: str | None = None,
     *,
     label_column: str | None = None,
-    max_bytes: int = MAX_BYTES,
-    max_rows: int = MAX_ROWS,
-    max_columns: int = MAX_COLUMNS,
+    **limits: int,
 ) -> Table:
-    """Texts to predict; labels too when the file has a label column (given, or named like one)."""
-    return read_table(
-        path,
-        text_column,
-        label_column,
-        max_bytes=max_bytes,
-        max_rows=max_rows,
-        max_columns=max_columns,
-        require_labels=False,
-        min_classes=0,
-    )
+    """Texts to predict; labels too when the file has a label column (given, or named like one).
+    `limits`: `read_table`'s max_bytes, max_rows and max_columns."""
+    return read_table(path, text_column, label_column, require_labels=False, min_classes=0, **limits)
 
 
 def preview_table(

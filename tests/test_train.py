@@ -239,7 +239,7 @@ def test_mixed_precision_training_on_cuda_learns(bidirectional, adversarial):
 
 
 def test_warm_up_pays_the_first_optimizers_imports_in_advance():
-    """The app calls it once its page answers, so a person's first training does not wait ~1 s more."""
+    """The app calls it once its page answers, so a person's first training does not wait for those imports."""
     code = (
         "import sys; from lstm_demo.train import warm_up; "
         "before = 'torch._dynamo' in sys.modules; warm_up(); print(before, 'torch._dynamo' in sys.modules)"
