@@ -1,8 +1,9 @@
 """The one API that the UI, the command line and the HTTP endpoints call.
 
-It joins the parts that must not know each other: tables (`data`), tokenizers, the training
-generator and the worker that runs it, the run store and the model directories. Every public
-method returns plain dataclasses or dicts; callers never import `worker`, `data` or `store`.
+It joins the parts that must not know each other: tables (`data`), the worker and the training
+it runs (`execution`, or `job` in a process of its own), the run store and the model directories.
+Every public method returns plain dataclasses or dicts; callers never import `worker`, `data` or
+`store`.
 """
 
 from __future__ import annotations
