@@ -85,8 +85,9 @@ class Pretrained:
         """The run's note on its vectors: where from, how used, how much of the vocabulary they cover."""
         how = "frozen" if self.freeze else "fine-tuned"
         note = f"{NOTE_START} ({self.source}, {self.dim} dimensions, {how}) {self.coverage}"
-        shown = self.coverage.missing[:MISSING_SHOWN]
-        return note + (f"; none for {', '.join(shown)}, ..." if shown else "")
+        missing = self.coverage.missing
+        more = ", ..." if self.coverage.total - self.coverage.found > len(missing) else ""
+        return note + (f"; none for {', '.join(missing)}{more}" if missing else "")
 
     def apply(self, embedding: nn.Embedding) -> None:
         """Copy the vectors into their rows; every other row keeps the model's initialisation."""

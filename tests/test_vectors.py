@@ -63,7 +63,7 @@ def test_lookup_takes_the_vocabularys_rows_and_reports_coverage(tmp_path: Path) 
     assert pretrained.coverage.missing == ("plot",)
     assert pretrained.note == (
         "pretrained vectors (glove.txt, 3 dimensions, fine-tuned) cover 3 of 4 vocabulary entries (75%)"
-        "; none for plot, ..."
+        "; none for plot"
     )
 
 
@@ -276,7 +276,7 @@ def test_fine_tuned_vectors_move() -> None:
     assert not torch.allclose(embedding.weight.detach()[2:12], start)
 
 
-def test_a_run_from_the_apps_vectors_folder_notes_its_coverage(tmp_path: Path) -> None:
+def test_a_refit_run_from_the_apps_vectors_folder_notes_its_coverage_once(tmp_path: Path) -> None:
     home = tmp_path / "home"
     (home / "vectors").mkdir(parents=True)
     csv = write_toy_csv(tmp_path / "train.csv", n=60)
@@ -284,7 +284,9 @@ def test_a_run_from_the_apps_vectors_folder_notes_its_coverage(tmp_path: Path) -
     write_vectors(ppmi_svd(texts, dim=8, min_count=1), home / "vectors" / "toy.npy")
     svc = Service(AppSettings.from_env({"LSTM_DEMO_HOME": str(home), **THREAD}))
     try:
-        options = {"train__vectors": "toy.npy", "train__freeze_vectors": True, "train__epochs": 1}
+        options = {
+            "train__vectors": "toy.npy", "train__freeze_vectors": True, "train__epochs": 1, "train__refit": True
+        }  # fmt: skip
         events = list(svc.train(csv, preset_name="fast", overrides=options))
         run = svc.run(events[-1].run_id)
         with pytest.raises(ValueError, match="vectors folder"):
@@ -293,7 +295,7 @@ def test_a_run_from_the_apps_vectors_folder_notes_its_coverage(tmp_path: Path) -
         svc.shutdown()
 
     assert run.summary.status == "completed", run.summary.error
-    note = next(n for n in run.metrics["notes"] if n.startswith("pretrained vectors"))
+    [note] = [n for n in run.metrics["notes"] if n.startswith("pretrained vectors")]  # the refit's, alone
     assert note.startswith("pretrained vectors (toy.npy, 8 dimensions, frozen) cover 24 of 24 vocabulary")
     assert run.config["model"]["embedding_dim"] == 8
     assert run.config["train"]["vectors_sha256"] == fingerprint(home / "vectors" / "toy.npy")
