@@ -25,7 +25,6 @@ import random
 import time
 from collections import Counter
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,27 +62,6 @@ def _where(texts: list[str], labels: list[str], keep) -> tuple[list[str], list[s
     return [x for x, _ in rows], [y for _, y in rows]
 
 
-@contextmanager
-def _embedding_from(matrix):
-    """Every model `train.train` builds starts from `matrix` (the benchmark's stand-in for the
-    `embedding=` argument that `train.train` does not take yet)."""
-    from lstm_demo import train as train_module
-    from lstm_demo.vectors import load_into
-
-    original = train_module.TextClassifier
-
-    class Initialised(original):
-        def reset_parameters(self) -> None:
-            super().reset_parameters()
-            load_into(self.embedding, matrix)
-
-    train_module.TextClassifier = Initialised
-    try:
-        yield
-    finally:
-        train_module.TextClassifier = original
-
-
 def fit(cfg, texts: Sequence[str], labels: Sequence[str], test_texts, test_labels, vectors=None) -> tuple:
     """Train `cfg` as a run would (stratified validation share, tokenizer on the training share);
     returns (test report, seconds, note)."""
@@ -91,7 +69,7 @@ def fit(cfg, texts: Sequence[str], labels: Sequence[str], test_texts, test_label
     from lstm_demo.data import stratified_split
     from lstm_demo.tokenization import TextEncoder
     from lstm_demo.train import evaluate, train
-    from lstm_demo.vectors import embedding_matrix
+    from lstm_demo.vectors import lookup
 
     start = time.perf_counter()
     classes = tuple(sorted(set(labels)))
@@ -100,22 +78,19 @@ def fit(cfg, texts: Sequence[str], labels: Sequence[str], test_texts, test_label
     encoder = TextEncoder.train([texts[i] for i in train_idx], cfg.preprocess, cfg.tokenizer)
     cfg = override(cfg, labels=classes, model__num_classes=len(classes), model__vocab_size=encoder.vocab_size)
     ids, y = encoder.encode_batch(list(texts)), [index[label] for label in labels]
-    note = ""
+    pretrained = None
+    if vectors is not None:  # as a run with `train.vectors` starts its embedding (`vectors.for_run`)
+        pretrained = lookup(vectors, [encoder.id_to_token(i) for i in range(encoder.vocab_size)])
     reports = train(
         cfg,
         [ids[i] for i in train_idx],
         [y[i] for i in train_idx],
         [ids[i] for i in val_idx],
         [y[i] for i in val_idx],
+        pretrained=pretrained,
     )
-    if vectors is not None:
-        vocabulary = [encoder.id_to_token(i) for i in range(encoder.vocab_size)]
-        matrix, coverage = embedding_matrix(vectors, vocabulary, seed=cfg.train.seed)
-        note = str(coverage)
-        with _embedding_from(matrix):
-            result = _last(reports).result
-    else:
-        result = _last(reports).result
+    result = _last(reports).result
+    note = pretrained.note if pretrained is not None else ""
     test = evaluate(
         result.model, encoder.encode_batch(list(test_texts)), [index[t] for t in test_labels], classes
     )

@@ -180,6 +180,8 @@ def explicit(base: RunConfig, cfg: RunConfig) -> set[str]:
     for section in ("preprocess", "tokenizer", "model", "train"):
         ours, theirs = getattr(cfg, section), getattr(base, section)
         out |= {f"{section}__{name}" for name in vars(ours) if getattr(ours, name) != getattr(theirs, name)}
+    if cfg.train.vectors:  # the embedding is as wide as the vectors
+        out.add("model__embedding_dim")
     return out
 
 

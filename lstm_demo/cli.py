@@ -75,6 +75,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "train__nproc": args.nproc,
         "model__encoder": args.encoder,
         "train__budget": parse_budget(args.budget) if args.budget else None,
+        "train__vectors": args.vectors,
+        "train__freeze_vectors": True if args.freeze_vectors else None,
         **_settings(args.set),
     }
     events = svc.train(
@@ -86,6 +88,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         preset_name=args.preset,
         overrides=overrides,
         name=args.name,
+        local=True,
     )
     last = None
     for event in events:
@@ -134,6 +137,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "model_dir": last.run.model_dir,
         **yardstick.json_figures(result),
         **_search_figures(result),
+        "vectors": _vectors_note(result),
     }
     if args.json:
         _emit(out)
@@ -152,8 +156,17 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"refit on all {refit['rows']} training rows for {refit['epochs']} epochs")
         if verdict := yardstick.verdict(result):
             print(verdict)
+        if out["vectors"]:
+            print(out["vectors"])
         print(f"model saved in {out['model_dir']}")
     return 0
+
+
+def _vectors_note(metrics: dict[str, Any]) -> str | None:
+    """The run's note on its pretrained vectors (file, dimensions, coverage), None without vectors."""
+    from .vectors import NOTE_START
+
+    return next((n for n in metrics.get("notes") or [] if n.startswith(NOTE_START)), None)
 
 
 def _trial_line(t: Any) -> str:
@@ -346,6 +359,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--budget", help="with --preset auto: how long to search settings before training, e.g. 90s, 10m, 1h"
+    )
+    t.add_argument(
+        "--vectors",
+        metavar="FILE",
+        help="start the embedding from pretrained word vectors: word2vec/GloVe text, or NAME.npy "
+        "beside NAME.vocab (its words, one per line)",
+    )
+    t.add_argument(
+        "--freeze-vectors",
+        action="store_true",
+        help="with --vectors: keep the embedding as read (no fine-tuning)",
     )
     t.add_argument("--name", help="a label for the run")
     t.add_argument("--json", action="store_true")

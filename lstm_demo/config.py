@@ -21,6 +21,8 @@ TOKENIZER_KINDS = ("word", "bpe", "wordpiece")
 PACKINGS = ("auto", "padded", "paired", "packed")
 TRAINING_PLACES = ("process", "thread")  # where the app's worker runs a training (AppSettings.training)
 MONITORS = ("accuracy", "macro_f1", "loss")  # validation figures that can choose the epoch (loss: lowest)
+MAX_PATH_CHARS = 4096  # longest file path an option may hold (Linux's PATH_MAX)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,12 @@ class TrainConfig:
     # ranks otherwise; each trains on its share of every batch, so the schedule stays the same
     nproc: int = 1
     budget: float = 0.0  # seconds the `auto` preset searches settings before it trains; 0: no search
+    # pretrained word vectors the embedding starts from (`vectors.py`): a word2vec/GloVe text file, or
+    # NAME.npy beside NAME.vocab (one word per row); "" for none. Options from the app name a file in
+    # its vectors folder; the run stores the resolved path
+    vectors: str = ""
+    freeze_vectors: bool = False  # keep the pretrained rows as read (no gradient), else fine-tune them
+    vectors_sha256: str = ""  # the vectors' fingerprint, taken when the run is prepared; one given must match
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.epochs < 1:
@@ -159,6 +167,14 @@ class TrainConfig:
             raise ValueError("patience must be at most 1000 and log_every at most 1,000,000")
         if not 0 <= self.budget < math.inf:
             raise ValueError(f"budget must be a finite number of seconds, 0 or more, got {self.budget}")
+        if len(self.vectors) > MAX_PATH_CHARS or "\0" in self.vectors:
+            raise ValueError(f"vectors must be a file path of at most {MAX_PATH_CHARS} characters")
+        if (self.freeze_vectors or self.vectors_sha256) and not self.vectors:
+            raise ValueError("freeze_vectors and vectors_sha256 need a vectors file (train.vectors)")
+        if self.vectors_sha256 and not _SHA256.fullmatch(self.vectors_sha256):
+            raise ValueError(
+                f"vectors_sha256 must be 64 hexadecimal digits, got {self.vectors_sha256[:80]!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -368,6 +384,11 @@ LIMIT_TABLE: dict[str, tuple[float | int, str, str]] = {
     "parallel_uploads": (2, "LSTM_DEMO_MAX_PARALLEL_UPLOADS", "uploads parsed at the same time"),
     "search_seconds": (86_400.0, "LSTM_DEMO_MAX_SEARCH_SECONDS", "longest `auto` search budget, in seconds"),
     "nproc": (4, "LSTM_DEMO_MAX_NPROC", "most processes (torchrun ranks, GPUs) one training starts"),
+    "vectors_mb": (
+        1_024.0,
+        "LSTM_DEMO_MAX_VECTORS_MB",
+        "largest pretrained vectors file (`train.vectors`), in MB",
+    ),
 }
 
 
@@ -396,6 +417,7 @@ class Limits:
     parallel_uploads: int = 2
     search_seconds: float = 86_400.0
     nproc: int = 4
+    vectors_mb: float = 1_024.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -524,3 +546,8 @@ class AppSettings:
     @property
     def runs_dir(self) -> Path:
         return self.home / "runs"
+
+    @property
+    def vectors_dir(self) -> Path:
+        """The only folder a `train.vectors` option from the app (UI, HTTP API) may name a file in."""
+        return self.home / "vectors"

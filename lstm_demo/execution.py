@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from . import artifacts, yardstick
+from . import artifacts, vectors, yardstick
 from .config import AppSettings, LimitError, Limits, override
 from .data import Table
 from .devices import resolve_device
@@ -166,7 +166,8 @@ def _encode(prepared: PreparedRun, everything: bool, group: Group = SOLO) -> Spl
     val = split(prepared.val_table) if prepared.val_table is not None else split(table, prepared.val_idx)
     test = split(prepared.test_table) if prepared.test_table is not None else None
     cfg = override(cfg, model__vocab_size=encoder.vocab_size)
-    return Splits(cfg, split(table, rows), val, test, encoder)
+    pretrained = vectors.for_run(cfg, encoder, prepared.notes)
+    return Splits(cfg, split(table, rows), val, test, encoder, pretrained)
 
 
 def _metrics(result: TrainResult, prepared: PreparedRun) -> dict[str, Any]:

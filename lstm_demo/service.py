@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from . import adapt, artifacts, data, gates, job, yardstick
+from . import adapt, artifacts, data, gates, job, vectors, yardstick
 from .config import AppSettings, LimitError, Limits, RunConfig, override, preset
 from .data import DataError as DataError  # re-exported: the UI tells upload problems apart
 from .data import Table, check_labels
@@ -207,11 +207,14 @@ class Service:
         preset_name: str = "default",
         overrides: dict[str, Any] | None = None,
         name: str | None = None,
+        local: bool = False,
     ) -> PreparedRun:
         """Check the request against the limits, read and validate the data, then record a `queued`
-        run. Raises DataError/LimitError/ServiceError before anything is recorded."""
+        run. Raises DataError/LimitError/ServiceError before anything is recorded. `local`: the
+        machine's own user asks (the command line), whose `train__vectors` may name any file."""
         cfg = _config(preset_name, overrides or {})
         self.limits.check_config(cfg)  # sizes first: nothing is read for a request that is too big
+        cfg = vectors.configure(cfg, self.limits, shelf=self.settings.vectors_dir, anywhere=local)
         if cfg.train.device == "auto" and self.settings.device != "auto":
             cfg = override(cfg, train__device=self.settings.device)
         try:  # once per run, and a missing device fails now rather than in the worker

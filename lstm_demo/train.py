@@ -92,6 +92,7 @@ class Splits:
     val: tuple[Ids, Sequence[int]]
     test: tuple[Ids, Sequence[int]] | None = None
     encoder: Any = None  # what made the ids; handed back on the result, so the caller can save it
+    pretrained: Any = None  # `vectors.Pretrained` rows for the embedding (train.vectors), or None
 
 
 def adversarial_shift(emb: torch.Tensor, size: float) -> torch.Tensor:
@@ -196,8 +197,9 @@ def fit(
     device = resolve_device(data.cfg.train.device) if device is None else device
     test = None if refit else data.test  # a refit evaluates its own model on the test rows
     first = train(
-        data.cfg, *data.train, *data.val, test=test, should_stop=should_stop, device=device, group=group
-    )
+        data.cfg, *data.train, *data.val, test=test, should_stop=should_stop, device=device, group=group,
+        pretrained=data.pretrained,
+    )  # fmt: skip
     end = yield from _until_final(first)
     if end.kind != "done" or not refit:
         yield _kept(end, data)
@@ -207,7 +209,7 @@ def fit(
     cfg = override(data.cfg, train__epochs=chosen.best_epoch, train__patience=0)
     second = train(
         cfg, *data.train, [], [], test=data.test, should_stop=should_stop, phase="refit", device=device,
-        group=group,
+        group=group, pretrained=data.pretrained,
     )  # fmt: skip
     end = yield from _until_final(second)
     if end.kind != "done":
@@ -268,6 +270,7 @@ def train(
     phase: str = "train",
     device: torch.device | None = None,
     group: Group = SOLO,
+    pretrained: Any = None,
 ) -> Iterator[Progress]:
     """One pass: train `cfg.model` on id sequences; yields progress, a done report holds the result.
 
@@ -281,7 +284,7 @@ def train(
         raise ValueError("cfg.model.num_classes must equal the number of labels")
     device = resolve_device(tc.device) if device is None else device
     seed_everything(tc.seed)
-    loop = _Loop.build(cfg, train_seqs, train_y, device, group)
+    loop = _Loop.build(cfg, train_seqs, train_y, device, group, pretrained)
     report = functools.partial(Progress, epochs=tc.epochs, steps_per_epoch=loop.steps_per_epoch, phase=phase)
     validated = len(val_seqs) > 0 and group.is_main  # the others wait for rank 0's decisions
     best = _Best(tc.monitor)
@@ -316,7 +319,8 @@ def train(
             stopped_early = True
             break
     best.epoch = group.decide(best.epoch)  # every rank's result names rank 0's choice (a refit needs it)
-    model = best.restore(loop)
+    # frozen vectors are frozen for the training only: explanations take gradients
+    model = best.restore(loop).requires_grad_()
     val_report = evaluate(model, val_seqs, val_y, labels, loop.amp) if validated else None
     tested = test is not None and group.is_main
     test_report = evaluate(model, test[0], test[1], labels, loop.amp) if tested else None
@@ -368,10 +372,14 @@ class _Loop:
     tokens_seen: int = 0
 
     @classmethod
-    def build(cls, cfg: RunConfig, seqs: Ids, y: Sequence[int], device: torch.device, group: Group) -> _Loop:
+    def build(
+        cls, cfg: RunConfig, seqs: Ids, y: Sequence[int], device: torch.device, group: Group, pretrained: Any
+    ) -> _Loop:
         tc = cfg.train
         amp = tc.mixed_precision and device.type == "cuda"
         model = TextClassifier(cfg.model, packing=resolve_packing(tc.packing, device)).to(device)
+        if pretrained is not None:
+            pretrained.apply(model.embedding)
         forward = group.wrap(_Forward(model))
         if group.distributed:  # the same initial weights, then each rank its own dropout masks
             torch.manual_seed(tc.seed + group.rank)
@@ -430,6 +438,8 @@ class _Forward(nn.Module):
         self, ids: torch.Tensor, lengths: torch.Tensor, padded: bool, shift: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         emb = self.model.embedding(ids)  # (B, T, E)
+        if torch.is_grad_enabled() and not emb.requires_grad:  # frozen vectors: an adversarial step
+            emb.requires_grad_()  # still needs the loss's gradient at the embeddings
         if shift is not None:
             emb = emb + shift
         return emb, self.model.classify(emb, lengths, padded)

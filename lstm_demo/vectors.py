@@ -1,14 +1,18 @@
-"""Pretrained word vectors, offline: a word2vec/GloVe text file -> an embedding matrix for a vocabulary.
+"""Pretrained word vectors, offline: a vectors file -> the rows of a model's embedding for its vocabulary.
 
-Nothing is downloaded. The file is checked against the limits before anything is allocated (its
-size, then the dimension its header or first line declares) and read line by line into a flat
-float32 buffer; only words of the given vocabulary are kept, so memory follows the vocabulary, not
-the file. `ppmi_svd` makes vectors from the training text itself (no download, no extra
-dependency), so what pretrained vectors give can be measured here.
+Nothing is downloaded. Two formats: word2vec/GloVe text (one word and its numbers per line, with or
+without a "rows dim" first line), and NAME.npy (a float matrix) beside NAME.vocab (its words, one per
+line, row i on line i). A run names its file in `train.vectors`; `configure` checks it when the run
+is prepared (size, then the dimension its header declares, then its SHA-256, which the run keeps so
+it is reproducible), and `for_run` reads it when the model is built, keeping only the vocabulary's
+words, so memory follows the vocabulary, not the file. Rows of words without a vector keep the
+model's own initialisation. `ppmi_svd` makes vectors from the training text itself (no download, no
+extra dependency), so what pretrained vectors give can be measured here.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -17,18 +21,25 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
+from torch import nn
 
-from .config import Limits
+from .config import PRESETS, Limits, RunConfig, override
 from .names import PAD_ID, UNK_ID
 
-MISSING_SHOWN = 10  # vocabulary words without a vector named in the coverage report
+MISSING_SHOWN = 5  # vocabulary words without a vector named in the run's note
+NOTE_START = "pretrained vectors"  # how the run's note on its vectors begins (one note per run)
+VOCAB_SUFFIX = ".vocab"  # NAME.npy's words are in NAME.vocab
+_FLOATS = ("f2", "f4", "f8")  # .npy element types read (never objects: nothing is unpickled)
 _WORD = re.compile(r"\w+|[^\w\s]+")  # the tokenizer's pre-tokenizer (Whitespace)
+_CHECKED = Limits()  # `read_vectors` without `limits`: the default limits
 
 
 class VectorsError(ValueError):
-    """A vectors file that cannot be used, worded for the person who uploaded it."""
+    """A vectors file that cannot be used, worded for the person who named it."""
 
 
 @dataclass(frozen=True)
@@ -52,37 +63,187 @@ class Coverage:
         return self.found / self.total if self.total else 0.0
 
     def __str__(self) -> str:
-        return (
-            f"pretrained vectors cover {self.found:,} of {self.total:,} vocabulary entries ({self.share:.0%})"
+        return f"cover {self.found:,} of {self.total:,} vocabulary entries ({self.share:.0%})"
+
+
+@dataclass(frozen=True)
+class Pretrained:
+    """A vocabulary's rows of a vectors file, ready to go into a model's embedding."""
+
+    ids: torch.Tensor  # (K,) vocabulary ids that have a vector
+    vectors: torch.Tensor  # (K, D) float32, row k for ids[k]
+    freeze: bool  # the embedding gets no gradient
+    coverage: Coverage
+    source: str  # the file's name (never its folder)
+
+    @property
+    def dim(self) -> int:
+        return self.vectors.shape[1]
+
+    @property
+    def note(self) -> str:
+        """The run's note on its vectors: where from, how used, how much of the vocabulary they cover."""
+        how = "frozen" if self.freeze else "fine-tuned"
+        note = f"{NOTE_START} ({self.source}, {self.dim} dimensions, {how}) {self.coverage}"
+        missing = self.coverage.missing
+        more = ", ..." if self.coverage.total - self.coverage.found > len(missing) else ""
+        return note + (f"; none for {', '.join(missing)}{more}" if missing else "")
+
+    def apply(self, embedding: nn.Embedding) -> None:
+        """Copy the vectors into their rows; every other row keeps the model's initialisation."""
+        if embedding.embedding_dim != self.dim:
+            raise VectorsError(_mismatch(self.source, self.dim, embedding.embedding_dim))
+        with torch.no_grad():
+            weight = embedding.weight
+            weight[self.ids.to(weight.device)] = self.vectors.to(weight.device, weight.dtype)
+        weight.requires_grad_(not self.freeze)
+
+
+def _mismatch(name: str, dim: int, embedding_dim: int) -> str:
+    return (
+        f"{name} holds {dim}-dimensional vectors but model.embedding_dim is {embedding_dim}: "
+        f"set model.embedding_dim to {dim}"
+    )
+
+
+# ---------------------------------------------------------------------------- a run's vectors
+
+
+def configure(cfg: RunConfig, limits: Limits, *, shelf: Path, anywhere: bool = False) -> RunConfig:
+    """A run's vectors checked before it is queued; returns `cfg` naming the resolved file, its
+    fingerprint, and the vectors' dimension as `model.embedding_dim`.
+
+    `train.vectors` may come from anyone who may train (browser, HTTP API), so it names a file in
+    `shelf`, the app's vectors folder, and nothing outside it is opened; `anywhere`: the machine's
+    own user asks (the command line). The preset's embedding size gives way to the vectors'; one the
+    person set otherwise is refused, naming both numbers. A fingerprint already in the options (a
+    stored run's) must be the file's.
+    """
+    if not cfg.train.vectors:
+        return cfg
+    path = Path(cfg.train.vectors).expanduser().resolve() if anywhere else _on_shelf(cfg.train.vectors, shelf)
+    files = _files(path)
+    for file in files:
+        if not file.is_file():
+            raise VectorsError(f"no vectors file {file.name}" + (" beside it" if file != path else ""))
+    megabytes = sum(file.stat().st_size for file in files) / 2**20
+    limits.check("vectors_mb", round(megabytes, 1), f"the vectors file {path.name} (MB)")
+    dim = dimension(path, limits)
+    preset_dim = PRESETS[cfg.preset].model.embedding_dim if cfg.preset in PRESETS else None
+    if dim != cfg.model.embedding_dim and cfg.model.embedding_dim != preset_dim:
+        raise VectorsError(_mismatch(path.name, dim, cfg.model.embedding_dim))
+    digest = fingerprint(path)
+    if cfg.train.vectors_sha256 and digest != cfg.train.vectors_sha256:
+        raise VectorsError(
+            f"{path.name} is not the vectors file this configuration was trained with (its SHA-256 "
+            f"differs): name that file, or clear train.vectors_sha256"
         )
+    return override(cfg, train__vectors=str(path), train__vectors_sha256=digest, model__embedding_dim=dim)
+
+
+def for_run(cfg: RunConfig, encoder: Any, notes: list[str]) -> Pretrained | None:
+    """The vectors of `cfg.train.vectors` for `encoder`'s vocabulary (None without vectors), its note
+    put in `notes` in place of an earlier one (a refit's vocabulary is the kept model's).
+
+    The file is the one `configure` checked against the limits: its fingerprint is checked again.
+    """
+    if not cfg.train.vectors:
+        return None
+    vocabulary = [encoder.id_to_token(i) for i in range(encoder.vocab_size)]
+    words = read_vectors(
+        cfg.train.vectors, vocabulary=vocabulary, limits=None, sha256=cfg.train.vectors_sha256
+    )
+    name = Path(cfg.train.vectors).name
+    if words.dim != cfg.model.embedding_dim:
+        raise VectorsError(_mismatch(name, words.dim, cfg.model.embedding_dim))
+    pretrained = lookup(words, vocabulary, freeze=cfg.train.freeze_vectors, source=name)
+    notes[:] = [note for note in notes if not note.startswith(NOTE_START)] + [pretrained.note]
+    return pretrained
+
+
+def _on_shelf(name: str, shelf: Path) -> Path:
+    root = shelf.resolve()
+    path = (root / name).resolve()  # links followed: one pointing out of the folder is refused too
+    if path == root or not path.is_relative_to(root):
+        raise VectorsError(
+            f"train.vectors names a file in the app's vectors folder (LSTM_DEMO_HOME/vectors), "
+            f"such as glove.6B.100d.txt; {Path(name).name!r} is not one"
+        )
+    return path
+
+
+def _files(path: Path) -> tuple[Path, ...]:
+    """The files a vectors path stands for: itself, or NAME.npy and NAME.vocab."""
+    return (path, path.with_suffix(VOCAB_SUFFIX)) if path.suffix == ".npy" else (path,)
+
+
+def fingerprint(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a vectors file (of NAME.npy, then NAME.vocab, for that format)."""
+    digest = hashlib.sha256()
+    for file in _files(Path(path)):
+        with file.open("rb") as f:
+            while chunk := f.read(2**20):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dimension(path: str | os.PathLike[str], limits: Limits) -> int:
+    """The dimension a vectors file declares (its header, or its first row), within the limit,
+    read without reading the rows."""
+    path = Path(path)
+    if path.suffix == ".npy":
+        return _npy_header(path, limits)[1]
+    with path.open(encoding="utf-8", errors="replace", newline="") as f:
+        for line in f:
+            if line.strip():
+                parts = _parts(line)
+                dim = int(parts[1]) if _is_header(parts) else _trailing_numbers(parts)
+                _check_dim(dim, limits, path.name)
+                return dim
+    raise VectorsError(f"{path.name} holds no vectors")
+
+
+# ---------------------------------------------------------------------------- reading
 
 
 def read_vectors(
     path: str | os.PathLike[str],
     *,
     vocabulary: Collection[str] | None = None,
-    limits: Limits | None = None,
+    limits: Limits | None = _CHECKED,
+    sha256: str = "",
 ) -> WordVectors:
-    """Vectors from a word2vec text file (first line "rows dim") or a GloVe file (no header).
+    """Vectors from a word2vec/GloVe text file, or NAME.npy with NAME.vocab.
 
-    With `vocabulary`, a row is kept when its word, or the word lowercased, is in it; the first row
-    of a word wins. Raises `VectorsError` for a malformed file and `LimitError` for one over a limit.
+    With `vocabulary`, a row is kept when its word, or the word lowercased, is in it (or lowercased);
+    the first row of a word wins. `limits=None`: the file was checked when the run was prepared, and
+    `sha256` says it is still that file. Raises `VectorsError` for a malformed or changed file and
+    `LimitError` for one over a limit, before anything the size of the file is allocated.
     """
-    limits = limits or Limits()
     path = Path(path)
-    if not path.is_file():
-        raise VectorsError(f"no vectors file at {path.name}")
-    limits.check("upload_mb", round(path.stat().st_size / 2**20, 1), f"the vectors file {path.name} (MB)")
+    for file in _files(path):
+        if not file.is_file():
+            raise VectorsError(f"no vectors file at {file.name}")
+    if limits is not None:
+        megabytes = sum(file.stat().st_size for file in _files(path)) / 2**20
+        limits.check("vectors_mb", round(megabytes, 1), f"the vectors file {path.name} (MB)")
+    if sha256 and fingerprint(path) != sha256:
+        raise VectorsError(f"{path.name} changed since the run was prepared (its SHA-256 differs)")
+    wanted = None if vocabulary is None else {*vocabulary, *(w.lower() for w in vocabulary)}
+    read = _read_npy if path.suffix == ".npy" else _read_text
+    return read(path, wanted, limits)
+
+
+def _read_text(path: Path, wanted: set[str] | None, limits: Limits | None) -> WordVectors:
     words: list[str] = []
     seen: set[str] = set()
     flat = array("f")
-    dim = declared_rows = 0
-    rows = 0
+    dim = declared_rows = rows = 0
     with path.open(encoding="utf-8", newline="") as f:
         try:
             for number, line in enumerate(f, start=1):
-                parts = line.rstrip("\r\n").rstrip(" ").split(" ")
-                if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+                parts = _parts(line)
+                if number == 1 and _is_header(parts):
                     declared_rows, dim = int(parts[0]), int(parts[1])
                     _check_dim(dim, limits, path.name)
                     continue
@@ -96,13 +257,13 @@ def read_vectors(
                     raise VectorsError(
                         f"{path.name} line {number}: the header promises only {declared_rows} rows"
                     )
-                word, values = _row(parts, dim, number, path.name)
-                if word in seen or (vocabulary is not None and not _wanted(word, vocabulary)):
+                word = _word(parts, dim, number, path.name)
+                if word in seen or (wanted is not None and not _wanted(word, wanted)):
                     continue
                 seen.add(word)
                 words.append(word)
-                flat.extend(values)
-                if len(words) > limits.vocab_size:
+                flat.extend(_values(parts, dim, number, path.name))
+                if limits is not None and len(words) > limits.vocab_size:
                     limits.check("vocab_size", len(words), f"the words kept from {path.name}")
         except UnicodeDecodeError as e:
             raise VectorsError(f"{path.name} is not UTF-8 text ({e.reason}): save it as UTF-8") from None
@@ -112,18 +273,82 @@ def read_vectors(
     return WordVectors(tuple(words), vectors if vectors is not None else torch.empty(0, dim))
 
 
-def _check_dim(dim: int, limits: Limits, name: str) -> None:
+def _npy_header(path: Path, limits: Limits | None) -> tuple[int, int, np.dtype]:
+    """(rows, dim, dtype) of NAME.npy from its header alone, the data's size checked against them."""
+    fmt = np.lib.format
+    readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+    with path.open("rb") as f:
+        try:
+            version = fmt.read_magic(f)
+            shape, _, dtype = readers[version](f) if version in readers else ((), False, None)
+        except ValueError as e:
+            raise VectorsError(f"{path.name} is not a .npy array ({e})") from None
+        if dtype is None:
+            raise VectorsError(f"{path.name} is a .npy file of version {version}: save it with numpy.save")
+        offset = f.tell()
+    if dtype.hasobject or dtype.str.lstrip("<>=|") not in _FLOATS or len(shape) != 2:
+        raise VectorsError(
+            f"{path.name} must hold a 2-D float array (rows x dimensions), not {len(shape)}-D {dtype}"
+        )
+    rows, dim = shape
+    _check_dim(dim, limits, path.name)
+    if offset + rows * dim * dtype.itemsize != path.stat().st_size:
+        raise VectorsError(f"{path.name} declares {rows} x {dim} values but its size does not match")
+    return rows, dim, dtype
+
+
+def _read_npy(path: Path, wanted: set[str] | None, limits: Limits | None) -> WordVectors:
+    """Only the kept rows are copied out of the memory-mapped array."""
+    rows, dim, _ = _npy_header(path, limits)
+    vocab = path.with_suffix(VOCAB_SUFFIX)
+    index: dict[str, int] = {}
+    count = 0
+    with vocab.open(encoding="utf-8", newline="") as f:
+        try:
+            for count, line in enumerate(f, start=1):
+                if count > rows:
+                    raise VectorsError(f"{vocab.name} has more words than {path.name} has rows ({rows})")
+                word = line.rstrip("\r\n")
+                if word and word not in index and (wanted is None or _wanted(word, wanted)):
+                    index[word] = count - 1
+                    if limits is not None and len(index) > limits.vocab_size:
+                        limits.check("vocab_size", len(index), f"the words kept from {path.name}")
+        except UnicodeDecodeError as e:
+            raise VectorsError(f"{vocab.name} is not UTF-8 text ({e.reason}): save it as UTF-8") from None
+    if count != rows:
+        raise VectorsError(f"{vocab.name} has {count} words but {path.name} has {rows} rows")
+    matrix = np.load(path, mmap_mode="r", allow_pickle=False)
+    kept = np.ascontiguousarray(matrix[list(index.values())], dtype=np.float32)  # (K, D)
+    if not np.isfinite(kept).all():
+        raise VectorsError(f"{path.name} holds a NaN or infinite value")
+    return WordVectors(tuple(index), torch.from_numpy(kept).reshape(len(index), dim))
+
+
+def _parts(line: str) -> list[str]:
+    return line.rstrip("\r\n").rstrip(" ").split(" ")
+
+
+def _is_header(parts: list[str]) -> bool:
+    """A word2vec text file's first line: "rows dim"."""
+    return len(parts) == 2 and all(p.isdigit() for p in parts)
+
+
+def _check_dim(dim: int, limits: Limits | None, name: str) -> None:
     if dim < 1:
         raise VectorsError(f"{name} declares no dimensions")
-    limits.check("embedding_dim", dim, f"the dimension of {name}")
+    if limits is not None:
+        limits.check("embedding_dim", dim, f"the dimension of {name}")
 
 
-def _row(parts: list[str], dim: int, number: int, name: str) -> tuple[str, list[float]]:
-    """A word and its numbers; a word may hold spaces (GloVe 840B has some), the numbers are the last `dim`."""
+def _word(parts: list[str], dim: int, number: int, name: str) -> str:
+    """A row's word; a word may hold spaces (GloVe 840B has some), the numbers are the last `dim`."""
     # a number where the word's second part would be is one number too many, not a word with a space
     if len(parts) < dim + 1 or (len(parts) > dim + 1 and _is_float(parts[1])):
         raise VectorsError(f"{name} line {number} has {len(parts) - 1} numbers, expected {dim}")
-    word = " ".join(parts[: len(parts) - dim])
+    return " ".join(parts[: len(parts) - dim])
+
+
+def _values(parts: list[str], dim: int, number: int, name: str) -> list[float]:
     try:
         values = [float(v) for v in parts[len(parts) - dim :]]
     except ValueError:
@@ -131,7 +356,7 @@ def _row(parts: list[str], dim: int, number: int, name: str) -> tuple[str, list[
         raise VectorsError(f"{name} line {number}: {bad[:20]!r} is not a number") from None
     if not all(math.isfinite(v) for v in values):
         raise VectorsError(f"{name} line {number} holds a NaN or infinite value")
-    return word, values
+    return values
 
 
 def _trailing_numbers(parts: list[str]) -> int:
@@ -157,43 +382,24 @@ def _wanted(word: str, vocabulary: Collection[str]) -> bool:
     return word in vocabulary or word.lower() in vocabulary
 
 
-def embedding_matrix(
-    vectors: WordVectors, vocabulary: Sequence[str], *, seed: int = 13
-) -> tuple[torch.Tensor, Coverage]:
-    """(V, D) rows for `vocabulary` in id order: a word's vector (exact, else its lowercase form), else
-    random. [PAD] stays zero, as the model's own initialisation leaves it.
-
-    Random rows are drawn at the found vectors' own scale: next to vectors of norm ~5, the model's
-    usual U(-0.05, 0.05) would make every unknown word look like silence.
-    """
+def lookup(
+    vectors: WordVectors, vocabulary: Sequence[str], *, freeze: bool = False, source: str = "vectors"
+) -> Pretrained:
+    """The rows of `vocabulary` (in id order) that have a vector: the word's own, else its lowercase
+    form's. [PAD] and [UNK] never take one."""
     index: dict[str, int] = {}
     for i, word in enumerate(vectors.words):
         index.setdefault(word, i)
     for i, word in enumerate(vectors.words):
         index.setdefault(word.lower(), i)
-    rows = [index.get(token) for token in vocabulary]
-    found = [(i, r) for i, r in enumerate(rows) if r is not None and i not in (PAD_ID, UNK_ID)]
-    scale = vectors.vectors[[r for _, r in found]].std().item() if len(found) > 1 else 0.05
-    generator = torch.Generator().manual_seed(seed)
-    matrix = (torch.rand(len(vocabulary), vectors.dim, generator=generator) * 2 - 1) * scale * math.sqrt(3)
-    for i, r in found:
-        matrix[i] = vectors.vectors[r]
-    matrix[PAD_ID] = 0.0
     special = {PAD_ID, UNK_ID}
+    rows = [None if i in special else index.get(t, index.get(t.lower())) for i, t in enumerate(vocabulary)]
+    found = [(i, r) for i, r in enumerate(rows) if r is not None]
     missing = tuple(t for i, t in enumerate(vocabulary) if rows[i] is None and i not in special)
-    return matrix, Coverage(len(found), max(len(vocabulary) - len(special), 0), missing[:MISSING_SHOWN])
-
-
-def load_into(embedding: torch.nn.Embedding, matrix: torch.Tensor, *, freeze: bool = False) -> None:
-    """Copy `matrix` into a model's embedding; `freeze` keeps it from training."""
-    if tuple(matrix.shape) != tuple(embedding.weight.shape):
-        raise VectorsError(
-            f"the vectors make a {tuple(matrix.shape)} matrix but the model's embedding is "
-            f"{tuple(embedding.weight.shape)}: set model.embedding_dim to {matrix.shape[1]}"
-        )
-    with torch.no_grad():
-        embedding.weight.copy_(matrix)
-    embedding.weight.requires_grad_(not freeze)
+    coverage = Coverage(len(found), max(len(vocabulary) - len(special), 0), missing[:MISSING_SHOWN])
+    ids = torch.tensor([i for i, _ in found], dtype=torch.long)
+    picked = vectors.vectors[[r for _, r in found]] if found else torch.empty(0, vectors.dim)
+    return Pretrained(ids, picked.reshape(len(found), vectors.dim), freeze, coverage, source)
 
 
 def words_of(text: str) -> list[str]:
@@ -251,8 +457,13 @@ def ppmi_svd(
 
 
 def write_vectors(vectors: WordVectors, path: str | os.PathLike[str]) -> Path:
-    """Save in word2vec text format (what `read_vectors` reads back)."""
+    """Save in word2vec text format, or as NAME.npy and NAME.vocab for a path ending in .npy (what
+    `read_vectors` reads back)."""
     path = Path(path)
+    if path.suffix == ".npy":
+        np.save(path, vectors.vectors.numpy().astype(np.float32))
+        path.with_suffix(VOCAB_SUFFIX).write_text("".join(w + "\n" for w in vectors.words), encoding="utf-8")
+        return path
     with path.open("w", encoding="utf-8") as f:
         f.write(f"{len(vectors.words)} {vectors.dim}\n")
         for word, row in zip(vectors.words, vectors.vectors.tolist(), strict=True):

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import LABELS, write_toy_csv
+from helpers import LABELS, toy_rows, write_toy_csv
 
 from lstm_demo import cli
 
@@ -170,6 +170,14 @@ BAD = [
     pytest.param(
         ("train", "{home}/train.csv", "--budget", "25h"), "over the limit of 86,400", id="budget-over"
     ),
+    pytest.param(
+        ("train", "{home}/train.csv", "--freeze-vectors"), "need a vectors file", id="freeze-no-vectors"
+    ),
+    pytest.param(
+        ("train", "{home}/train.csv", "--vectors", "{home}/none.txt"),
+        "no vectors file none.txt",
+        id="vectors-missing",
+    ),
 ]
 
 
@@ -182,6 +190,24 @@ def test_set_reaches_any_setting_and_refit_is_reported(run_cli, home):
     assert "refitting on all 80 training rows" in err and "refit epoch 1/" in err
     config = json.loads((Path(summary["model_dir"]) / "config.json").read_text())
     assert (config["train"]["refit"], config["train"]["monitor"]) == (True, "loss")
+
+
+def test_vectors_start_the_embedding_and_the_summary_says_their_coverage(run_cli, home):
+    from lstm_demo.vectors import fingerprint, ppmi_svd, write_vectors
+
+    texts = [text for text, _ in toy_rows(80)]
+    vectors = write_vectors(ppmi_svd(texts, dim=8, min_count=1), home / "toy-vectors.txt")
+    csv = write_toy_csv(home / "vectors-train.csv", n=80)
+    code, out, err = run_cli("train", str(csv), "--preset", "fast", "--epochs", "1", "--json",
+                             "--vectors", str(vectors), "--freeze-vectors")  # fmt: skip
+    assert code == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["vectors"].startswith(
+        "pretrained vectors (toy-vectors.txt, 8 dimensions, frozen) cover 24 of 24"
+    )
+    config = json.loads((Path(summary["model_dir"]) / "config.json").read_text())
+    assert config["model"]["embedding_dim"] == 8  # the vectors' size, in place of the preset's 48
+    assert config["train"]["vectors_sha256"] == fingerprint(vectors)
 
 
 @pytest.fixture(scope="module")

@@ -117,6 +117,9 @@ BAD_VALUES = [  # (settings class, one bad value); the error must name the optio
     (TrainConfig, {"patience": -1}),
     (TrainConfig, {"label_smoothing": 1.5}),
     (TrainConfig, {"weight_decay": -1.0}),
+    (TrainConfig, {"vectors": "v" * 5000}),
+    (TrainConfig, {"freeze_vectors": True}),  # without vectors
+    (TrainConfig, {"vectors_sha256": "abc"}),
 ]
 
 

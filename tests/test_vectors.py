@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from helpers import THREAD, toy_rows, toy_sequences, toy_vocab_size, write_toy_csv
 
-from lstm_demo.config import LimitError, Limits
+from lstm_demo.config import AppSettings, LimitError, Limits, preset
+from lstm_demo.service import Service
+from lstm_demo.train import train
 from lstm_demo.vectors import (
     VectorsError,
-    embedding_matrix,
-    load_into,
+    WordVectors,
+    configure,
+    dimension,
+    fingerprint,
+    lookup,
     ppmi_svd,
     read_vectors,
     write_vectors,
@@ -47,30 +54,37 @@ def test_a_word_may_hold_a_space(tmp_path: Path) -> None:
     assert vectors.words == ("new york", "the") and vectors.vectors[0].tolist() == [0.5, 0.25]
 
 
-def test_embedding_matrix_uses_vectors_where_found_and_reports_coverage(tmp_path: Path) -> None:
-    vectors = read_vectors(write(tmp_path, GLOVE))
-    matrix, coverage = embedding_matrix(vectors, VOCAB, seed=1)
+def test_lookup_takes_the_vocabularys_rows_and_reports_coverage(tmp_path: Path) -> None:
+    pretrained = lookup(read_vectors(write(tmp_path, GLOVE)), VOCAB, source="glove.txt")
 
-    assert matrix.shape == (6, 3)
-    assert matrix[3].tolist() == [1.0, 1.5, -2.0]  # good
-    assert matrix[4].tolist() == [-1.0, -1.5, 2.0]  # bad, from "Bad"
-    assert matrix[0].abs().sum() == 0  # [PAD]
-    assert matrix[5].abs().max() > 0  # plot: random, at the vectors' scale
-    assert (coverage.found, coverage.total, coverage.missing) == (3, 4, ("plot",))
-    assert str(coverage) == "pretrained vectors cover 3 of 4 vocabulary entries (75%)"
-    again, _ = embedding_matrix(vectors, VOCAB, seed=1)
-    assert torch.equal(matrix, again)
+    assert pretrained.ids.tolist() == [2, 3, 4]  # the, good, bad ("Bad" lowercased); never [PAD]/[UNK]
+    assert pretrained.vectors[1].tolist() == [1.0, 1.5, -2.0]
+    assert (pretrained.coverage.found, pretrained.coverage.total) == (3, 4)
+    assert pretrained.coverage.missing == ("plot",)
+    assert pretrained.note == (
+        "pretrained vectors (glove.txt, 3 dimensions, fine-tuned) cover 3 of 4 vocabulary entries (75%)"
+        "; none for plot"
+    )
 
 
-def test_load_into_copies_and_freezes_or_refuses_a_wrong_shape(tmp_path: Path) -> None:
-    matrix, _ = embedding_matrix(read_vectors(write(tmp_path, GLOVE)), VOCAB)
+def test_apply_copies_known_rows_keeps_the_init_for_the_rest_and_freezes(tmp_path: Path) -> None:
+    pretrained = lookup(read_vectors(write(tmp_path, GLOVE)), VOCAB, freeze=True)
     embedding = torch.nn.Embedding(6, 3, padding_idx=0)
+    before = embedding.weight.detach().clone()
 
-    load_into(embedding, matrix, freeze=True)
+    pretrained.apply(embedding)
 
-    assert torch.equal(embedding.weight.detach(), matrix) and not embedding.weight.requires_grad
-    with pytest.raises(VectorsError, match="set model.embedding_dim to 3"):
-        load_into(torch.nn.Embedding(6, 8), matrix)
+    assert embedding.weight[3].tolist() == [1.0, 1.5, -2.0]
+    assert torch.equal(embedding.weight[[0, 1, 5]], before[[0, 1, 5]])  # [PAD], [UNK], plot: the init
+    assert not embedding.weight.requires_grad
+
+
+def test_a_dimension_mismatch_names_both_numbers(tmp_path: Path) -> None:
+    pretrained = lookup(read_vectors(write(tmp_path, GLOVE)), VOCAB, source="glove.txt")
+    with pytest.raises(
+        VectorsError, match="glove.txt holds 3-dimensional vectors but model.embedding_dim is 8"
+    ):
+        pretrained.apply(torch.nn.Embedding(6, 8))
 
 
 @pytest.mark.parametrize(
@@ -101,8 +115,8 @@ def test_limits_are_checked_before_reading_the_rows(tmp_path: Path) -> None:
     with pytest.raises(LimitError, match="dimension of .* over the limit of 8.*LSTM_DEMO_MAX_EMBEDDING_DIM"):
         read_vectors(write(tmp_path, "2 300\nthe oops\n"), limits=Limits(embedding_dim=8))
     big = write(tmp_path, "the 0.1\n" * 40_000, "big.txt")
-    with pytest.raises(LimitError, match="LSTM_DEMO_MAX_UPLOAD_MB"):
-        read_vectors(big, limits=Limits(upload_mb=0.1))
+    with pytest.raises(LimitError, match="LSTM_DEMO_MAX_VECTORS_MB"):
+        read_vectors(big, limits=Limits(vectors_mb=0.1))
     many = write(tmp_path, "".join(f"w{i} 0.5\n" for i in range(20)), "many.txt")
     with pytest.raises(LimitError, match="LSTM_DEMO_MAX_VOCAB"):
         read_vectors(many, limits=Limits(vocab_size=10))
@@ -124,3 +138,164 @@ def test_ppmi_svd_places_words_of_one_context_together_and_round_trips(tmp_path:
 def test_ppmi_svd_refuses_too_little_text() -> None:
     with pytest.raises(VectorsError, match="too few"):
         ppmi_svd(["one two three"], dim=10, min_count=1)
+
+
+# ---------------------------------------------------------------------------- the .npy format
+
+
+def test_npy_with_its_vocabulary_reads_as_the_text_format_does(tmp_path: Path) -> None:
+    text = read_vectors(write(tmp_path, GLOVE))
+    npy = write_vectors(text, tmp_path / "glove.npy")
+
+    assert (tmp_path / "glove.vocab").read_text(encoding="utf-8") == "the\ngood\nBad\n"
+    back = read_vectors(npy)
+    assert back.words == text.words and torch.equal(back.vectors, text.vectors)
+    assert read_vectors(npy, vocabulary={"bad"}).words == ("Bad",)
+    assert dimension(npy, Limits()) == 3
+
+
+def npy_header_only(path: Path, shape: tuple[int, ...], dtype: str = "<f4") -> Path:
+    """A .npy file whose header declares `shape` but which holds (almost) no data."""
+    with path.open("wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": dtype, "fortran_order": False, "shape": shape})
+        f.write(b"\0" * 16)
+    path.with_suffix(".vocab").write_text("a\nb\n", encoding="utf-8")
+    return path
+
+
+def test_npy_limits_are_checked_from_the_header_before_anything_is_allocated(tmp_path: Path) -> None:
+    with pytest.raises(LimitError, match="dimension of huge.npy is 100000, over the limit of 1,024"):
+        read_vectors(npy_header_only(tmp_path / "huge.npy", (10**9, 100_000)))
+    with pytest.raises(VectorsError, match="declares 1000000000 x 8 values but its size does not match"):
+        read_vectors(npy_header_only(tmp_path / "rows.npy", (10**9, 8)))
+
+
+@pytest.mark.parametrize(
+    ("shape", "dtype", "message"),
+    [
+        ((2, 2), "|O", "must hold a 2-D float array"),  # objects would need unpickling: never
+        ((2, 2), "<i8", "must hold a 2-D float array"),
+        ((4,), "<f4", "not 1-D"),
+    ],
+)
+def test_npy_that_is_not_a_float_matrix_is_refused(tmp_path: Path, shape, dtype, message) -> None:
+    with pytest.raises(VectorsError, match=message):
+        read_vectors(npy_header_only(tmp_path / "odd.npy", shape, dtype))
+
+
+def test_npy_and_its_vocabulary_must_agree(tmp_path: Path) -> None:
+    npy = write_vectors(read_vectors(write(tmp_path, GLOVE)), tmp_path / "v.npy")
+    (tmp_path / "v.vocab").write_text("the\ngood\n", encoding="utf-8")
+    with pytest.raises(VectorsError, match="v.vocab has 2 words but v.npy has 3 rows"):
+        read_vectors(npy)
+    (tmp_path / "v.vocab").unlink()
+    with pytest.raises(VectorsError, match="no vectors file at v.vocab"):
+        read_vectors(npy)
+
+
+# ---------------------------------------------------------------------------- a run's vectors
+
+
+def test_configure_takes_the_vectors_size_and_fingerprint(tmp_path: Path) -> None:
+    path = write(tmp_path, "2 3\n" + GLOVE.split("good 9")[0])
+    cfg = configure(preset("default", train__vectors=str(path)), Limits(), shelf=tmp_path, anywhere=True)
+
+    assert cfg.model.embedding_dim == 3  # the preset's 128 gives way to the vectors'
+    assert cfg.train.vectors == str(path.resolve()) and cfg.train.vectors_sha256 == fingerprint(path)
+    assert configure(preset("default"), Limits(), shelf=tmp_path) == preset("default")  # no vectors
+
+
+def test_configure_refuses_an_embedding_size_the_person_set_otherwise(tmp_path: Path) -> None:
+    cfg = preset("default", train__vectors=str(write(tmp_path, GLOVE)), model__embedding_dim=64)
+    with pytest.raises(VectorsError, match="holds 3-dimensional vectors but model.embedding_dim is 64"):
+        configure(cfg, Limits(), shelf=tmp_path, anywhere=True)
+
+
+def test_configure_refuses_a_file_that_is_not_the_fingerprinted_one(tmp_path: Path) -> None:
+    cfg = preset("default", train__vectors=str(write(tmp_path, GLOVE)), train__vectors_sha256="0" * 64)
+    with pytest.raises(VectorsError, match="not the vectors file this configuration was trained with"):
+        configure(cfg, Limits(), shelf=tmp_path, anywhere=True)
+
+
+def test_configure_refuses_an_oversized_file_before_reading_it(tmp_path: Path) -> None:
+    cfg = preset("default", train__vectors=str(write(tmp_path, "the 0.1\n" * 40_000)))
+    with pytest.raises(LimitError, match="LSTM_DEMO_MAX_VECTORS_MB"):
+        configure(cfg, Limits(vectors_mb=0.1), shelf=tmp_path, anywhere=True)
+
+
+@pytest.mark.parametrize("name", ["../secret.txt", "/etc/hostname", "", "sub/../../secret.txt"])
+def test_an_option_from_the_app_names_only_a_file_in_its_vectors_folder(tmp_path: Path, name: str) -> None:
+    shelf = tmp_path / "vectors"
+    shelf.mkdir()
+    write(tmp_path, GLOVE, "secret.txt")
+    write(shelf, GLOVE, "glove.txt")
+
+    assert (
+        configure(preset("default", train__vectors="glove.txt"), Limits(), shelf=shelf).model.embedding_dim
+        == 3
+    )
+    if name:
+        with pytest.raises(VectorsError, match="names a file in the app's vectors folder"):
+            configure(preset("default", train__vectors=name), Limits(), shelf=shelf)
+
+
+def test_freezing_without_vectors_is_refused() -> None:
+    with pytest.raises(ValueError, match="freeze_vectors and vectors_sha256 need a vectors file"):
+        preset("default", train__freeze_vectors=True)
+
+
+# ---------------------------------------------------------------------------- training from vectors
+
+
+def _trained(freeze: bool) -> tuple[torch.Tensor, torch.nn.Embedding]:
+    """A toy training from vectors for every cue id; returns the rows it started from and its embedding."""
+    seqs, ys = toy_sequences(60, seed=0)
+    vocabulary = ["[PAD]", "[UNK]", *(f"w{i}" for i in range(2, toy_vocab_size()))]
+    words = WordVectors(
+        tuple(vocabulary[2:12]), torch.randn(10, 8, generator=torch.Generator().manual_seed(0))
+    )
+    pretrained = lookup(words, vocabulary, freeze=freeze)
+    cfg = preset(
+        "fast", labels=("a", "b"), model__num_classes=2, model__vocab_size=len(vocabulary),
+        model__embedding_dim=8, model__hidden_size=8, train__epochs=2, train__adversarial=0.2,
+        train__ema_decay=0.9, train__device="cpu",
+    )  # fmt: skip
+    reports = list(train(cfg, seqs[:50], ys[:50], seqs[50:], ys[50:], pretrained=pretrained))
+    assert reports[-1].kind == "done", reports[-1].message
+    return pretrained.vectors, reports[-1].result.model.embedding
+
+
+def test_frozen_vectors_are_unchanged_by_training_and_the_kept_model_takes_gradients() -> None:
+    start, embedding = _trained(freeze=True)
+    assert torch.equal(embedding.weight.detach()[2:12], start)
+    assert embedding.weight.requires_grad  # explanations differentiate through the kept model
+
+
+def test_fine_tuned_vectors_move() -> None:
+    start, embedding = _trained(freeze=False)
+    assert not torch.allclose(embedding.weight.detach()[2:12], start)
+
+
+def test_a_refit_run_from_the_apps_vectors_folder_notes_its_coverage_once(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "vectors").mkdir(parents=True)
+    csv = write_toy_csv(tmp_path / "train.csv", n=60)
+    texts = [row[0] for row in toy_rows(60)]
+    write_vectors(ppmi_svd(texts, dim=8, min_count=1), home / "vectors" / "toy.npy")
+    svc = Service(AppSettings.from_env({"LSTM_DEMO_HOME": str(home), **THREAD}))
+    try:
+        options = {
+            "train__vectors": "toy.npy", "train__freeze_vectors": True, "train__epochs": 1, "train__refit": True
+        }  # fmt: skip
+        events = list(svc.train(csv, preset_name="fast", overrides=options))
+        run = svc.run(events[-1].run_id)
+        with pytest.raises(ValueError, match="vectors folder"):
+            svc.prepare(csv, preset_name="fast", overrides={"train__vectors": str(csv)})
+    finally:
+        svc.shutdown()
+
+    assert run.summary.status == "completed", run.summary.error
+    [note] = [n for n in run.metrics["notes"] if n.startswith("pretrained vectors")]  # the refit's, alone
+    assert note.startswith("pretrained vectors (toy.npy, 8 dimensions, frozen) cover 24 of 24 vocabulary")
+    assert run.config["model"]["embedding_dim"] == 8
+    assert run.config["train"]["vectors_sha256"] == fingerprint(home / "vectors" / "toy.npy")
