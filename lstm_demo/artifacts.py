@@ -58,7 +58,7 @@ def save_model_dir(
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        (tmp / CONFIG).write_text(json.dumps(config.to_dict(), indent=2))
+        (tmp / CONFIG).write_text(json.dumps(config.to_stored_dict(), indent=2))
         encoder.save(tmp)
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt", "preset": config.preset})

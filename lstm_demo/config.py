@@ -195,6 +195,13 @@ class RunConfig:
         d["labels"] = list(self.labels)
         return d
 
+    def to_stored_dict(self) -> dict[str, Any]:
+        """`to_dict` for what is stored, shown and exported: the vectors file by its name alone, as the
+        app's vectors folder knows it, never a server path (its fingerprint still says which file)."""
+        d = self.to_dict()
+        d["train"]["vectors"] = Path(self.train.vectors).name if self.train.vectors else ""
+        return d
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         """Rebuild from `to_dict` output; unknown keys are rejected so a corrupt file cannot pass."""

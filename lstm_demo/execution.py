@@ -125,7 +125,7 @@ def _finish(
     model_dir = artifacts.save_model_dir(
         settings.runs_dir / run_id, cfg, result.encoder, result.model, metrics
     )
-    store.update_config(run_id, cfg.to_dict())
+    store.update_config(run_id, cfg.to_stored_dict())
     run = store.finish_run(
         run_id,
         status="completed",

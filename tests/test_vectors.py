@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -298,4 +299,8 @@ def test_a_refit_run_from_the_apps_vectors_folder_notes_its_coverage_once(tmp_pa
     [note] = [n for n in run.metrics["notes"] if n.startswith("pretrained vectors")]  # the refit's, alone
     assert note.startswith("pretrained vectors (toy.npy, 8 dimensions, frozen) cover 24 of 24 vocabulary")
     assert run.config["model"]["embedding_dim"] == 8
+    # stored, shown and exported by its name in the vectors folder: no server path leaves the server
+    saved = json.loads((Path(run.summary.model_dir) / "config.json").read_text())
+    for config in (run.config, saved):
+        assert config["train"]["vectors"] == "toy.npy" and len(config["train"]["vectors_sha256"]) == 64
     assert run.config["train"]["vectors_sha256"] == fingerprint(home / "vectors" / "toy.npy")
