@@ -379,6 +379,9 @@ class Store:
         stmt = select(RunRow).where(_CLAIMABLE)
         if devices is not None:
             stmt = stmt.where(func.coalesce(_ASKED_DEVICE, "auto").in_(_fitting_devices(devices)))
+        with self._session() as s:  # idle workers ask every second: no write lock for an empty queue
+            if s.scalar(select(RunRow.id).where(stmt.whereclause).limit(1)) is None:
+                return None
         stmt = stmt.order_by(RunRow.created, RunRow.id).limit(1).with_for_update(skip_locked=True)
         with self._session(write=True) as s:
             row = s.scalars(stmt).first()
