@@ -49,7 +49,8 @@ def test_a_run_submitted_by_another_replica_trains_here_from_its_job_folder(tmp_
         assert svc.job(prepared.run_id).status == "completed"
         assert svc.run(prepared.run_id).summary.status == "completed"
         assert svc.predict(prepared.run_id, ["great fun"])[0].label in LABELS
-        assert not job.job_dir(svc.settings.runs_dir, prepared.run_id).exists()  # cleaned up
+        folder = job.job_dir(svc.settings.runs_dir, prepared.run_id)
+        wait_for(lambda: not folder.exists(), "its job folder to be removed")
     finally:
         svc.shutdown()
 
