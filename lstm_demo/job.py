@@ -3,7 +3,9 @@
 A training that exhausts memory then takes down only itself, and predictions no longer share its
 interpreter. The app writes a job folder (`write_spec`: the run's prepared tables as JSON and a spec
 naming the configuration and the split), `launch`es the child in its own process group and later
-`reap`s it; `execute` does all three for the worker. The database is the channel: the child records
+`reap`s it; `execute` does all three for the worker. With replicas the job folder is written when
+the run is submitted, under the shared `LSTM_DEMO_HOME` (`shared_queue`), so whichever replica
+claims the run launches the child from it. The database is the channel: the child records
 its curve and its end in the run store as an in-process training does, so the Runs tab reads it the
 same way, and its reports also come as JSON lines on its stdout for the Train tab's live view.
 SIGTERM asks the child to stop after its current step (the run ends `cancelled`); a child that dies
@@ -23,10 +25,11 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from . import liveness
 from .config import LIMIT_TABLE, AppSettings, RunConfig
 from .data import Table
 from .names import ACTIVE_STATUSES
@@ -176,9 +179,10 @@ def execute(
     from .service import ServiceError, TrainEvent
 
     run_id = prepared.run_id
-    popen = launch(
-        write_spec(prepared, settings.runs_dir), prepared.config.train.nproc, settings=settings, progress=True
-    )
+    spec = job_dir(settings.runs_dir, run_id) / SPEC
+    if not spec.exists():  # a run from the shared queue has its spec written when it was submitted
+        spec = write_spec(prepared, settings.runs_dir)
+    popen = launch(spec, prepared.config.train.nproc, settings=settings, progress=True)
     cancelled = threading.Event()
     if should_stop is not None:
         threading.Thread(target=_cancel_when, args=(popen, should_stop, cancelled), daemon=True).start()
@@ -198,6 +202,47 @@ def execute(
             raise ServiceError(run.error)
         raise RuntimeError(f"the training process failed: {run.error}")
     yield TrainEvent(run_id, _final(last, run, prepared), run)
+
+
+@dataclass(frozen=True)
+class SharedQueue:
+    """The run store as the one queue of every replica, as the worker uses it (`shared_queue`)."""
+
+    store: Any  # the replica's `Store`
+    replica: str  # this replica's name in the store's claims (`liveness.replica_id`)
+    devices: tuple[str, ...]  # the lanes this replica always runs, claiming what they can train
+    enqueue: Callable[[Any], None]  # writes a prepared run's job folder, then submits its row
+    load: Callable[[str], Any]  # the prepared run of a claimed id, read back from its job folder
+    discard: Callable[[str], None]  # removes a run's job folder
+    poll: float = 1.0  # seconds between two looks at the store when idle
+    renew_every: float = 20.0  # seconds between lease renewals (well inside `store.LEASE_SECONDS`)
+    expire_every: float = 30.0  # seconds between two sweeps for runs whose replica went silent
+
+
+def shared_queue(store: Store, settings: AppSettings) -> SharedQueue:
+    """The run store as the queue of every replica on it: a submitted run's job folder goes under the
+    shared `LSTM_DEMO_HOME`, so whichever replica claims the run reads exactly what was submitted."""
+    from .train import resolve_device
+
+    try:
+        device = str(resolve_device(settings.device))
+        devices = ("cuda:0" if device == "cuda" else device,)  # `auto` and `cuda:0` share one lane
+    except (ValueError, RuntimeError):  # a device this machine lacks: `prepare` says so per run
+        devices = ()
+    runs_dir = settings.runs_dir
+
+    def enqueue(prepared: PreparedRun) -> None:
+        write_spec(prepared, runs_dir)
+        store.submit_run(prepared.run_id)
+
+    return SharedQueue(
+        store=store,
+        replica=liveness.replica_id(),
+        devices=devices,
+        enqueue=enqueue,
+        load=lambda run_id: read_spec(job_dir(runs_dir, run_id) / SPEC),
+        discard=lambda run_id: shutil.rmtree(job_dir(runs_dir, run_id), ignore_errors=True),
+    )
 
 
 def _cancel_when(

@@ -150,6 +150,7 @@ class Service:
             cancel_queued=self._cancel_queued,
             device_of=lambda prepared: prepared.device,
             describe=describe_error,
+            queue=job.shared_queue(self.store, self.settings),  # every replica's runs, in the store
         )
 
     def shutdown(self, *, timeout: float | None = 10.0) -> None:

@@ -4,6 +4,13 @@ The service owns one and is its only caller (`Service.submit`, `follow`, `cancel
 (its row already `queued` in the store) becomes a `Job` that trains in a lane thread, so prediction
 and explanation keep answering while a model trains, and a person who closes the page does not stop
 the training. No gradio and no torch here.
+
+With a `job.SharedQueue` the queue is the run store, shared by every replica of the app: a submitted
+run's job folder is written where every replica reads it, and each lane claims the oldest run its
+device fits (`Store.claim_next`), whichever replica submitted it. A housekeeping thread renews the
+lease of each run trained here, stops one whose cancel was asked on any replica, follows in the
+store the runs submitted here but trained elsewhere, and gives up on runs whose replica went silent
+(`Store.expire_leases`).
 """
 
 from __future__ import annotations
@@ -112,11 +119,13 @@ class TrainingWorker:
         cancel_queued: Callable[[str], Any] | None = None,
         device_of: Callable[[Any], str] | None = None,
         describe: Callable[[BaseException], str] | None = None,
+        queue: Any = None,
     ) -> None:
         """`execute(prepared, should_stop)` trains and yields events whose `.progress` is a `train.Progress`
         and whose last one carries `.run`; `cancel_queued(run_id)` records a run cancelled before it
         started; `device_of(prepared)` names the device whose lane the run waits in; `describe(error)`
-        words a failure for the job's followers (it logs what it does not show)."""
+        words a failure for the job's followers (it logs what it does not show); with `queue` (a
+        `job.SharedQueue`), the runs wait in the store every replica shares, not in this process."""
         self._execute = execute
         self._cancel_queued = cancel_queued
         self._describe = describe or _logged
@@ -127,6 +136,14 @@ class TrainingWorker:
         self._running: dict[str, Job] = {}  # device -> job
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._closing = False
+        self._queue = queue
+        self._claimed: set[str] = set()  # runs this replica's lanes claimed and have not finished
+        self._submissions = 0  # bumped on each submit, so an idle lane looks at the store at once
+        if queue is not None:
+            with self._lock:
+                for device in queue.devices:
+                    self._start_lane(device)
+                self._threads["housekeeping"] = self._start_thread("train-housekeeping", self._housekeep)
 
     # ------------------------------------------------------------------ submitting and cancelling
 
@@ -138,18 +155,43 @@ class TrainingWorker:
             if self._closing:
                 raise RuntimeError("the training worker is shutting down")
             self._jobs[job.run_id] = job
-            self._queues.setdefault(device, deque()).append(job)
-            if device not in self._threads:
-                thread = threading.Thread(
-                    target=self._lane, args=(device,), name=f"train-{device}", daemon=True
-                )
-                self._threads[device] = thread
-                thread.start()
+            if self._queue is None:
+                self._queues.setdefault(device, deque()).append(job)
+            self._start_lane(device)
+        if self._queue is not None:
+            self._enqueue(job)
+        with self._lock:
+            self._submissions += 1
             self._lock.notify_all()
         return job
 
+    def _enqueue(self, job: Job) -> None:
+        try:
+            self._queue.enqueue(job.prepared)
+        except BaseException as e:  # the run cannot reach the queue: it ends here, said to the caller
+            with self._lock:
+                self._jobs.pop(job.run_id, None)
+            self._queue.discard(job.run_id)
+            self._queue.store.finish_run(job.run_id, status="failed", error=self._describe(e))
+            raise
+
+    def _start_lane(self, device: str) -> None:
+        """A lane for `device` unless it has one (the caller holds the lock)."""
+        if device not in self._threads:
+            lane = self._lane if self._queue is None else self._claiming_lane
+            self._threads[device] = self._start_thread(f"train-{device}", lane, device)
+
+    @staticmethod
+    def _start_thread(name: str, target: Callable[..., None], *args: Any) -> threading.Thread:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        return thread
+
     def cancel(self, run_id: str) -> bool:
-        """Cancel a queued run at once or ask a running one to stop; False when it is not active here."""
+        """Cancel a queued run at once or ask a running one to stop; False when it is not active here
+        (with a shared queue: on any replica)."""
+        if self._queue is not None:
+            return self._cancel_shared(run_id)
         with self._lock:
             job = self._jobs.get(run_id)
             if job is None or job.finished:
@@ -162,6 +204,27 @@ class TrainingWorker:
         if queued:
             self._end_queued(job)
         return True
+
+    def _cancel_shared(self, run_id: str, running: bool = True) -> bool:
+        """Through the store: a waiting run ends here at once; a running one is stopped by the replica
+        that trains it (this one at once, another at its next look at the store)."""
+        with self._lock:
+            job = self._jobs.get(run_id)
+            if job is not None and job.finished:
+                return False
+            if job is not None and run_id in self._claimed:
+                job._stop.set()
+                return True
+        status = self._queue.store.request_cancel(run_id, running=running)
+        if status == "queued":
+            if job is None:
+                if self._cancel_queued is not None:
+                    self._cancel_queued(run_id)
+            else:
+                job._stop.set()
+                self._end_queued(job)
+            self._queue.discard(run_id)
+        return status in ("queued", "running") if running else status == "queued"
 
     def _end_queued(self, job: Job) -> None:
         error = None
@@ -194,10 +257,12 @@ class TrainingWorker:
             job = self._jobs.get(run_id)
             if job is None or job.finished:
                 return None
-            if self._running.get(job.device) is job:
+            if self._running.get(job.device) is job or job.status == "running":
                 return 0
-            queue = self._queues.get(job.device, deque())
-            return queue.index(job) + 1 if job in queue else None
+            if self._queue is None:
+                queue = self._queues.get(job.device, deque())
+                return queue.index(job) + 1 if job in queue else None
+        return self._queue.store.place_in_queue(run_id)
 
     # ------------------------------------------------------------------ the lanes
 
@@ -215,6 +280,64 @@ class TrainingWorker:
                 with self._lock:
                     self._running.pop(device, None)
                 self._forget_old()
+
+    def _claiming_lane(self, device: str) -> None:
+        """Claim from the shared queue what `device` can train, one run at a time, until closing."""
+        queue = self._queue
+        while True:
+            with self._lock:
+                if self._closing:
+                    return
+                seen = self._submissions
+            try:
+                run_id = queue.store.claim_next(queue.replica, [device])
+            except Exception:  # the database is away: try again at the next look
+                log.exception("could not claim a run for %s", device)
+                run_id = None
+            if run_id is None:
+                self._idle(seen, queue.poll)
+                continue
+            job = self._hold(run_id, device)
+            if job is None:  # claimed as this replica began to shut down: another one trains it
+                queue.store.release_run(run_id, queue.replica)
+                return
+            try:
+                self._run_claimed(job, device)
+            finally:
+                queue.discard(run_id)
+                with self._lock:
+                    self._claimed.discard(run_id)
+                    self._running.pop(device, None)
+                self._forget_old()
+
+    def _hold(self, run_id: str, device: str) -> Job | None:
+        """The job of a run just claimed, now running on `device`'s lane; None when closing."""
+        with self._lock:
+            if self._closing:
+                return None
+            job = self._jobs.get(run_id)
+            if job is None:  # submitted by another replica: this one follows it from now on
+                job = self._jobs[run_id] = Job(run_id=run_id, device=device, prepared=None)
+            self._claimed.add(run_id)
+            self._running[device] = job
+            return job
+
+    def _idle(self, seen: int, seconds: float) -> None:
+        """Wait until a run is submitted here after the `seen`th, closing begins, or `seconds` pass."""
+        with self._lock:
+            self._lock.wait_for(lambda: self._closing or self._submissions != seen, seconds)
+
+    def _run_claimed(self, job: Job, device: str) -> None:
+        if job.prepared is None:
+            try:
+                job.prepared = self._queue.load(job.run_id)
+            except Exception as e:  # its job folder is gone or unreadable: the run cannot train
+                error = f"its job folder could not be read: {self._describe(e)}"
+                run = self._queue.store.finish_run(job.run_id, status="failed", error=error)
+                job._update(status="failed", error=error, run=run)
+                return
+        job.prepared.device = device  # the lane `claim_next` found it fits
+        self._run(job)
 
     def _run(self, job: Job) -> None:
         job._update(status="running")
@@ -245,8 +368,70 @@ class TrainingWorker:
             for rid in finished[: max(0, len(finished) - KEEP_FINISHED)]:
                 del self._jobs[rid]
 
+    # ------------------------------------------------------------------ sharing the queue
+
+    def _housekeep(self) -> None:
+        queue = self._queue
+        renewed = expired = time.monotonic()
+        while True:
+            with self._lock:
+                if self._lock.wait_for(lambda: self._closing, queue.poll):
+                    return
+            now = time.monotonic()
+            try:
+                self._stop_cancelled()
+                if now - renewed >= queue.renew_every:
+                    renewed = now
+                    self._renew()
+                if now - expired >= queue.expire_every:
+                    expired = now
+                    queue.store.expire_leases()
+                self._follow_elsewhere()
+            except Exception:  # the database is away: the next round tries again
+                log.exception("the training queue's housekeeping failed")
+
+    def _trained_here(self) -> dict[str, Job]:
+        with self._lock:
+            return {rid: self._jobs[rid] for rid in self._claimed if rid in self._jobs}
+
+    def _stop_cancelled(self) -> None:
+        """Stop the runs trained here whose cancel was asked on any replica."""
+        jobs = self._trained_here()
+        for run_id in self._queue.store.cancel_requests(list(jobs)) if jobs else ():
+            jobs[run_id]._stop.set()
+
+    def _renew(self) -> None:
+        """Hold the runs trained here; one taken away (its lease expired) stops, as its result
+        would overwrite the `interrupted` every replica already shows."""
+        store, replica = self._queue.store, self._queue.replica
+        for run_id, job in self._trained_here().items():
+            if not store.renew_lease(run_id, replica) and not job.finished:
+                summary = store.summaries([run_id]).get(run_id)
+                if summary is None or summary.status == "interrupted":
+                    log.warning("run %s: this replica lost its lease; stopping its training", run_id)
+                    job._stop.set()
+
+    def _follow_elsewhere(self) -> None:
+        """Bring the jobs submitted here but claimed by another replica up to date from the store."""
+        with self._lock:
+            jobs = {
+                rid: job for rid, job in self._jobs.items() if not job.finished and rid not in self._claimed
+            }
+        if not jobs:
+            return
+        for run_id, run in self._queue.store.summaries(list(jobs)).items():
+            job = jobs[run_id]
+            if run.status in FINISHED_STATUSES:
+                job._update(status=run.status, run=run, error=run.error, prepared=None)
+            elif run.status != job.status:
+                job._update(status=run.status)
+
     def shutdown(self, *, cancel: bool = True, timeout: float | None = 30.0) -> None:
-        """Stop taking work; with `cancel`, cancel the queued runs and ask the running ones to stop."""
+        """Stop taking work; with `cancel`, cancel the queued runs and ask the running ones to stop
+        (with a shared queue: the runs submitted here that no replica has claimed yet)."""
+        if self._queue is not None:
+            self._shutdown_shared(cancel, timeout)
+            return
         with self._lock:
             self._closing = True
             queued = [job for q in self._queues.values() for job in q] if cancel else []
@@ -260,6 +445,26 @@ class TrainingWorker:
             job._stop.set()
             self._end_queued(job)
         if cancel:
+            for job in running:
+                job._stop.set()
+        for thread in threads:
+            thread.join(timeout)
+
+    def _shutdown_shared(self, cancel: bool, timeout: float | None) -> None:
+        with self._lock:
+            self._closing = True
+            waiting = [
+                rid for rid, job in self._jobs.items() if not job.finished and rid not in self._claimed
+            ]
+            running = list(self._running.values())
+            threads = [*self._threads.values()]
+            self._lock.notify_all()
+        if cancel:
+            for run_id in waiting:
+                try:
+                    self._cancel_shared(run_id, running=False)
+                except Exception:
+                    log.exception("could not cancel run %s at shutdown", run_id)
             for job in running:
                 job._stop.set()
         for thread in threads:

@@ -50,10 +50,14 @@ print(json.dumps({"replica": replica, "claimed": claimed}))
 
 
 def _queue(store: Store, n: int, device: str = "auto") -> list[str]:
-    return [
+    """`n` runs submitted to the shared queue, oldest first."""
+    ids = [
         store.create_run(config={"train": {"device": device}}, preset="fast", dataset_id=None).id
         for _ in range(n)
     ]
+    for run_id in ids:
+        store.submit_run(run_id)
+    return ids
 
 
 def _claims(store_url: str) -> dict[str, str | None]:
@@ -102,6 +106,52 @@ def test_a_claim_takes_the_oldest_queued_run_and_holds_it(store: Store, store_ur
     assert _claims(store_url) == {first: "replica-a", second: "replica-b"}
 
 
+def test_only_submitted_runs_are_claimed_and_a_cancel_takes_a_waiting_run_off_the_queue(
+    store: Store,
+) -> None:
+    # the command line's run: queued by its own process, which trains it; never any replica's
+    mine = store.create_run(config={}, preset="fast", dataset_id=None).id
+    first, second, third = _queue(store, 3)
+    assert [store.place_in_queue(r) for r in (mine, first, second, third)] == [None, 1, 2, 3]
+    assert store.request_cancel(second) == "queued"
+    assert store.place_in_queue(third) == 2
+    assert store.claim_next("replica-a", None, 60) == first
+    assert store.claim_next("replica-a", None, 60) == third
+    assert store.claim_next("replica-a", None, 60) is None
+    assert store.get_run(second).summary.status == "queued"  # the canceller records the end
+    assert store.cancel_requests([first, second, third]) == {second}
+
+
+def test_a_cancel_of_a_running_run_is_a_request_its_replica_reads(store: Store) -> None:
+    running, waiting = _queue(store, 2)
+    store.claim_next("replica-a", None, 60)
+    assert store.request_cancel(waiting, running=False) == "queued"  # a shutdown takes the waiting only
+    assert store.request_cancel(running, running=False) == "running"
+    assert store.cancel_requests([running]) == set()
+    assert store.request_cancel(running) == "running"
+    assert store.cancel_requests([running, waiting]) == {running, waiting}
+    store.finish_run(running, status="cancelled")
+    assert store.request_cancel(running) == "cancelled"
+    with pytest.raises(StoreError, match="no run"):
+        store.request_cancel("nosuchrun")
+    with pytest.raises(StoreError, match="only a queued run"):
+        store.submit_run(running)
+
+
+def test_a_submitted_run_outlives_its_replica_and_an_unsubmitted_one_does_not(
+    store: Store, store_url: str
+) -> None:
+    submitted = _queue(store, 1)[0]
+    unsubmitted = store.create_run(config={}, preset="fast", dataset_id=None).id
+    _sql(store_url, "UPDATE runs SET pid = :dead", dead=_dead_pid())  # their creator is gone
+    assert store.expire_leases() == [unsubmitted]
+    assert store.claim_next("replica-b", None, 60) == submitted  # another replica trains it
+    assert {r.id: r.status for r in store.list_runs()} == {
+        submitted: "running",
+        unsubmitted: "interrupted",
+    }
+
+
 def test_a_claim_skips_a_run_another_transaction_holds(store: Store, store_url: str) -> None:
     if store.backend == "sqlite":
         pytest.skip("SQLite has no row locks: its one writer at a time makes claims wait in turn")
@@ -141,6 +191,7 @@ def test_a_replica_claims_only_runs_its_devices_can_train(
 ) -> None:
     config = {"train": {"device": asked}} if asked else {"train": {}}
     run = store.create_run(config=config, preset="fast", dataset_id=None)
+    store.submit_run(run.id)
     assert store.claim_next("replica-a", devices, 60) == (run.id if claimed else None)
     assert store.get_run(run.id).summary.status == ("running" if claimed else "queued")
 
@@ -187,6 +238,16 @@ def test_only_the_claiming_replica_renews_and_only_while_running(store: Store) -
     assert store.expire_leases(now=far) == [] and store.get_run(run).summary.status == "completed"
 
 
+def test_a_claimed_run_given_back_waits_for_the_next_claim(store: Store) -> None:
+    (run,) = _queue(store, 1)
+    store.claim_next("replica-a", None, 60)
+    assert not store.release_run(run, "replica-b")  # not its claim
+    assert store.release_run(run, "replica-a")
+    summary = store.get_run(run).summary
+    assert (summary.status, summary.started) == ("queued", None)
+    assert store.claim_next("replica-b", None, 60) == run
+
+
 @pytest.mark.parametrize("seconds", [0, -1.0, math.nan, math.inf, "60"])
 def test_a_lease_must_last_a_positive_finite_time(store: Store, seconds: object) -> None:
     (run,) = _queue(store, 1)
@@ -222,3 +283,76 @@ def test_the_compose_file_points_every_replica_at_one_database_and_one_home() ->
     assert len(mounts) == 1 and mounts.pop().split(":")[0] in compose["volumes"]  # a shared named volume
     ports = [p.split(":")[0] for s in apps.values() for p in s["ports"]]
     assert len(set(ports)) == len(ports)
+
+
+# One app replica: a `Service` of its own, as `lstm-demo serve` holds one, on the shared database and
+# home. It counts the trainings it launches, waits for the start signal, submits its runs, waits
+# until every run of both replicas has ended, then predicts each and prints what it saw.
+REPLICA = """
+import json, random, sys, time
+from pathlib import Path
+from lstm_demo import job
+from lstm_demo.config import AppSettings
+from lstm_demo.service import Service
+
+home, url, csv, folder, mine, total = sys.argv[1:7]
+folder, launched, launch = Path(folder), [], job.launch
+job.launch = lambda spec, *a, **k: launched.append(Path(spec).parent.name[1:-4]) or launch(spec, *a, **k)
+env = {"LSTM_DEMO_HOME": home, "LSTM_DEMO_DB_URL": url, "LSTM_DEMO_DEVICE": "cpu"}
+svc = Service(AppSettings.from_env(env))
+tiny = {"model__embedding_dim": 8, "model__hidden_size": 8, "train__epochs": 1}
+(folder / f"ready-{random.random()}").touch()
+while not (folder / "go").exists():
+    time.sleep(0.01)
+submitted = [svc.submit(svc.prepare(csv, preset_name="fast", overrides=tiny)).run_id for _ in range(int(mine))]
+deadline = time.monotonic() + 300
+while True:
+    runs = svc.runs()
+    if len(runs) == int(total) and all(r.status not in ("queued", "running") for r in runs):
+        break
+    assert time.monotonic() < deadline, [(r.id, r.status) for r in runs]
+    time.sleep(0.1)
+predicted = {r.id: svc.predict(r.id, ["great fun"])[0].label for r in runs}
+svc.shutdown()
+print(json.dumps({"submitted": submitted, "launched": launched, "predicted": predicted}))
+"""
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not os.environ.get("LSTM_DEMO_TEST_PG_URL"), reason="needs LSTM_DEMO_TEST_PG_URL")
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_two_app_processes_train_each_run_once_and_both_predict_every_run(store_url: str, tmp_path: Path):
+    from helpers import LABELS, write_toy_csv
+
+    csv = write_toy_csv(tmp_path / "toy.csv", n=40)
+    home, signals = tmp_path / "home", tmp_path / "signals"
+    signals.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = [str(home), store_url, str(csv), str(signals), "3", "6"]
+    replicas = [
+        subprocess.Popen([sys.executable, "-c", REPLICA, *args], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(signals.glob("ready-*"))) < 2:
+            assert time.monotonic() < deadline and all(r.poll() is None for r in replicas)
+            time.sleep(0.05)
+        (signals / "go").touch()  # both submit at once
+        results = [json.loads(r.communicate(timeout=300)[0]) for r in replicas]
+    finally:
+        for r in replicas:
+            r.kill()
+    assert all(r.returncode == 0 for r in replicas)
+
+    runs = sorted(run_id for r in results for run_id in r["submitted"])
+    assert len(runs) == 6
+    assert sorted(run_id for r in results for run_id in r["launched"]) == runs  # each trained once
+    with Store(store_url) as store:
+        assert {s.id: s.status for s in store.list_runs()} == dict.fromkeys(runs, "completed")
+        for run_id in runs:
+            assert len([p for p in store.get_run(run_id).curve if p.kind == "epoch"]) == 1
+    claimers = {owner for _, owner in _sql(store_url, "SELECT id, claimed_by FROM runs")}
+    assert len(claimers) <= 2 and None not in claimers  # every run claimed, by one of the replicas
+    for result in results:  # each replica predicts every run, whichever trained it
+        assert sorted(result["predicted"]) == runs and set(result["predicted"].values()) <= set(LABELS)

@@ -384,7 +384,7 @@ def test_upgrade_from_first_revision_keeps_rows(store_url: str) -> None:
         assert store.get_run(new.id).curve[0].extra == {"lr": 0.1}
         assert store.integrity_check() == "ok"
     Store(store_url).close()  # reopening at head changes nothing
-    assert _sql(store_url, "SELECT version_num FROM alembic_version") == [("0004",)]
+    assert _sql(store_url, "SELECT version_num FROM alembic_version") == [("0005",)]
 
 
 def test_upgrade_drops_the_owner_column_and_keeps_runs_and_their_metrics(store_url: str) -> None:

@@ -313,11 +313,61 @@ class Store:
 
     # -- sharing one queue among replicas --------------------------------------------------
 
+    def submit_run(self, run_id: str) -> None:
+        """Put a queued run on the queue every replica claims from (`claim_next`); its job folder,
+        which any replica reads, must be written first. A queued run never submitted (the command
+        line's, which its own process trains) is never claimed."""
+        with self._session(write=True) as s:
+            row = _get(s, run_id)
+            if row.status != "queued":
+                raise StoreError(f"run {run_id!r} is {row.status}; only a queued run can be submitted")
+            row.submitted = _now()
+
+    def request_cancel(self, run_id: str, *, running: bool = True) -> str:
+        """Ask for a run to be cancelled; returns its status when asked. A queued run is no longer
+        claimed (the caller then records it cancelled); the replica training a running one (with
+        `running`) sees the request (`cancel_requests`) and stops it; a finished run is left alone."""
+        with self._session(write=True) as s:
+            # FOR UPDATE: a claim in progress finishes first, so the run is either queued or claimed
+            row = s.scalars(select(RunRow).where(RunRow.id == run_id).with_for_update()).first()
+            if row is None:
+                raise StoreError(_no_run(run_id))
+            if row.status == "queued" or (running and row.status == "running"):
+                row.cancel_requested = row.cancel_requested or _now()
+            return row.status
+
+    def cancel_requests(self, run_ids: Sequence[str]) -> set[str]:
+        """Those of `run_ids` someone asked to cancel."""
+        with self._session() as s:
+            asked = (RunRow.id.in_(list(run_ids))) & RunRow.cancel_requested.is_not(None)
+            return set(s.scalars(select(RunRow.id).where(asked)))
+
+    def place_in_queue(self, run_id: str) -> int | None:
+        """1 for the next run any replica claims, 2 after it...; None when the run is not waiting."""
+        with self._session() as s:
+            row = _get(s, run_id)
+            if row.status != "queued" or row.submitted is None:
+                return None
+            ahead = _CLAIMABLE & (
+                (RunRow.created < row.created) | ((RunRow.created == row.created) & (RunRow.id < row.id))
+            )
+            return 1 + s.scalar(select(func.count()).select_from(RunRow).where(ahead))
+
+    def summaries(self, run_ids: Sequence[str]) -> dict[str, RunSummary]:
+        """The runs of `run_ids` that exist, by id (without their curves: cheap to ask often)."""
+        stmt = (
+            select(*SUMMARY_COLUMNS, DatasetRow.name.label("dataset_name"))
+            .outerjoin(DatasetRow, RunRow.dataset_id == DatasetRow.id)
+            .where(RunRow.id.in_(list(run_ids)))
+        )
+        with self._session() as s:
+            return {row.id: _summary(row, row.dataset_name) for row in s.execute(stmt)}
+
     def claim_next(
         self, replica: str, devices: Sequence[str] | None = None, lease_seconds: float = LEASE_SECONDS
     ) -> str | None:
-        """Move the oldest queued run this replica can train to `running`, held by `replica` for
-        `lease_seconds`; returns its id, or None when no queued run fits.
+        """Move the oldest submitted run (`submit_run`) this replica can train to `running`, held by
+        `replica` for `lease_seconds`; returns its id, or None when no waiting run fits.
 
         `devices` are the ones the replica trains on (`cpu`, `cuda:0`, `mps`...): a run asking for
         `auto` fits any replica, one asking for `cuda` a replica with a CUDA device, otherwise the
@@ -326,9 +376,12 @@ class Store:
         them, and on SQLite the write lock taken at BEGIN lets one claim run at a time.
         """
         _check_lease(lease_seconds)
-        stmt = select(RunRow).where(RunRow.status == "queued")
+        stmt = select(RunRow).where(_CLAIMABLE)
         if devices is not None:
             stmt = stmt.where(func.coalesce(_ASKED_DEVICE, "auto").in_(_fitting_devices(devices)))
+        with self._session() as s:  # idle workers ask every second: no write lock for an empty queue
+            if s.scalar(select(RunRow.id).where(stmt.whereclause).limit(1)) is None:
+                return None
         stmt = stmt.order_by(RunRow.created, RunRow.id).limit(1).with_for_update(skip_locked=True)
         with self._session(write=True) as s:
             row = s.scalars(stmt).first()
@@ -339,6 +392,17 @@ class Store:
             for key, value in liveness.owner(os.getpid()).items():
                 setattr(row, key, value)
             return row.id
+
+    def release_run(self, run_id: str, replica: str) -> bool:
+        """Give a run `replica` claimed but has not started training back to the queue (the replica
+        is shutting down); False when it is not that replica's running run."""
+        with self._session(write=True) as s:
+            held = (RunRow.id == run_id) & (RunRow.claimed_by == replica) & (RunRow.status == "running")
+            back = {"status": "queued", "started": None, "claimed_by": None, "lease_until": None}
+            result = s.execute(
+                update(RunRow).where(held).values(**back), execution_options={"synchronize_session": False}
+            )
+            return result.rowcount == 1
 
     def renew_lease(self, run_id: str, replica: str, lease_seconds: float = LEASE_SECONDS) -> bool:
         """Extend `replica`'s hold on its running run by `lease_seconds` from now. False when the run
@@ -363,11 +427,13 @@ class Store:
         one does but started at another time (a reused pid). A run owned by another host is gone
         on SQLite (WAL needs every process on one machine, so that host is a previous container
         or machine) and left alone on PostgreSQL (it may still be training there).
+        A submitted run still waiting to be claimed is left alone: any replica may train it.
         Metrics rows are kept; `finished` becomes the time of the run's last sign of life.
         """
         with self._session(write=True) as s:
             now = now or self._clock(s)
             unowned = RunRow.lease_until.is_(None) | (RunRow.lease_until < now)
+            unowned &= ~_CLAIMABLE  # a submitted run waits for any replica, not for its submitter
             # FOR UPDATE: a renewal committed meanwhile is seen here, not overwritten
             candidates = s.scalars(
                 select(RunRow)
@@ -571,6 +637,9 @@ def _unrelated(s: Session, run_id: str) -> bool:
     related = or_(RunRow.id.in_(prefixes), RunRow.id.startswith(run_id, autoescape=True))
     return s.scalar(select(RunRow.id).where(related).limit(1)) is None
 
+
+# a run any replica's worker may claim: submitted to the shared queue, not yet claimed nor cancelled
+_CLAIMABLE = (RunRow.status == "queued") & RunRow.submitted.is_not(None) & RunRow.cancel_requested.is_(None)
 
 # the device a run's configuration asks for (`auto` when it names none), read inside the database
 _ASKED_DEVICE = RunRow.config[("train", "device")].as_string()

@@ -101,6 +101,10 @@ class RunRow(Base):
     # The replica whose worker claimed the run, and until when: past it, any replica may give up on it.
     claimed_by: Mapped[str | None] = mapped_column(String(255))
     lease_until: Mapped[datetime | None]
+    # When the run joined the queue every replica's worker claims from (its job folder written), and
+    # when someone asked to cancel it: a claim skips it, and the replica training it stops it.
+    submitted: Mapped[datetime | None]
+    cancel_requested: Mapped[datetime | None]
 
 
 class MetricRow(Base):
@@ -122,5 +126,15 @@ class MetricRow(Base):
 
 
 # What a run summary is built from: everything but the JSON blobs, the owner process and its claim.
-_NOT_SUMMARY = ("config", "metrics", "pid", "host", "process_tag", "claimed_by", "lease_until")
+_NOT_SUMMARY = (
+    "config",
+    "metrics",
+    "pid",
+    "host",
+    "process_tag",
+    "claimed_by",
+    "lease_until",
+    "submitted",
+    "cancel_requested",
+)
 SUMMARY_COLUMNS = [c for c in RunRow.__table__.columns if c.name not in _NOT_SUMMARY]
