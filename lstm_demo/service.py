@@ -349,8 +349,9 @@ class Service:
         yield from job.follow(interval, heartbeat)
 
     def cancel(self, run_id: str) -> bool:
-        """Cancel a queued run at once, or ask a running one to stop after its current step; False when
-        it is not queued or running in this app."""
+        """Cancel a queued run at once, or ask a running one to stop after its current step (with a
+        shared queue, through the store, wherever a replica trains it); False when it is not queued or
+        running."""
         return self._worker.cancel(self.resolve(run_id))
 
     def position(self, run_id: str) -> int | None:
