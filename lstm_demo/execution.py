@@ -125,7 +125,6 @@ def _finish(
     model_dir = artifacts.save_model_dir(
         settings.runs_dir / run_id, cfg, result.encoder, result.model, metrics
     )
-    store.update_config(run_id, cfg.to_stored_dict())
     run = store.finish_run(
         run_id,
         status="completed",
@@ -139,6 +138,7 @@ def _finish(
         best_epoch=result.best_epoch,
         epochs_run=result.epochs_run,
         model_dir=str(model_dir),
+        config=cfg.to_stored_dict(),
     )
     if keep is not None:  # so no first prediction reads the model back (its metrics as JSON give them)
         as_read = json.loads(json.dumps(metrics))

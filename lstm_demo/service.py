@@ -258,7 +258,9 @@ class Service:
             label_column=table.label_column or "",
             label_counts=table.label_counts(),
         )
-        run = self.store.create_run(config=cfg.to_stored_dict(), preset=cfg.preset, dataset_id=dataset.id, name=name)
+        run = self.store.create_run(
+            config=cfg.to_stored_dict(), preset=cfg.preset, dataset_id=dataset.id, name=name
+        )
         return PreparedRun(
             run.id, cfg, table, train_idx, val_idx, val_table, test_table, [*table.notes, *adapted], device
         )

@@ -452,7 +452,7 @@ def test_the_file_is_parsed_once_from_upload_to_queued_run(svc, tmp_path, monkey
     parses, devices, writes = [], [], []
     monkeypatch.setattr(data, "parse", _counting(data.parse, parses))
     monkeypatch.setattr(service, "resolve_device", _counting(service.resolve_device, devices))
-    monkeypatch.setattr(svc.store, "update_config", _counting(svc.store.update_config, writes))
+    monkeypatch.setattr(svc.store, "finish_run", _counting(svc.store.finish_run, writes))
     path = write_toy_csv(tmp_path / "t.csv", n=40)
     svc.inspect(path)  # the upload
     svc.inspect(path, "text", "label")  # a column chosen

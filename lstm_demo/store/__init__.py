@@ -262,8 +262,11 @@ class Store:
         epochs_run: int | None = None,
         model_dir: str | None = None,
         error: str | None = None,
+        config: dict | None = None,
     ) -> RunSummary:
-        """Record how a run ended; the arguments left as None keep what is stored."""
+        """Record how a run ended; the arguments left as None keep what is stored. `config`: the
+        configuration as trained, with what only the data told (the vocabulary size, an `auto` run's
+        choice), in the same write as the result."""
         if status not in FINISHED_STATUSES:
             raise StoreError(f"a run finishes as one of {FINISHED_STATUSES}, not {status!r}")
         with self._session(write=True) as s:
@@ -278,6 +281,7 @@ class Store:
                 ("epochs_run", epochs_run),
                 ("model_dir", model_dir),
                 ("error", error),
+                ("config", config),
             ):
                 if value is not None:
                     setattr(row, key, value)
@@ -288,11 +292,6 @@ class Store:
             row = _get(s, self._resolve(s, run_id))
             row.name = name or None
             return _summary(row, _dataset_name(s, row.dataset_id))
-
-    def update_config(self, run_id: str, config: dict) -> None:
-        """Replace the stored configuration (training fills in what only the data tells: vocabulary size)."""
-        with self._session(write=True) as s:
-            _get(s, self._resolve(s, run_id)).config = config
 
     def mark_failed(self, run_id: str, error: str) -> RunSummary:
         """Mark a finished run failed (doctor: its model files are gone)."""
