@@ -641,3 +641,26 @@ def test_an_integrated_gradients_delta_over_the_tolerance_shows_a_banner_over_th
     assert "NO" in text_of(page, "#explain-table")
     screenshot(page, "explain-ig-warning")
     assert not visit.errors
+
+
+def test_an_examples_training_is_followed_by_a_second_tab(visit: Visit, app_url: str) -> None:
+    page = visit.page
+    open_tab(page, "examples")
+    page.click("#example-movie-reviews")
+    progress = page.locator("#train-progress [data-status]")
+    progress.wait_for(state="attached")
+    run_id = progress.get_attribute("data-run")
+    second = page.context.new_page()
+    try:
+        second.goto(app_url)
+        second.locator(f"#train-progress [data-run='{run_id}']").wait_for(state="attached")
+        assert f"following your run {run_id}" in wait_for_text(second, "#train-message", "following")
+        second.click("#train-cancel")
+    finally:
+        second.close()
+    page.wait_for_selector(
+        f"#train-progress [data-run='{run_id}'][data-status=cancelled], "
+        f"#train-progress [data-run='{run_id}'][data-status=completed]",
+        timeout=TRAIN_MS,
+    )
+    assert not visit.errors
