@@ -607,6 +607,20 @@ class Service:
             self._cache.clear()
         return report
 
+    # ------------------------------------------------------------------ estimates
+
+    def estimate(
+        self, train_path: str | os.PathLike[str], *, preset_name: str = "default", **options: Any
+    ) -> Any:
+        """Seconds per epoch on this app's device, from a few timed steps on the uploaded rows
+        (`estimate.epoch_time`; `options`: text_column, label_column, overrides)."""
+        from . import estimate
+
+        parsed = self._uploads.parse(train_path)
+        return estimate.epoch_time(
+            parsed, preset_name=preset_name, limits=self.limits, device=self.settings.device, **options
+        )
+
 
 _NO_TOKENS = "the text has no words the model's tokenizer knows: type a longer sentence"
 

@@ -560,3 +560,107 @@ def test_screenshots_of_every_tab_at_two_sizes(browser: Any, app_url: str, two_r
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOTS / f"{name}-{size}.png"), full_page=False)
         context.close()
+
+
+def test_the_estimate_before_start_says_the_time_per_epoch_and_the_device(
+    visit: Visit, tmp_path: Path
+) -> None:
+    page = visit.page
+    page.wait_for_selector("#train-start:has-text('Start training')")  # the page load leaves Start labelled
+    upload(page, write_toy_csv(tmp_path / "estimated.csv", n=200, seed=5))
+    wait_for_text(page, "#data-summary", "rows")
+    page.click("#train-estimate-button")
+    said = wait_for_text(page, "#train-estimate", "Estimate:", timeout=TRAIN_MS)
+    assert re.search(r"Estimate: (about \d+s|under a second) per epoch on this machine's cpu", said), said
+    assert "for 8 epochs" in said and "180 training rows" in said  # the fast preset, 10% held out
+    screenshot(page, "train-estimate")
+    choose(page, "#preset", "default")  # other settings: the estimate no longer holds
+    wait_for_text(page, "#train-estimate", "^\\s*$")
+    assert page.locator("#train-progress [data-status]").count() == 0  # nothing was trained
+    assert not visit.errors
+
+
+def set_number(page: Any, slider: str, value: int) -> None:
+    """Type a value into a Gradio slider's number box (taken when the box loses focus)."""
+    box = page.locator(f"{slider} input[type=number]")
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def test_a_second_tab_follows_its_own_training_not_the_newest(
+    visit: Visit, app_url: str, tmp_path: Path
+) -> None:
+    """This browser's training is followed by its second tab, though a newer one (from the HTTP API) waits."""
+    page = visit.page
+    upload(page, write_toy_csv(tmp_path / "mine.csv", n=400, seed=8))
+    wait_for_text(page, "#data-summary", "rows")
+    set_number(page, "#epochs", 100)
+    page.click("#train-start")
+    mine = page.locator("#train-progress [data-status]")
+    mine.wait_for(state="attached")
+    run_id = mine.get_attribute("data-run")
+    newest = api_train(
+        app_url, write_toy_csv(tmp_path / "theirs.csv", n=400), "theirs", wait=False, epochs=60
+    )
+    second = page.context.new_page()  # the same browser: its local storage, not its Gradio session
+    try:
+        second.goto(app_url)
+        progress = second.locator(f"#train-progress [data-run='{run_id}']")
+        progress.wait_for(state="attached")
+        assert f"following your run {run_id}" in wait_for_text(second, "#train-message", "following")
+        second.click("#train-cancel")
+        second.wait_for_selector(
+            f"#train-progress [data-run='{run_id}'][data-status=cancelled]", timeout=TRAIN_MS
+        )
+    finally:
+        second.close()
+        Client(app_url, verbose=False).predict(newest, api_name="/cancel")
+    assert newest != run_id and not visit.errors
+
+
+def test_an_integrated_gradients_delta_over_the_tolerance_shows_a_banner_over_the_attributions(
+    visit: Visit, app_url: str, tmp_path: Path
+) -> None:
+    """A model trained with a huge step size is far from linear: 8 integration steps miss the score change
+    by far more than the 5% tolerated (48-80% on this sentence when measured)."""
+    data = write_toy_csv(tmp_path / "sharp.csv", n=100, seed=7)
+    run_id = api_train(app_url, data, "sharp", epochs=4, train__learning_rate=1.0, train__grad_clip=0.0)
+    page = visit.page
+    open_tab(page, "explain")
+    choose(page, "#explain-run", run_id)
+    page.fill("#explain-text textarea", "the film was great and dull")
+    set_number(page, "#explain-steps", 8)
+    page.click("#explain-button")
+    banner = wait_for_text(page, "#explain-message", "tolerated")
+    assert "Integrated Gradients" in banner and "raise the integration steps" in banner
+    page.wait_for_selector("#explain-highlights .lstm-demo-token")
+    warning = page.locator("#explain-message .lstm-demo-msg-warning")
+    assert warning.is_visible()
+    over, words = warning.bounding_box(), page.locator("#explain-highlights").bounding_box()
+    assert over["y"] + over["height"] <= words["y"]  # above the coloured words, not below them
+    assert "NO" in text_of(page, "#explain-table")
+    screenshot(page, "explain-ig-warning")
+    assert not visit.errors
+
+
+def test_an_examples_training_is_followed_by_a_second_tab(visit: Visit, app_url: str) -> None:
+    page = visit.page
+    open_tab(page, "examples")
+    page.click("#example-movie-reviews")
+    progress = page.locator("#train-progress [data-status]")
+    progress.wait_for(state="attached")
+    run_id = progress.get_attribute("data-run")
+    second = page.context.new_page()
+    try:
+        second.goto(app_url)
+        second.locator(f"#train-progress [data-run='{run_id}']").wait_for(state="attached")
+        assert f"following your run {run_id}" in wait_for_text(second, "#train-message", "following")
+        second.click("#train-cancel")
+    finally:
+        second.close()
+    page.wait_for_selector(
+        f"#train-progress [data-run='{run_id}'][data-status=cancelled], "
+        f"#train-progress [data-run='{run_id}'][data-status=completed]",
+        timeout=TRAIN_MS,
+    )
+    assert not visit.errors

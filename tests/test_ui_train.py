@@ -1,9 +1,13 @@
 """The Train tab's handlers, without a browser: inspecting uploads, checking labels when they are chosen,
-starting (locked while in flight), following, re-attaching after a reload, cancelling."""
+estimating the time per epoch, starting (locked while in flight), following, re-attaching after a reload
+(to the person's own training), cancelling."""
 
 from __future__ import annotations
 
 import csv
+import html
+import re
+from types import SimpleNamespace
 
 import gradio as gr
 import pytest
@@ -14,6 +18,11 @@ from lstm_demo.service import Service
 from lstm_demo.ui import hyperparameters, train_tab
 
 SMALL = {"model__hidden_size": 8, "model__embedding_dim": 8}
+LONG = {**SMALL, "train__epochs": 50}
+
+
+def page(name: str, owner: str | None = "browser:mine", logged_in: bool = False) -> train_tab.Visitor:
+    return train_tab.Visitor(name, owner, logged_in)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +80,9 @@ def test_start_locks_the_button_until_the_run_is_queued_then_follows_it_to_the_e
     test = write_toy_csv(tmp_path / "test.csv", n=20, seed=3)
     values = _values(**SMALL)
     updates = list(
-        train_tab.start(svc, "page-1", str(path), str(test), "text", "label", "fast", 2, "mine", *values)
+        train_tab.start(
+            svc, page("page-1"), str(path), str(test), "text", "label", "fast", 2, "mine", *values
+        )
     )
     assert updates[0].start["interactive"] is False  # before anything else
     unlocked = next(i for i, u in enumerate(updates) if u.start.get("interactive"))
@@ -90,7 +101,9 @@ def test_start_locks_the_button_until_the_run_is_queued_then_follows_it_to_the_e
 def test_auto_shows_its_trials_live_and_keeps_them_with_the_results(svc, tmp_path):
     path = write_toy_csv(tmp_path / "auto.csv", n=60)
     values = _values(**SMALL, train__budget=2)
-    updates = list(train_tab.start(svc, "page-5", str(path), None, "text", "label", "auto", 2, "", *values))
+    updates = list(
+        train_tab.start(svc, page("page-5"), str(path), None, "text", "label", "auto", 2, "", *values)
+    )
     live = [u.trials for u in updates[:-1] if isinstance(u.trials, list)]
     assert live  # the table while it searches (a trial shorter than a redraw may show only at the end)
     searching = [
@@ -104,17 +117,29 @@ def test_auto_shows_its_trials_live_and_keeps_them_with_the_results(svc, tmp_pat
 
 
 def test_start_without_a_file_says_so_and_stays_unlocked(svc):
-    (only,) = train_tab.start(svc, "page-2", None, None, None, None, "fast", 2, "", *_values())
+    (only,) = train_tab.start(svc, page("page-2"), None, None, None, None, "fast", 2, "", *_values())
     assert "upload a CSV" in only.upload_message and only.start["interactive"] is True
 
 
+def test_the_estimate_says_per_epoch_on_which_device_from_how_many_steps(svc, tmp_path):
+    assert "upload a CSV" in train_tab.estimate(svc, None, None, None, "fast", 2, *_values())
+    path = str(write_toy_csv(tmp_path / "estimated.csv", n=60))
+    said = html.unescape(train_tab.estimate(svc, path, "text", "label", "fast", 3, *_values(**SMALL)))
+    assert re.search(r"Estimate: (about \d+s|under a second) per epoch on this machine's cpu", said)
+    assert "for 3 epochs" in said and "54 training rows" in said and "hidden size 8" in said
+    assert all(r.dataset_name != "estimated.csv" for r in svc.runs())  # nothing was recorded
+    wrong = train_tab.estimate(svc, path, "text", "text", "fast", 3, *_values())
+    assert "lstm-demo-msg-error" in wrong
+
+
 def test_a_reloaded_page_re_attaches_to_the_running_training_and_can_cancel_it(svc, tmp_path):
-    assert list(train_tab.reattach(svc)) == []  # nothing running: nothing shown
+    (nothing,) = train_tab.reattach(svc, page("reloaded"))  # nothing running: only Start, with its label
+    assert nothing.start["value"] == train_tab.START and nothing.message == gr.skip()
     path = write_toy_csv(tmp_path / "long.csv", n=200)
-    job = svc.submit(svc.prepare(path, preset_name="fast", overrides={**SMALL, "train__epochs": 50}))
-    following = train_tab.reattach(svc)
+    job = svc.submit(svc.prepare(path, preset_name="fast", overrides=LONG))  # from the HTTP API: no owner
+    following = train_tab.reattach(svc, page("reloaded"))
     first = next(following)
-    assert f"following run {job.run_id}" in first.message
+    assert f"following run {job.run_id}, the newest training, started elsewhere" in first.message
     assert next(following).job_id == job.run_id
     assert "cancelling run" in train_tab.cancel(svc, job.run_id)
     *_, last = following
@@ -122,20 +147,60 @@ def test_a_reloaded_page_re_attaches_to_the_running_training_and_can_cancel_it(s
     assert "no training of yours" in train_tab.cancel(svc, job.run_id)
 
 
+@pytest.mark.parametrize(
+    ("username", "browser", "owner", "logged_in"),
+    [("ann", "b1", "user:ann", True), (None, "b1", "browser:b1", False), (None, None, None, False)],
+)
+def test_the_owner_is_the_logged_in_user_else_the_browser(username, browser, owner, logged_in):
+    request = SimpleNamespace(username=username, session_hash="s1")
+    assert train_tab.visitor(request, browser) == ("s1", owner, logged_in)
+
+
+def test_a_browser_keeps_its_id_and_a_new_one_gets_one():
+    assert train_tab.browser_id("kept") == "kept"
+    made = train_tab.browser_id(None)
+    assert len(made) == 32 and made != train_tab.browser_id(None)
+
+
+def test_a_reload_or_a_second_tab_follows_its_own_training_not_the_newest(svc, tmp_path):
+    """Two people train; each one's reloaded page (or second tab) follows their own, though one is newer;
+    with a login, someone without a training of their own follows nobody's."""
+    path = write_toy_csv(tmp_path / "two.csv", n=200)
+    mine = svc.submit(svc.prepare(path, preset_name="fast", overrides=LONG), "browser:mine")
+    theirs = svc.submit(svc.prepare(path, preset_name="fast", overrides=LONG), "user:ann")
+    try:
+        assert svc.active_job() is theirs  # the newest
+        for who, job in ((page("second tab"), mine), (page("ann's", "user:ann", True), theirs)):
+            following = train_tab.reattach(svc, who)
+            assert f"following your run {job.run_id}" in next(following).message
+            assert next(following).job_id == job.run_id
+            following.close()
+        (nothing,) = train_tab.reattach(svc, page("bob's", "user:bob", True))
+        assert nothing.job_id == gr.skip() and nothing.message == gr.skip()
+        stranger = train_tab.reattach(svc, page("another browser", "browser:other"))
+        assert f"following run {theirs.run_id}, the newest training" in next(stranger).message
+        stranger.close()
+    finally:
+        for job in (theirs, mine):
+            svc.cancel(job.run_id)
+        for job in (mine, theirs):
+            list(svc.follow(job.run_id, interval=0.05))
+
+
 def test_a_second_start_from_the_same_page_while_the_first_is_in_flight_makes_no_second_run(svc, tmp_path):
     """A double click reaches the server twice; only the first makes a run."""
     path = str(write_toy_csv(tmp_path / "twice.csv", n=200, seed=9))
     values = _values(**SMALL)
     form = (path, None, "text", "label", "fast", 50, "", *values)
-    first = train_tab.start(svc, "page-3", *form)
+    first = train_tab.start(svc, page("page-3"), *form)
     assert next(first).start["interactive"] is False  # the first is starting
-    (second,) = train_tab.start(svc, "page-3", *form)
+    (second,) = train_tab.start(svc, page("page-3"), *form)
     assert train_tab.BUSY in second.message
     queued = next(first)
     assert queued.start["interactive"] is True
-    (third,) = train_tab.start(svc, "page-3", *form)  # and while it trains
+    (third,) = train_tab.start(svc, page("page-3"), *form)  # and while it trains
     assert train_tab.BUSY in third.message
-    other = train_tab.start(svc, "page-4", *form)  # another page is not held up
+    other = train_tab.start(svc, page("page-4"), *form)  # another page is not held up
     assert next(other).start["interactive"] is False
     other.close()
     job_id = next(u.job_id for u in first if u.job_id is not gr.skip() and isinstance(u.job_id, str))

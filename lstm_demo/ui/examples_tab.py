@@ -57,8 +57,8 @@ def build(service: Service, train: TrainTab, tabs: gr.Tabs, train_tab_id: str) -
                         [train.file, tabs, *train.inspect_outputs],
                         api_visibility="private",
                     ).success(
-                        functools.partial(train.start_example, name, encoder),
-                        None,
+                        train.start_example(name, encoder),
+                        train.browser,
                         train.start_outputs,
                         api_visibility="private",
                         concurrency_limit=None,

@@ -2,10 +2,12 @@
 preset and hyperparameters, start and cancel, live progress and curves, then the finished run's
 metrics, per-class table, confusion matrix and mistakes.
 
+"Estimate time" times a few training steps of the model these settings would build, before Start.
 Training runs behind the service; the Start handler is a generator that follows the job and streams
-what it reports, so closing the page does not stop the training, and a reloaded page re-attaches to
-the newest training still queued or running. The handlers are module-level functions of plain
-values; `build` only lays out and wires them.
+what it reports, so closing the page does not stop the training. A page opened or reloaded while
+a training of the same person is queued or running follows it again: the logged-in user's, or
+without a login this browser's (any of its tabs), else the newest of anyone's. The handlers are
+module-level functions of plain values; `build` only lays out and wires them.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import functools
 import html
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -23,7 +26,7 @@ from ..config import PRESETS
 from ..figures import runs as charts
 from ..service import Service, trial_of
 from . import results
-from .common import duration, message_html, user_message
+from .common import duration, fmt, message_html, user_message
 from .hyperparameters import build_controls, overrides_from, preset_values
 
 MISSED_SHOWN = 12  # misclassified examples listed after a training
@@ -59,9 +62,29 @@ class Training(NamedTuple):
     trials: Any = gr.skip()  # an `auto` run's search, one row per trial
 
 
+class Visitor(NamedTuple):
+    """Whom a handler serves: one page load (Gradio's session hash) and the person behind it."""
+
+    page: str | None
+    owner: str | None  # "user:NAME" when logged in, else "browser:ID" (an id in the browser's local storage)
+    logged_in: bool = False  # with a login a page follows only its user's trainings, never anyone's
+
+
+def visitor(request: Any, browser: str | None) -> Visitor:
+    user = getattr(request, "username", None)
+    if user:
+        return Visitor(request.session_hash, f"user:{user}", True)
+    return Visitor(request.session_hash, f"browser:{browser}" if browser else None)
+
+
+def browser_id(current: str | None) -> str:
+    """This browser's id, kept in its local storage (so its tabs and reloads share it); made on first visit."""
+    return current or uuid.uuid4().hex
+
+
 BUSY = "your training is already starting or running: wait for it to end, or cancel it"
-_starting: set[str] = set()  # browser sessions between a Start click and their run being queued
-_starting_lock = threading.Lock()
+_busy: set[str] = set()  # pages between a Start click and the end of the training it started
+_busy_lock = threading.Lock()
 CLEARED = {
     "curves": None,
     "metrics": "",
@@ -143,6 +166,63 @@ def on_preset(name: str) -> list[Any]:
     return [cfg.train.epochs, *preset_values(cfg)]
 
 
+# ---------------------------------------------------------------------------------- the estimate
+
+
+def estimate(
+    service: Service,
+    path: str | None,
+    text: str | None,
+    label: str | None,
+    preset_name: str,
+    n_epochs: float,
+    *values: Any,
+) -> str:
+    """The "Estimate time" button: a few training steps of the model the form would train, timed here."""
+    if not path:
+        return message_html("upload a CSV or TSV file first, then estimate its time per epoch", "info")
+    try:
+        found = service.estimate(
+            path,
+            preset_name=preset_name or "fast",
+            text_column=text or None,
+            label_column=label or None,
+            overrides={**overrides_from(values), "train__epochs": int(n_epochs)},
+        )
+    except Exception as e:
+        return message_html(user_message(e))
+    return estimate_html(found, busy=service.active_job() is not None)
+
+
+def estimate_html(found: Any, busy: bool = False) -> str:
+    """What an estimate says: per epoch and for every epoch, on which device, from how many steps."""
+    cfg = found.config
+    lines = [
+        f"Estimate: {_about(found.seconds_per_epoch)} per epoch on this machine's {found.device}, so up to "
+        f"{_about(found.seconds_total)} for {found.epochs} epochs (early stopping may end it sooner).",
+        f"Measured now: {found.steps_timed} training steps of {cfg.model.encoder}, hidden size "
+        f"{cfg.model.hidden_size}, batch {cfg.train.batch_size} "
+        f"({fmt(found.seconds_per_step, 3)} s a step, {found.steps_per_epoch} steps an epoch for "
+        f"{found.train_rows:,} training rows); validating after each epoch adds a little.",
+    ]
+    if cfg.preset == "auto":
+        lines.append(
+            f"auto first searches settings for up to {duration(cfg.train.budget)}; this is its first trial."
+        )
+    if busy:
+        lines.append("A training was running meanwhile: it shared the machine, so this is on the high side.")
+    return f'<div class="lstm-demo-estimate">{message_html(lines, "info")}</div>'
+
+
+def _about(seconds: float) -> str:
+    return "under a second" if seconds < 1 else f"about {duration(seconds)}"
+
+
+def no_estimate() -> str:
+    """An estimate is for one file and one set of settings: cleared when they change."""
+    return ""
+
+
 # ---------------------------------------------------------------------------------- training
 
 
@@ -194,7 +274,7 @@ def search_text(trial: Any, fraction: float) -> str:
 
 def start(
     service: Service,
-    session: str | None,
+    who: Visitor,
     path: str | None,
     test_path: str | None,
     text: str | None,
@@ -223,48 +303,49 @@ def start(
             overrides={**overrides_from(values), "train__epochs": int(n_epochs)},
             name=(name or "").strip() or None,
         ),
-        session,
+        who,
     )
 
 
-def start_example(service: Service, name: str, encoder: str | None) -> Iterator[Training]:
+def start_example(service: Service, who: Visitor, name: str, encoder: str | None) -> Iterator[Training]:
     """An example's button: its own preset and settings, whatever the form says."""
-    yield from follow_new(service, functools.partial(service.prepare_example, name, encoder))
+    yield from follow_new(service, functools.partial(service.prepare_example, name, encoder), who)
 
 
 def follow_new(
-    service: Service, prepare: Callable[[], Any], session: str | None = None
+    service: Service, prepare: Callable[[], Any], who: Visitor | None = None
 ) -> Iterator[Training]:
     """Validate and queue the run (Start locked meanwhile), then stream its progress until it ends.
 
-    One browser session starts one training at a time: a second click that reaches the server before
-    the button is locked (a double click) is answered with a message, not a second run.
+    One page starts one training at a time: a second click that reaches the server before the button
+    is locked (a double click), or while the training runs, is answered with a message, not a second run.
     """
-    with _starting_lock:
-        busy = session is not None and (session in _starting or service.active_job(session) is not None)
-        if not busy and session is not None:
-            _starting.add(session)
+    page = who.page if who is not None else None
+    with _busy_lock:
+        busy = page is not None and page in _busy
+        if not busy and page is not None:
+            _busy.add(page)
     if busy:
         yield Training(message=message_html(BUSY, "info"))
         return
     try:
         yield Training(start=start_button(False))
         try:
-            job = service.submit(prepare(), session)
+            job = service.submit(prepare(), who.owner if who is not None else None)
         except ValueError as e:  # the data or an option: said next to the upload, the form stays as it is
             yield Training(upload_message=message_html(user_message(e)), message="", start=start_button(True))
             return
         except Exception as e:
             yield Training(message=message_html(user_message(e)), start=start_button(True))
             return
+        notes = list(job.prepared.notes) if getattr(job, "prepared", None) is not None else []
+        yield Training(
+            upload_message=message_html(notes, "info"), message="", start=start_button(True), **CLEARED
+        )
+        yield from follow(service, job)
     finally:
-        with _starting_lock:
-            _starting.discard(session)
-    notes = list(job.prepared.notes) if getattr(job, "prepared", None) is not None else []
-    yield Training(
-        upload_message=message_html(notes, "info"), message="", start=start_button(True), **CLEARED
-    )
-    yield from follow(service, job)
+        with _busy_lock:
+            _busy.discard(page)
 
 
 def follow(service: Service, job: Any) -> Iterator[Training]:
@@ -288,14 +369,18 @@ def follow(service: Service, job: Any) -> Iterator[Training]:
     yield finished(service, job)._replace(progress=progress_html(job, None))
 
 
-def reattach(service: Service) -> Iterator[Training]:
-    """A page (re)loaded while a training is queued or running follows the newest one."""
-    job = service.active_job()
-    if job is None:
+def reattach(service: Service, who: Visitor) -> Iterator[Training]:
+    """A page (re)loaded while a training is queued or running follows the newest of its person's: the
+    logged-in user's, else this browser's; without a login, else the newest of anyone's."""
+    job = service.active_job(who.owner) if who.owner else None
+    if job is not None:
+        text = f"following your run {job.run_id}, started before this page opened"
+    elif not who.logged_in and (job := service.active_job()) is not None:
+        text = f"following run {job.run_id}, the newest training, started elsewhere (not from this browser)"
+    else:  # said, not left out: a load event that answers nothing blanks the button's label
+        yield Training(start=start_button(True))
         return
-    yield Training(
-        message=message_html(f"following run {job.run_id}, started before this page opened", "info")
-    )
+    yield Training(message=message_html(text, "info"))
     yield from follow(service, job)
 
 
@@ -344,14 +429,17 @@ class TrainTab:
     """What other tabs wire into: the Examples tab loads a file here and starts a training."""
 
     file: gr.File
+    browser: gr.BrowserState  # the first input of `start_example`
     inspect: Callable[[str | None], Inspected]  # (path) -> the same updates as an upload
     inspect_outputs: list[Any]
-    start_example: Callable[..., Iterator[Training]]  # (example name, encoder) -> streamed updates
+    # (example name, encoder) -> a listener of the browser id that starts it and streams its updates
+    start_example: Callable[[str, str | None], Callable[..., Iterator[Training]]]
     start_outputs: list[Any]
 
 
 def build(service: Service, active: gr.State) -> TrainTab:
-    job_id = gr.State(None)  # this session's latest training
+    job_id = gr.State(None)  # this page's latest training
+    browser = gr.BrowserState(None, storage_key="lstm-demo-browser")  # whose trainings a reload follows
     gr.Markdown(
         "Upload a CSV or TSV with one text column and one label column (or try one in the Examples tab), "
         "check the columns, pick a preset and start. Training runs in the background: you can predict "
@@ -395,7 +483,9 @@ def build(service: Service, active: gr.State) -> TrainTab:
         controls = build_controls(PRESETS["fast"])
     with gr.Row():
         start_btn = gr.Button(START, variant="primary", elem_id="train-start")
+        estimate_btn = gr.Button("Estimate time", elem_id="train-estimate-button")
         cancel_btn = gr.Button("Cancel", variant="stop", elem_id="train-cancel")
+    estimate_msg = gr.HTML(elem_id="train-estimate")
     train_msg = gr.HTML(elem_id="train-message")
     progress = gr.HTML(elem_id="train-progress")
     with gr.Accordion(
@@ -428,27 +518,35 @@ def build(service: Service, active: gr.State) -> TrainTab:
             concurrency_id="inspect", concurrency_limit=1, **private,
         )  # fmt: skip
     preset.change(on_preset, preset, [epochs, *controls], **private)
+    # one measurement at a time: it takes the machine's cores for a few seconds
+    estimate_btn.click(
+        functools.partial(estimate, service), [file, text_col, label_col, preset, epochs, *controls],
+        estimate_msg, concurrency_id="estimate", concurrency_limit=1, **private,
+    )  # fmt: skip
+    for change in (file.change, preset.change, text_col.change, label_col.change):
+        change(no_estimate, None, estimate_msg, **private)
     start_outputs = [job_id, upload_msg, train_msg, progress, curves, metrics, per_class, confusion, missed, active,
                      start_btn, trials]  # fmt: skip
     follow_options: dict[str, Any] = {"concurrency_limit": None, "show_progress": "hidden", **private}
     start_btn.click(
-        _with_session(start, service),
-        [file, test_file, text_col, label_col, preset, epochs, run_name, *controls],
+        _as_visitor(start, service),
+        [browser, file, test_file, text_col, label_col, preset, epochs, run_name, *controls],
         start_outputs,
         **follow_options,
     )
     cancel_btn.click(functools.partial(cancel, service), job_id, train_msg, concurrency_limit=None, **private)
-    gr.on(None, functools.partial(reattach, service), None, start_outputs, **follow_options)  # on page load
-    return TrainTab(
-        file, do_inspect, inspect_outputs, functools.partial(start_example, service), start_outputs
-    )
+    # on page load: this browser's id (made on its first visit), and the training to follow again
+    gr.on(None, browser_id, browser, browser, **private)
+    gr.on(None, _as_visitor(reattach, service), browser, start_outputs, **follow_options)
+    examples = functools.partial(_as_visitor, start_example, service)
+    return TrainTab(file, browser, do_inspect, inspect_outputs, examples, start_outputs)
 
 
-def _with_session(handler: Callable[..., Any], service: Service) -> Callable[..., Any]:
-    """`handler(service, session, *inputs)` as a listener: Gradio passes the request by its annotation,
-    which a `functools.partial` hides, so this stays a def."""
+def _as_visitor(handler: Callable[..., Any], service: Service, *bound: Any) -> Callable[..., Any]:
+    """`handler(service, visitor, *bound, *inputs)` as a listener whose first input is the browser's id:
+    Gradio passes the request by its annotation, which a `functools.partial` hides, so this stays a def."""
 
-    def listener(request: gr.Request, *inputs: Any) -> Any:
-        yield from handler(service, request.session_hash, *inputs)
+    def listener(request: gr.Request, browser: str | None, *inputs: Any) -> Any:
+        yield from handler(service, visitor(request, browser), *bound, *inputs)
 
     return listener
