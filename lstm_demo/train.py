@@ -373,7 +373,13 @@ class _Loop:
 
     @classmethod
     def build(
-        cls, cfg: RunConfig, seqs: Ids, y: Sequence[int], device: torch.device, group: Group, pretrained: Any
+        cls,
+        cfg: RunConfig,
+        seqs: Ids,
+        y: Sequence[int],
+        device: torch.device,
+        group: Group,
+        pretrained: Any = None,
     ) -> _Loop:
         tc = cfg.train
         amp = tc.mixed_precision and device.type == "cuda"

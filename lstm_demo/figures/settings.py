@@ -29,8 +29,8 @@ def flatten_settings(settings: Mapping[str, Any], prefix: str = "") -> dict[str,
 
 
 def format_value(value: Any) -> str:
-    """A setting as a person reads it: yes/no, short floats, lists comma-separated, missing as a dash."""
-    if value is None:
+    """A setting as a person reads it: yes/no, short floats, lists comma-separated, missing or empty as a dash."""
+    if value is None or value == "":
         return MISSING
     if isinstance(value, bool):
         return "yes" if value else "no"
