@@ -17,7 +17,7 @@ from typing import Any
 
 from . import yardstick
 from .config import ENCODERS, PRESETS, parse_budget
-from .names import METHOD_ALIASES, METHODS, method_key
+from .names import DELTA_TOLERANCE, METHOD_ALIASES, METHODS, method_key
 
 EXIT_USAGE = 2
 
@@ -280,9 +280,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     print(f"prediction: {exp.predicted}  " + "  ".join(f"{k} {v:.3f}" for k, v in exp.probabilities.items()))
     print(f"target: {exp.target}")
     for name, att in exp.attributions.items():
-        delta = (
-            "" if att.delta is None else f"  delta {att.delta:+.4f} ({'ok' if att.delta_ok else 'OVER 5%'})"
-        )
+        verdict = "ok" if att.delta_ok else f"OVER {DELTA_TOLERANCE:.0%}"
+        delta = "" if att.delta is None else f"  delta {att.delta:+.4f} ({verdict})"
         print(f"[{name}]{delta}  baseline: {att.baseline}")
         for word, score in zip(exp.words, att.word_scores, strict=True):
             print(f"  {word:<24} {score:+.4f}")

@@ -391,6 +391,11 @@ LIMIT_TABLE: dict[str, tuple[float | int, str, str]] = {
     "parallel_uploads": (2, "LSTM_DEMO_MAX_PARALLEL_UPLOADS", "uploads parsed at the same time"),
     "search_seconds": (86_400.0, "LSTM_DEMO_MAX_SEARCH_SECONDS", "longest `auto` search budget, in seconds"),
     "nproc": (4, "LSTM_DEMO_MAX_NPROC", "most processes (torchrun ranks, GPUs) one training starts"),
+    "estimate_seconds": (
+        5.0,
+        "LSTM_DEMO_MAX_ESTIMATE_SECONDS",
+        "longest time an estimate before Start spends timing training steps, in seconds",
+    ),
     "vectors_mb": (
         1_024.0,
         "LSTM_DEMO_MAX_VECTORS_MB",
@@ -424,6 +429,7 @@ class Limits:
     parallel_uploads: int = 2
     search_seconds: float = 86_400.0
     nproc: int = 4
+    estimate_seconds: float = 5.0
     vectors_mb: float = 1_024.0
 
     def __post_init__(self) -> None:

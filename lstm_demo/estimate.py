@@ -6,7 +6,8 @@ included) trains for a handful of real optimizer steps on batches of the uploade
 bidirectional layers, the vocabulary's size) is in what is timed. The median step after a warm-up,
 times the steps of one epoch, is the estimate. It is bounded: the configuration is checked against
 the limits before anything is built, the tokenizer learns from a sample of rows, and the measuring
-stops after `STEPS` steps or `SECONDS` seconds, whichever comes first.
+stops after `STEPS` steps or the limit `estimate_seconds` (`LSTM_DEMO_MAX_ESTIMATE_SECONDS`), whichever
+comes first.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from .train import FINAL, resolve_device, train
 
 WARM_UP = 2  # first steps left out: one-off kernel choices and allocations, which an epoch pays once
 STEPS = 8  # steps timed after the warm-up
-SECONDS = 5.0  # the measuring stops after this long, with whatever steps it has
 SAMPLE_CHUNKS = 50  # rows sampled, in batches: the training sorts lengths within this many batches
 
 
@@ -72,7 +72,6 @@ def epoch_time(
     limits: Limits | None = None,
     device: str = "auto",
     steps: int = STEPS,
-    seconds: float = SECONDS,
 ) -> Estimate:
     """Time a few training steps of the run these settings would make; `device` is the app's."""
     limits = limits or Limits()
@@ -98,7 +97,8 @@ def epoch_time(
     index = {label: i for i, label in enumerate(labels)}
     seqs = encoder.encode_batch([texts[i] for i in sample])
     ys = [index[targets[i]] for i in sample]
-    durations = _time_steps(cfg, seqs, ys, where, WARM_UP + steps, seconds)
+    # the time cap is the limit itself: the measuring stops there with whatever steps it has
+    durations = _time_steps(cfg, seqs, ys, where, WARM_UP + steps, limits.estimate_seconds)
     timed = durations[WARM_UP:] or durations  # too slow to warm up in time: the first steps, pessimistic
     if not timed:  # the training ended at once (a loss that was not finite): nothing to extrapolate from
         raise ValueError("no training step could be timed with these settings: try Start, which says why")

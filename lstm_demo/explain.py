@@ -11,7 +11,8 @@ dimension; subword scores are then summed per word for display. Methods:
   that straight path, which evenly spaced nodes step over (how often each meets the completeness
   bound: `python -m benchmarks.explain_bench --faithfulness`, figures in the README). The rule is in
   `integration.adaptive_ig`. Completeness says the token scores sum to F(x) - F(b); the gap (the
-  convergence delta, computed from the final scores, never adjusted) is returned and flagged above 5%.
+  convergence delta, computed from the final scores, never adjusted) is returned and flagged above
+  `names.DELTA_TOLERANCE`.
 * ``ig_uniform``: the same integral with captum's `LayerIntegratedGradients`: `steps` Gauss-Legendre
   nodes spread evenly along the path, for comparison.
 * ``gradient_shap``: GradientSHAP (expected gradients) on the word vectors, baselines [PAD] plus a few
@@ -45,9 +46,8 @@ from captum.attr import GradientShap, LayerGradientXActivation, LayerIntegratedG
 from .integration import Sentence as _Text
 from .integration import adaptive_ig
 from .model import TextClassifier
-from .names import METHODS, PAD_ID  # noqa: F401  (METHODS: the method keys and titles; re-exported)
+from .names import DELTA_TOLERANCE, METHODS, PAD_ID  # noqa: F401  (METHODS, DELTA_TOLERANCE: re-exported)
 
-DELTA_TOLERANCE = 0.05  # IG's |delta| may be at most this share of |F(x) - F(baseline)|
 SHAP_RANDOM_BASELINES = 4  # random-token sequences beside the all-[PAD] one
 FRACTIONS = (0.1, 0.2, 0.5)  # ERASER's share of tokens removed or kept (at least one token each)
 EMPTY_TEXT = (

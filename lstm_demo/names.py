@@ -39,6 +39,10 @@ FINISHED_STATUSES = ("completed", "failed", "cancelled", "interrupted")
 # what a run id may look like (the store's own are 12 hex digits; an imported one may differ)
 RUN_ID_PATTERN = re.compile(r"[0-9A-Za-z_-]{4,32}")
 
+# integrated gradients' completeness check: |convergence delta| may be at most this share of
+# |F(x) - F(baseline)|; the engine flags each attribution, the UI and the CLI say the share
+DELTA_TOLERANCE = 0.05
+
 # other spellings the command line and the HTTP API accept for a method key
 METHOD_ALIASES: dict[str, str] = {"gradshap": "gradient_shap", "inputxgrad": "input_x_gradient"}
 

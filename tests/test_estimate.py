@@ -34,13 +34,27 @@ def test_an_epoch_is_the_median_step_times_the_steps_of_the_training_rows(parsed
 
 def test_a_table_of_fewer_batches_than_steps_is_timed_for_every_step(parsed):
     """Seven batches an epoch, ten steps wanted: the measuring goes on into the next epoch."""
-    e = estimate.epoch_time(parsed, preset_name="fast", overrides=SMALL, device="cpu", seconds=60)
+    e = estimate.epoch_time(parsed, preset_name="fast", overrides=SMALL, device="cpu",
+                            limits=Limits(estimate_seconds=60))  # fmt: skip
     assert e.steps_per_epoch == 7 and e.steps_timed == estimate.STEPS
 
 
 def test_the_time_cap_ends_the_measuring_after_one_step(parsed):
-    e = estimate.epoch_time(parsed, preset_name="fast", overrides=SMALL, device="cpu", seconds=0)
+    tiny = Limits(estimate_seconds=1e-9)  # any step takes longer
+    e = estimate.epoch_time(parsed, preset_name="fast", overrides=SMALL, device="cpu", limits=tiny)
     assert e.steps_timed == 1  # no warm-up could be left out in time: the first step, pessimistic
+
+
+def test_the_service_measures_within_the_operators_time_limit(tmp_path):
+    """LSTM_DEMO_MAX_ESTIMATE_SECONDS reaches the measuring through Service.estimate."""
+    path = write_toy_csv(tmp_path / "toy.csv", n=120)
+    env = {"LSTM_DEMO_HOME": str(tmp_path / "home"), "LSTM_DEMO_DEVICE": "cpu", **THREAD}
+    svc = Service(AppSettings.from_env({**env, "LSTM_DEMO_MAX_ESTIMATE_SECONDS": "1e-9"}))
+    try:
+        e = svc.estimate(path, preset_name="fast", overrides=SMALL)
+    finally:
+        svc.shutdown()
+    assert e.steps_timed == 1
 
 
 def test_the_settings_measured_are_the_ones_a_run_would_train_with(tmp_path, parsed):

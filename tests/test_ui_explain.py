@@ -8,6 +8,7 @@ import pytest
 from helpers import write_toy_csv
 
 from lstm_demo.config import AppSettings
+from lstm_demo.names import DELTA_TOLERANCE
 from lstm_demo.service import Service
 from lstm_demo.ui import explain_tab
 
@@ -84,6 +85,14 @@ def test_an_integrated_gradients_delta_over_the_tolerance_raises_a_banner():
     assert explain_tab.delta_warning(_explanation(_attribution("ig", True, 0.01))) == ""
     banner = explain_tab.delta_warning(_explanation(_attribution("ig", False, 0.6)))
     assert "lstm-demo-msg-warning" in banner and "60%" in banner and "IG" in banner
+
+
+def test_the_tolerance_said_in_the_banner_and_the_table_is_the_one_the_engine_checks():
+    """Both say the share `names.DELTA_TOLERANCE` sets, the one `explain` flags each attribution by."""
+    tolerance = f"{DELTA_TOLERANCE:.0%}"
+    banner = explain_tab.delta_warning(_explanation(_attribution("ig", False, 0.6)))
+    assert f"more than the {tolerance} tolerated" in banner
+    assert f"within {tolerance}" in explain_tab.METHOD_HEADERS
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
+from ..names import DELTA_TOLERANCE
+
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 
 TEXT = r"""
@@ -71,14 +73,14 @@ a vanilla **RNN** has only $h_t$.
 
 - **Attributions** say which words drove the decision for the target class. Integrated Gradients
   compares the text with an all-padding baseline; its scores add up to the change in the class
-  score, and the *delta* says by how much they miss (flagged above 5%). Each method is coloured on
-  its own scale: compare which words they rank first, not the shades.
+  score, and the *delta* says by how much they miss (flagged above {delta_tolerance}). Each method is
+  coloured on its own scale: compare which words they rank first, not the shades.
 - **Faithfulness** (ERASER): *comprehensiveness* is the drop in the class probability when the
   top-ranked words are removed (higher: the method found what mattered); *sufficiency* the drop
   when only they are kept (lower: they suffice). A random ordering is the yardstick.
 - **Decision path**: the class probabilities after each prefix of the text, so you see the word
   where the model changed its mind.
-"""
+""".replace("{delta_tolerance}", f"{DELTA_TOLERANCE:.0%}")
 
 
 def build() -> None:

@@ -14,7 +14,7 @@ import gradio as gr
 
 from ..figures import explain as charts
 from ..figures import explain as plots
-from ..names import DIRECTIONS, METHODS, SELECT_MODES, STATE_NAMES
+from ..names import DELTA_TOLERANCE, DIRECTIONS, METHODS, SELECT_MODES, STATE_NAMES
 from ..service import Service
 from .common import fmt, labels_of, message_html, resolve_run, user_message
 from .predict_tab import run_dropdown
@@ -28,7 +28,7 @@ METHOD_HEADERS = [
     "sufficiency",
     "IG delta",
     "delta share",
-    "within 5%",
+    f"within {DELTA_TOLERANCE:.0%}",
     "seconds",
 ]
 ORDERINGS = {
@@ -86,7 +86,7 @@ def delta_warning(explanation: Any) -> str:
     lines = [
         f"{a.title}: its word scores add up to the change in the class score with an error of "
         + (f"{a.delta_ratio:.0%}" if a.delta_ratio is not None else f"{a.delta:.3f}")
-        + ", more than the 5% tolerated; read its colours with care, or raise the integration steps"
+        + f", more than the {DELTA_TOLERANCE:.0%} tolerated; read its colours with care, or raise the integration steps"
         for a in missed
     ]
     return message_html(lines, "warning")
