@@ -249,3 +249,15 @@ def test_uploaded_vectors_are_checked_listed_chosen_and_their_coverage_shown_aft
     assert f"run {last.active} finished" in last.message
     shown = re.sub(r"\\(.)", r"\1", last.metrics)  # as the Markdown reads
     assert "- pretrained vectors (toy_vectors.txt, 8 dimensions, frozen) cover 24 of 24 vocabulary" in shown
+
+
+def test_a_npy_upload_takes_its_vocab_from_the_same_upload(svc, tmp_path):
+    texts = [text for text, _ in toy_rows(60)]
+    npy = write_vectors(ppmi_svd(texts, dim=8, min_count=1), tmp_path / "wiki.npy")
+    vocab = tmp_path / "apart" / "wiki.vocab"  # Gradio keeps each uploaded file in a folder of its own
+    vocab.parent.mkdir()
+    npy.with_suffix(".vocab").rename(vocab)
+    said, _ = train_tab.add_vectors(svc, [str(npy)])
+    assert "no vectors file wiki.vocab: upload it with wiki.npy" in html.unescape(said)
+    said, choice = train_tab.add_vectors(svc, [str(vocab), str(npy)])
+    assert "wiki.npy: 24 words of 8 dimensions" in said and choice["value"] == "wiki.npy"
