@@ -607,6 +607,36 @@ class Service:
             self._cache.clear()
         return report
 
+    # ------------------------------------------------------------------ pretrained vectors
+
+    def vectors_files(self) -> list[str]:
+        """The vectors files a run from the app may name (`train__vectors`): the app's vectors folder."""
+        return vectors.shelf_names(self.settings.vectors_dir)
+
+    def add_vectors(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        *,
+        vocab: str | os.PathLike[str] | None = None,
+    ) -> vectors.Shelved:
+        """An uploaded vectors file checked against the limits (every row read), then put in the app's
+        vectors folder under a safe form of `name` (the file's own name by default). `vocab`: the words
+        of an uploaded .npy, which arrives apart from it."""
+        path = Path(path)
+        if vocab is None:
+            return vectors.shelve(path, self.settings.vectors_dir, self.limits, name=name)
+        if path.suffix != ".npy":
+            raise ServiceError(f"a vocabulary goes with a .npy file, not with {path.name}")
+        staged = self._scratch.folder()  # side by side, as NAME.npy and NAME.vocab, without copying
+        npy = staged / vectors.safe_name(name or path.name, ".npy")
+        try:
+            npy.symlink_to(path.resolve())
+            npy.with_suffix(vectors.VOCAB_SUFFIX).symlink_to(Path(vocab).resolve())
+            return vectors.shelve(npy, self.settings.vectors_dir, self.limits)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
+
     # ------------------------------------------------------------------ estimates
 
     def estimate(

@@ -6,7 +6,8 @@ line, row i on line i). A run names its file in `train.vectors`; `configure` che
 is prepared (size, then the dimension its header declares, then its SHA-256, which the run keeps so
 it is reproducible), and `for_run` reads it when the model is built, keeping only the vocabulary's
 words, so memory follows the vocabulary, not the file. Rows of words without a vector keep the
-model's own initialisation. `ppmi_svd` makes vectors from the training text itself (no download, no
+model's own initialisation. `shelve` adds an uploaded file to the app's vectors folder once every row
+of it has been checked. `ppmi_svd` makes vectors from the training text itself (no download, no
 extra dependency), so what pretrained vectors give can be measured here.
 """
 
@@ -16,6 +17,7 @@ import hashlib
 import math
 import os
 import re
+import shutil
 from array import array
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
@@ -469,3 +471,76 @@ def write_vectors(vectors: WordVectors, path: str | os.PathLike[str]) -> Path:
         for word, row in zip(vectors.words, vectors.vectors.tolist(), strict=True):
             f.write(word + " " + " ".join(f"{v:.5f}" for v in row) + "\n")
     return path
+
+
+# ---------------------------------------------------------------------------- the app's vectors folder
+
+SHELF_SUFFIXES = (".txt", ".vec", ".npy")  # the files a vectors option may name (.npy with its .vocab)
+_UNSAFE = re.compile(r"[^\w.-]+")  # anything but letters, digits, _ . - in a shelved file's name
+
+
+@dataclass(frozen=True)
+class Shelved:
+    """A vectors file put on the shelf: the name a run's `train.vectors` gives, and what it holds."""
+
+    name: str
+    dim: int
+    words: int
+    added: bool  # False: the same file was already on the shelf under this name
+
+
+def shelf_names(shelf: Path) -> list[str]:
+    """The vectors files in `shelf` a run may name, sorted (a .npy only with its .vocab beside it)."""
+    if not shelf.is_dir():
+        return []
+    return sorted(
+        p.name for p in shelf.iterdir() if p.suffix in SHELF_SUFFIXES and all(f.is_file() for f in _files(p))
+    )
+
+
+def safe_name(name: str, suffix: str) -> str:
+    """`name` as a file name in the shelf: its last part, only letters, digits, _ . -, no leading
+    dot, ending in `suffix`."""
+    stem = _UNSAFE.sub("_", Path(name.replace("\\", "/")).name).lstrip(".")
+    stem = stem[: -len(suffix)] if stem.endswith(suffix) else Path(stem).stem
+    return (stem.strip("_.-")[:100] or "vectors") + suffix
+
+
+def shelve(path: str | os.PathLike[str], shelf: Path, limits: Limits, *, name: str | None = None) -> Shelved:
+    """Check a vectors file (NAME.npy with NAME.vocab beside it) wholly against `limits`, then copy it
+    into `shelf` under a safe form of `name`; nothing lands there for a file that is refused.
+
+    Every row is read, so a malformed file is refused here rather than when a run is trained. A name
+    taken by another file gets a number; the same file again keeps its place.
+    """
+    path = Path(path)
+    if path.suffix not in SHELF_SUFFIXES:
+        raise VectorsError(
+            f"{path.name}: a vectors file is word2vec/GloVe text (.txt, .vec) or .npy with its .vocab"
+        )
+    files = _files(path)
+    for file in files:
+        if not file.is_file():
+            raise VectorsError(f"no vectors file {file.name}: upload it with {path.name}")
+    megabytes = round(sum(file.stat().st_size for file in files) / 2**20, 1)
+    limits.check("upload_mb", megabytes, f"the vectors file {path.name} (MB)")
+    words = read_vectors(path, limits=limits)
+    digest = fingerprint(path)
+    shelf.mkdir(parents=True, exist_ok=True)
+    base = safe_name(name or path.name, path.suffix)
+    target = shelf / base
+    for n in range(2, 1000):
+        if not target.exists() or (
+            all(f.is_file() for f in _files(target)) and fingerprint(target) == digest
+        ):
+            break
+        target = shelf / f"{Path(base).stem}-{n}{path.suffix}"
+    else:
+        raise VectorsError(f"the vectors folder holds too many files named like {base}")
+    added = not target.exists()
+    if added:  # the .vocab first: a .npy is listed only once both are in place
+        for source, dest in reversed(list(zip(files, _files(target), strict=True))):
+            partial = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+            shutil.copyfile(source, partial)
+            os.replace(partial, dest)
+    return Shelved(target.name, words.dim, len(words.words), added)

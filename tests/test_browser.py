@@ -26,6 +26,7 @@ from helpers import toy_rows, write_toy_csv
 
 from benchmarks.app_bench import CHROMIUM, CHROMIUM_ARGS, start, stop
 from lstm_demo.examples import EXAMPLES
+from lstm_demo.vectors import ppmi_svd, write_vectors
 
 pytestmark = pytest.mark.browser
 
@@ -663,4 +664,30 @@ def test_an_examples_training_is_followed_by_a_second_tab(visit: Visit, app_url:
         f"#train-progress [data-run='{run_id}'][data-status=completed]",
         timeout=TRAIN_MS,
     )
+    assert not visit.errors
+
+
+def test_vectors_uploaded_in_the_advanced_section_start_the_embedding_and_their_coverage_shows(
+    visit: Visit, tmp_path: Path
+) -> None:
+    page = visit.page
+    rows = toy_rows(100, seed=6)
+    data = tmp_path / "worded.csv"
+    with data.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([("text", "label"), *rows])
+    glove = write_vectors(ppmi_svd([t for t, _ in rows], dim=8, min_count=1), tmp_path / "toy-glove.txt")
+    upload(page, data)
+    wait_for_text(page, "#data-summary", "rows")
+    page.click("#advanced button")
+    page.set_input_files("#vectors-upload input[type=file]", str(glove))
+    said = wait_for_text(page, "#vectors-message", r"toy-glove\.txt: \d+ words of 8 dimensions")
+    assert "added to the vectors folder" in said
+    assert page.input_value("#vectors-choice input") == "toy-glove.txt"  # chosen as soon as it is added
+    page.check("#vectors-freeze input[type=checkbox]")
+    train(page)
+    shown = wait_for_text(page, "#train-metrics", "pretrained vectors")
+    assert re.search(
+        r"pretrained vectors \(toy-glove\.txt, 8 dimensions, frozen\) cover \d+ of \d+", shown
+    ), shown
+    screenshot(page, "train-vectors")
     assert not visit.errors

@@ -16,9 +16,11 @@ from helpers import THREAD, toy_rows, write_toy_csv
 from lstm_demo.config import AppSettings
 from lstm_demo.service import Service
 from lstm_demo.ui import hyperparameters, train_tab
+from lstm_demo.vectors import ppmi_svd, write_vectors
 
 SMALL = {"model__hidden_size": 8, "model__embedding_dim": 8}
 LONG = {**SMALL, "train__epochs": 50}
+NO_VECTORS = ("", False)  # the form's pretrained vectors: none chosen, not frozen
 
 
 def page(name: str, owner: str | None = "browser:mine", logged_in: bool = False) -> train_tab.Visitor:
@@ -81,7 +83,17 @@ def test_start_locks_the_button_until_the_run_is_queued_then_follows_it_to_the_e
     values = _values(**SMALL)
     updates = list(
         train_tab.start(
-            svc, page("page-1"), str(path), str(test), "text", "label", "fast", 2, "mine", *values
+            svc,
+            page("page-1"),
+            str(path),
+            str(test),
+            "text",
+            "label",
+            "fast",
+            2,
+            "mine",
+            *NO_VECTORS,
+            *values,
         )
     )
     assert updates[0].start["interactive"] is False  # before anything else
@@ -102,7 +114,9 @@ def test_auto_shows_its_trials_live_and_keeps_them_with_the_results(svc, tmp_pat
     path = write_toy_csv(tmp_path / "auto.csv", n=60)
     values = _values(**SMALL, train__budget=2)
     updates = list(
-        train_tab.start(svc, page("page-5"), str(path), None, "text", "label", "auto", 2, "", *values)
+        train_tab.start(
+            svc, page("page-5"), str(path), None, "text", "label", "auto", 2, "", *NO_VECTORS, *values
+        )
     )
     live = [u.trials for u in updates[:-1] if isinstance(u.trials, list)]
     assert live  # the table while it searches (a trial shorter than a redraw may show only at the end)
@@ -117,7 +131,9 @@ def test_auto_shows_its_trials_live_and_keeps_them_with_the_results(svc, tmp_pat
 
 
 def test_start_without_a_file_says_so_and_stays_unlocked(svc):
-    (only,) = train_tab.start(svc, page("page-2"), None, None, None, None, "fast", 2, "", *_values())
+    (only,) = train_tab.start(
+        svc, page("page-2"), None, None, None, None, "fast", 2, "", *NO_VECTORS, *_values()
+    )
     assert "upload a CSV" in only.upload_message and only.start["interactive"] is True
 
 
@@ -191,7 +207,7 @@ def test_a_second_start_from_the_same_page_while_the_first_is_in_flight_makes_no
     """A double click reaches the server twice; only the first makes a run."""
     path = str(write_toy_csv(tmp_path / "twice.csv", n=200, seed=9))
     values = _values(**SMALL)
-    form = (path, None, "text", "label", "fast", 50, "", *values)
+    form = (path, None, "text", "label", "fast", 50, "", *NO_VECTORS, *values)
     first = train_tab.start(svc, page("page-3"), *form)
     assert next(first).start["interactive"] is False  # the first is starting
     (second,) = train_tab.start(svc, page("page-3"), *form)
@@ -207,3 +223,41 @@ def test_a_second_start_from_the_same_page_while_the_first_is_in_flight_makes_no
     assert train_tab.cancel(svc, job_id).startswith("<div")
     assert [r.name for r in svc.runs() if r.dataset_name == "twice.csv"] == [None]
     first.close()
+
+
+def test_uploaded_vectors_are_checked_listed_chosen_and_their_coverage_shown_after_training(svc, tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("the 0.1 0.2\ngood 1.0\n", encoding="utf-8")
+    said, choice = train_tab.add_vectors(svc, [str(bad)])
+    assert "lstm-demo-msg-error" in said and "line 2 has 1 numbers, expected 2" in said
+    assert choice is gr.skip() or choice == gr.skip()  # the choice stays as it was
+    assert svc.vectors_files() == []
+    said, _ = train_tab.add_vectors(svc, [str(bad), str(bad)])
+    assert html.escape(train_tab.VECTORS_UPLOAD) in said
+
+    texts = [text for text, _ in toy_rows(60)]
+    good = write_vectors(ppmi_svd(texts, dim=8, min_count=1), tmp_path / "toy vectors!.txt")
+    said, choice = train_tab.add_vectors(svc, [str(good)])
+    assert "toy_vectors.txt: 24 words of 8 dimensions, added to the vectors folder" in html.unescape(said)
+    assert choice["value"] == "toy_vectors.txt" and ("none", "") in choice["choices"]
+    listed = train_tab.vectors_choices(svc)["choices"]  # what a page opening the section lists
+    assert "toy_vectors.txt" in listed
+
+    path = write_toy_csv(tmp_path / "with-vectors.csv", n=60)
+    form = (str(path), None, "text", "label", "fast", 1, "", "toy_vectors.txt", True, *_values(**SMALL))
+    last = list(train_tab.start(svc, page("page-6"), *form))[-1]
+    assert f"run {last.active} finished" in last.message
+    shown = re.sub(r"\\(.)", r"\1", last.metrics)  # as the Markdown reads
+    assert "- pretrained vectors (toy_vectors.txt, 8 dimensions, frozen) cover 24 of 24 vocabulary" in shown
+
+
+def test_a_npy_upload_takes_its_vocab_from_the_same_upload(svc, tmp_path):
+    texts = [text for text, _ in toy_rows(60)]
+    npy = write_vectors(ppmi_svd(texts, dim=8, min_count=1), tmp_path / "wiki.npy")
+    vocab = tmp_path / "apart" / "wiki.vocab"  # Gradio keeps each uploaded file in a folder of its own
+    vocab.parent.mkdir()
+    npy.with_suffix(".vocab").rename(vocab)
+    said, _ = train_tab.add_vectors(svc, [str(npy)])
+    assert "no vectors file wiki.vocab: upload it with wiki.npy" in html.unescape(said)
+    said, choice = train_tab.add_vectors(svc, [str(vocab), str(npy)])
+    assert "wiki.npy: 24 words of 8 dimensions" in said and choice["value"] == "wiki.npy"

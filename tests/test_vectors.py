@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ from lstm_demo.vectors import (
     lookup,
     ppmi_svd,
     read_vectors,
+    shelf_names,
+    shelve,
     write_vectors,
 )
 
@@ -304,3 +307,84 @@ def test_a_refit_run_from_the_apps_vectors_folder_notes_its_coverage_once(tmp_pa
     for config in (run.config, saved):
         assert config["train"]["vectors"] == "toy.npy" and len(config["train"]["vectors_sha256"]) == 64
     assert run.config["train"]["vectors_sha256"] == fingerprint(home / "vectors" / "toy.npy")
+
+
+# ---------------------------------------------------------------------------- the app's vectors folder
+
+
+@pytest.mark.parametrize(
+    "name, shelved",
+    [
+        ("glove.6B.50d.txt", "glove.6B.50d.txt"),
+        ("../x", "x.txt"),
+        ("../../etc/passwd.txt", "passwd.txt"),
+        ("..", "vectors.txt"),
+        (".hidden.txt", "hidden.txt"),
+        ("sub\\..\\my vectors!.txt", "my_vectors.txt"),
+    ],
+)
+def test_an_uploaded_file_joins_the_folder_under_a_safe_name(tmp_path: Path, name: str, shelved: str) -> None:
+    shelf = tmp_path / "home" / "vectors"
+    added = shelve(write(tmp_path, GLOVE, "upload.txt"), shelf, Limits(), name=name)
+
+    assert (added.name, added.dim, added.words, added.added) == (shelved, 3, 3, True)
+    assert shelf_names(shelf) == [shelved] and [p.name for p in shelf.iterdir()] == [shelved]
+    assert (
+        configure(preset("default", train__vectors=shelved), Limits(), shelf=shelf).model.embedding_dim == 3
+    )
+
+
+@pytest.mark.parametrize(
+    "name, text, limits, message",
+    [
+        ("short.txt", "the 0.1 0.2 0.3\ngood 1.0 1.5\n", Limits(), "line 2 has 2 numbers, expected 3"),
+        ("words.txt", "the 0.1 0.2 0.3\ngood 1.0 x 2\n", Limits(), "'x' is not a number"),
+        ("big.txt", GLOVE * 2000, Limits(upload_mb=0.01), "LSTM_DEMO_MAX_UPLOAD_MB"),
+        ("wide.txt", GLOVE, Limits(embedding_dim=2), "LSTM_DEMO_MAX_EMBEDDING_DIM"),
+        ("table.csv", GLOVE, Limits(), "word2vec/GloVe text (.txt, .vec) or .npy with its .vocab"),
+    ],
+)
+def test_a_refused_upload_leaves_nothing_in_the_folder(
+    tmp_path: Path, name: str, text: str, limits: Limits, message: str
+) -> None:
+    shelf = tmp_path / "vectors"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        shelve(write(tmp_path, text, name), shelf, limits)
+    assert shelf_names(shelf) == [] and not (shelf.exists() and any(shelf.iterdir()))
+
+
+def test_a_name_taken_by_another_file_gets_a_number_and_the_same_file_keeps_its_place(tmp_path: Path) -> None:
+    shelf = tmp_path / "vectors"
+    first = shelve(write(tmp_path, GLOVE, "a.txt"), shelf, Limits(), name="glove.txt")
+    again = shelve(write(tmp_path, GLOVE, "b.txt"), shelf, Limits(), name="glove.txt")
+    other = shelve(
+        write(tmp_path, "3 3\n" + GLOVE.split("good 9")[0], "c.txt"), shelf, Limits(), name="glove.txt"
+    )
+
+    assert (first.name, first.added) == ("glove.txt", True)
+    assert (again.name, again.added) == ("glove.txt", False)  # a second upload of the same file
+    assert (other.name, other.added) == ("glove-2.txt", True)  # the first stays as runs fingerprinted it
+    assert shelf_names(shelf) == ["glove-2.txt", "glove.txt"]
+
+
+def test_the_service_takes_a_npy_and_its_vocab_uploaded_apart(tmp_path: Path) -> None:
+    upload = tmp_path / "one" / "wiki.npy"
+    upload.parent.mkdir()
+    write_vectors(read_vectors(write(tmp_path, GLOVE)), upload)
+    vocab = tmp_path / "two" / "words.vocab"  # each upload arrives in a folder of its own
+    vocab.parent.mkdir()
+    upload.with_suffix(".vocab").rename(vocab)
+    svc = Service(AppSettings.from_env({"LSTM_DEMO_HOME": str(tmp_path / "home"), **THREAD}))
+    try:
+        with pytest.raises(VectorsError, match="no vectors file wiki.vocab: upload it with wiki.npy"):
+            svc.add_vectors(upload)
+        assert svc.vectors_files() == []
+        added = svc.add_vectors(upload, vocab=vocab)
+        assert (added.name, added.dim, added.words) == ("wiki.npy", 3, 3)
+        assert svc.vectors_files() == ["wiki.npy"]
+        shelved = svc.settings.vectors_dir / "wiki.npy"
+        assert shelved.read_bytes() == upload.read_bytes()
+        assert shelved.with_suffix(".vocab").read_text() == vocab.read_text() == "the\ngood\nBad\n"
+        assert not any(svc.scratch_dir().parent.rglob("*.npy"))  # the staging folder is gone
+    finally:
+        svc.shutdown()

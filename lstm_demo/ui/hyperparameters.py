@@ -151,3 +151,33 @@ def build_controls(cfg: RunConfig) -> list[gr.components.Component]:
         with gr.Row(equal_height=False):
             controls += [control(f, preset_value(cfg, f.key)) for f in group]
     return controls
+
+
+@dataclass(frozen=True)
+class VectorsControls:
+    choice: gr.Dropdown  # "" (none), or a file in the app's vectors folder
+    freeze: gr.Checkbox
+    upload: gr.File
+    message: gr.HTML
+
+
+def build_vectors() -> VectorsControls:
+    """Pretrained word vectors: a file of the app's vectors folder (listed when the section opens),
+    frozen or fine-tuned, and an upload that adds one there."""
+    gr.Markdown("**pretrained word vectors**")
+    with gr.Row(equal_height=False):
+        choice = gr.Dropdown(
+            label="start the embedding from", choices=[("none", "")], value="", elem_id="vectors-choice",
+            info="word vectors in the app's vectors folder; the embedding takes their size",
+        )  # fmt: skip
+        freeze = gr.Checkbox(
+            label="freeze the vectors", value=False, elem_id="vectors-freeze",
+            info="keep the embedding as the vectors start it; else fine-tune them",
+        )  # fmt: skip
+        upload = gr.File(
+            label="add vectors: .txt/.vec text, or .npy + .vocab",
+            file_count="multiple", file_types=[".txt", ".vec", ".npy", ".vocab"], type="filepath",
+            elem_id="vectors-upload",
+        )  # fmt: skip
+    message = gr.HTML(elem_id="vectors-message")
+    return VectorsControls(choice, freeze, upload, message)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import html
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,7 +28,7 @@ from ..figures import runs as charts
 from ..service import Service, trial_of
 from . import results
 from .common import duration, fmt, message_html, user_message
-from .hyperparameters import build_controls, overrides_from, preset_values
+from .hyperparameters import build_controls, build_vectors, overrides_from, preset_values
 
 MISSED_SHOWN = 12  # misclassified examples listed after a training
 FOLLOW_SECONDS, HEARTBEAT_SECONDS = 0.5, 2.0  # progress redrawn at most this often; a queued place this often
@@ -166,6 +167,42 @@ def on_preset(name: str) -> list[Any]:
     return [cfg.train.epochs, *preset_values(cfg)]
 
 
+# ---------------------------------------------------------------------------------- pretrained vectors
+
+VECTORS_UPLOAD = "upload one vectors file: a .txt or .vec text file, or a .npy together with its .vocab"
+
+
+def vectors_choices(service: Service, chosen: str = "") -> Any:
+    """The vectors dropdown: none, or a file of the app's vectors folder."""
+    names = service.vectors_files()
+    return gr.update(choices=[("none", ""), *names], value=chosen if chosen in names else "")
+
+
+def add_vectors(service: Service, files: list[str] | None) -> tuple[str, Any]:
+    """Uploaded vectors checked and put in the app's vectors folder, then chosen; a refused file is said
+    next to the upload and the choice stays as it was."""
+    paths = [p for p in files or [] if p]
+    if not paths:
+        return "", gr.skip()
+    vocab = [p for p in paths if os.path.splitext(p)[1].lower() == ".vocab"]
+    main = [p for p in paths if p not in vocab]
+    if len(main) != 1 or len(vocab) > 1:
+        return message_html(VECTORS_UPLOAD), gr.skip()
+    try:
+        shelved = service.add_vectors(main[0], vocab=vocab[0] if vocab else None)
+    except Exception as e:
+        return message_html(user_message(e)), gr.skip()
+    said = f"{shelved.name}: {shelved.words:,} words of {shelved.dim} dimensions" + (
+        ", added to the vectors folder" if shelved.added else ", already in the vectors folder"
+    )
+    return message_html(said, "ok"), vectors_choices(service, shelved.name)
+
+
+def vectors_options(name: str | None, freeze: bool) -> dict[str, Any]:
+    """The form's vectors as run options: none unless a file is chosen."""
+    return {"train__vectors": name, "train__freeze_vectors": bool(freeze)} if name else {}
+
+
 # ---------------------------------------------------------------------------------- the estimate
 
 
@@ -282,9 +319,11 @@ def start(
     preset_name: str,
     n_epochs: float,
     name: str,
+    vectors_name: str | None,
+    freeze_vectors: bool,
     *values: Any,
 ) -> Iterator[Training]:
-    """The Start button: the form's file, columns, preset and hyperparameters."""
+    """The Start button: the form's file, columns, preset, pretrained vectors and hyperparameters."""
     if not path:
         yield Training(
             upload_message=message_html("upload a CSV or TSV file first (or try one in the Examples tab)"),
@@ -300,7 +339,11 @@ def start(
             text_column=text or None,
             label_column=label or None,
             preset_name=preset_name or "fast",
-            overrides={**overrides_from(values), "train__epochs": int(n_epochs)},
+            overrides={
+                **overrides_from(values),
+                **vectors_options(vectors_name, freeze_vectors),
+                "train__epochs": int(n_epochs),
+            },
             name=(name or "").strip() or None,
         ),
         who,
@@ -479,8 +522,9 @@ def build(service: Service, active: gr.State) -> TrainTab:
             1, 100, value=PRESETS["fast"].train.epochs, step=1, label="epochs", elem_id="epochs"
         )
         run_name = gr.Textbox(label="run name (optional)", elem_id="run-name", max_length=200)
-    with gr.Accordion("advanced hyperparameters", open=False, elem_id="advanced"):
+    with gr.Accordion("advanced hyperparameters", open=False, elem_id="advanced") as advanced:
         controls = build_controls(PRESETS["fast"])
+        vec = build_vectors()
     with gr.Row():
         start_btn = gr.Button(START, variant="primary", elem_id="train-start")
         estimate_btn = gr.Button("Estimate time", elem_id="train-estimate-button")
@@ -528,13 +572,16 @@ def build(service: Service, active: gr.State) -> TrainTab:
     start_outputs = [job_id, upload_msg, train_msg, progress, curves, metrics, per_class, confusion, missed, active,
                      start_btn, trials]  # fmt: skip
     follow_options: dict[str, Any] = {"concurrency_limit": None, "show_progress": "hidden", **private}
-    start_btn.click(
-        _as_visitor(start, service),
-        [browser, file, test_file, text_col, label_col, preset, epochs, run_name, *controls],
-        start_outputs,
-        **follow_options,
-    )
+    form = [file, test_file, text_col, label_col, preset, epochs, run_name, vec.choice, vec.freeze, *controls]
+    start_btn.click(_as_visitor(start, service), [browser, *form], start_outputs, **follow_options)
     cancel_btn.click(functools.partial(cancel, service), job_id, train_msg, concurrency_limit=None, **private)
+    # one file read at a time: every row of it is checked before it joins the vectors folder
+    vec.upload.upload(
+        functools.partial(add_vectors, service), vec.upload, [vec.message, vec.choice],
+        concurrency_id="vectors", concurrency_limit=1, **private,
+    )  # fmt: skip
+    # the folder's files each time the (closed at first) section opens: a file put there meanwhile shows
+    gr.on([advanced.expand], functools.partial(vectors_choices, service), vec.choice, vec.choice, **private)
     # on page load: this browser's id (made on its first visit), and the training to follow again
     gr.on(None, browser_id, browser, browser, **private)
     gr.on(None, _as_visitor(reattach, service), browser, start_outputs, **follow_options)
