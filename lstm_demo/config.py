@@ -401,6 +401,11 @@ LIMIT_TABLE: dict[str, tuple[float | int, str, str]] = {
         "LSTM_DEMO_MAX_VECTORS_MB",
         "largest pretrained vectors file (`train.vectors`), in MB",
     ),
+    "shelf_mb": (
+        4_096.0,
+        "LSTM_DEMO_MAX_SHELF_MB",
+        "most MB the app's vectors folder may hold after an upload from the Train tab",
+    ),
 }
 
 
@@ -431,6 +436,7 @@ class Limits:
     nproc: int = 4
     estimate_seconds: float = 5.0
     vectors_mb: float = 1_024.0
+    shelf_mb: float = 4_096.0
 
     def __post_init__(self) -> None:
         for f in fields(self):

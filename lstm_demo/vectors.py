@@ -538,6 +538,9 @@ def shelve(path: str | os.PathLike[str], shelf: Path, limits: Limits, *, name: s
     else:
         raise VectorsError(f"the vectors folder holds too many files named like {base}")
     added = not target.exists()
+    if added:
+        held = sum(f.stat().st_size for f in shelf.iterdir() if f.is_file()) / 2**20
+        limits.check("shelf_mb", round(held + megabytes, 1), "the vectors folder with this file (MB)")
     if added:  # the .vocab first: a .npy is listed only once both are in place
         for source, dest in reversed(list(zip(files, _files(target), strict=True))):
             partial = dest.with_name(f".{dest.name}.{os.getpid()}.part")

@@ -367,6 +367,20 @@ def test_a_name_taken_by_another_file_gets_a_number_and_the_same_file_keeps_its_
     assert shelf_names(shelf) == ["glove-2.txt", "glove.txt"]
 
 
+def test_uploads_cannot_fill_the_disk_the_folder_is_bounded_as_a_whole(tmp_path: Path) -> None:
+    shelf = tmp_path / "vectors"
+    big = "\n".join(f"w{i} " + " ".join(["0.123456"] * 50) for i in range(300)) + "\n"  # ~0.1 MB each
+    limits = Limits(shelf_mb=0.25)
+    kept = [shelve(write(tmp_path, big.replace("w", x), f"{x}.txt"), shelf, limits) for x in "ab"]
+    with pytest.raises(LimitError, match="LSTM_DEMO_MAX_SHELF_MB"):
+        shelve(write(tmp_path, big.replace("w", "c"), "c.txt"), shelf, limits)
+    assert shelf_names(shelf) == [k.name for k in kept] == ["a.txt", "b.txt"]
+    assert (
+        shelve(write(tmp_path, big.replace("w", "a"), "again.txt"), shelf, limits, name="a.txt").name
+        == "a.txt"
+    )
+
+
 def test_the_service_takes_a_npy_and_its_vocab_uploaded_apart(tmp_path: Path) -> None:
     upload = tmp_path / "one" / "wiki.npy"
     upload.parent.mkdir()
