@@ -537,10 +537,18 @@ class AppSettings:
     # so one that exhausts memory takes down only itself; `thread`: in this process (a child pays
     # for importing torch again, seconds that tests of the queue need not wait)
     training: str = "process"
+    # LSTM_DEMO_TRAINING_NICE: how much lower a training child's CPU priority is than the app's (the
+    # `nice` increment, 0-19): the child uses every core, and the app's predictions, each a few
+    # milliseconds of work, must not wait behind it for a time slice
+    training_nice: int = 10
 
     def __post_init__(self) -> None:
         if self.training not in TRAINING_PLACES:
             raise ValueError(f"LSTM_DEMO_TRAINING must be one of {TRAINING_PLACES}, got {self.training!r}")
+        if not (isinstance(self.training_nice, int) and 0 <= self.training_nice <= 19):
+            raise ValueError(
+                f"LSTM_DEMO_TRAINING_NICE must be a whole number from 0 to 19, got {self.training_nice!r}"
+            )
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> AppSettings:
@@ -560,6 +568,7 @@ class AppSettings:
             share=_env_bool(env, "LSTM_DEMO_SHARE", False),
             limits=Limits.from_env(env),
             training=env.get("LSTM_DEMO_TRAINING") or "process",
+            training_nice=_env_number(env, ("LSTM_DEMO_TRAINING_NICE",), int, 10),
         )
 
     @property

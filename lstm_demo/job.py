@@ -118,6 +118,7 @@ def environment(settings: AppSettings) -> dict[str, str]:
         "LSTM_DEMO_HOME": str(settings.home),
         "LSTM_DEMO_DB_URL": settings.db_url,  # by the environment, never a file: it may hold a password
         "LSTM_DEMO_DEVICE": settings.device,
+        "LSTM_DEMO_TRAINING_NICE": str(settings.training_nice),
     }
     env |= {variable: str(getattr(settings.limits, name)) for name, (_, variable, _) in LIMIT_TABLE.items()}
     root = str(Path(__file__).resolve().parent.parent)
@@ -340,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
 
     prepared = read_spec(args.spec)
     settings = AppSettings.from_env()
+    os.nice(settings.training_nice)  # the app's requests first; this takes what the cores have left
     printing = os.environ.get(PROGRESS) == "1"
     group = distributed.init(resolve_device(prepared.device))
     try:

@@ -259,6 +259,9 @@ def test_auth_needs_both_username_and_password(env):
         ("LSTM_DEMO_PORT", "80a"),
         ("LSTM_DEMO_MAX_ROWS", "lots"),
         ("LSTM_DEMO_MAX_UPLOAD_MB", "50MB"),
+        ("LSTM_DEMO_TRAINING_NICE", "low"),
+        ("LSTM_DEMO_TRAINING_NICE", "20"),
+        ("LSTM_DEMO_TRAINING_NICE", "-5"),  # raising the child above the app is not this setting's to do
     ],
 )
 def test_a_malformed_number_names_its_variable(name, value):

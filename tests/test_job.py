@@ -60,6 +60,9 @@ def test_a_child_killed_mid_epoch_leaves_its_run_failed_and_the_next_one_trains(
     svc, csv = app
     killed, popen = _launch(svc, csv, LONG)
     _wait_for_a_step(svc, killed)
+    # it trains below the app's priority, so the app's predictions are not kept waiting for a core
+    nice = os.getpriority(os.PRIO_PROCESS, popen.pid) - os.getpriority(os.PRIO_PROCESS, 0)
+    assert nice == min(svc.settings.training_nice, 19 - os.getpriority(os.PRIO_PROCESS, 0))
     os.killpg(popen.pid, signal.SIGKILL)
     run = job.reap(popen, killed, svc.store)
     assert run.status == "failed" and "killed" in run.error and "memory" in run.error

@@ -148,8 +148,10 @@ def build(service: Service, active: gr.State) -> gr.Dropdown:
             trigger_mode="always_last",
             show_progress="hidden",
             api_visibility="private",
-            concurrency_id="predict",
-            concurrency_limit=4,
+            # a plain HTTP call per keystroke instead of a queue entry and its event stream: a prediction
+            # is a few milliseconds of work, bounded by the text limit, and the queue's round trip would
+            # be most of the wait
+            queue=False,
         )
     for trigger in (batch_file.upload, batch_file.clear):
         trigger(
