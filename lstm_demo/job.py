@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
 
     prepared = read_spec(args.spec)
     settings = AppSettings.from_env()
-    os.nice(settings.training_nice)  # the app's requests first; this takes what the cores have left
+    _lower_priority(settings.training_nice)
     printing = os.environ.get(PROGRESS) == "1"
     group = distributed.init(resolve_device(prepared.device))
     try:
@@ -363,6 +363,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if last is not None and last.run.status in ("completed", "cancelled") else 1
     finally:
         group.close()
+
+
+def _lower_priority(nice: int) -> None:
+    """The app's requests first; this process takes what the cores have left. Where Linux groups
+    processes by session for scheduling (autogroup), this process started a session of its own, and
+    only its group's nice weighs against the app's: both are lowered."""
+    os.nice(nice)
+    try:
+        Path("/proc/self/autogroup").write_text(str(nice))
+    except OSError:  # no autogroup (another system, or it is off): the process's nice is the one that counts
+        pass
 
 
 def _exit_with_launcher() -> None:

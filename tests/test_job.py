@@ -63,6 +63,9 @@ def test_a_child_killed_mid_epoch_leaves_its_run_failed_and_the_next_one_trains(
     # it trains below the app's priority, so the app's predictions are not kept waiting for a core
     nice = os.getpriority(os.PRIO_PROCESS, popen.pid) - os.getpriority(os.PRIO_PROCESS, 0)
     assert nice == min(svc.settings.training_nice, 19 - os.getpriority(os.PRIO_PROCESS, 0))
+    group = Path(f"/proc/{popen.pid}/autogroup")  # Linux schedules a session as one group: its nice too
+    if Path("/proc/sys/kernel/sched_autogroup_enabled").exists() and group.exists():
+        assert group.read_text().split()[-1] == str(svc.settings.training_nice)
     os.killpg(popen.pid, signal.SIGKILL)
     run = job.reap(popen, killed, svc.store)
     assert run.status == "failed" and "killed" in run.error and "memory" in run.error
