@@ -593,7 +593,8 @@ def test_a_second_tab_follows_its_own_training_not_the_newest(
 ) -> None:
     """This browser's training is followed by its second tab, though a newer one (from the HTTP API) waits."""
     page = visit.page
-    upload(page, write_toy_csv(tmp_path / "mine.csv", n=400, seed=8))
+    # big enough that 100 epochs outlast the steps below on a loaded machine (400 rows once finished first)
+    upload(page, write_toy_csv(tmp_path / "mine.csv", n=4000, seed=8))
     wait_for_text(page, "#data-summary", "rows")
     set_number(page, "#epochs", 100)
     page.click("#train-start")

@@ -83,14 +83,15 @@ def test_a_logged_in_page_follows_its_users_training_never_someone_elses(
     browser: Any, app_url: str, tmp_path: Path
 ) -> None:
     client = Client(app_url, auth=LOGIN, verbose=False)
-    path = write_toy_csv(tmp_path / "theirs.csv", n=400)
-    # through the HTTP API: no page's and no user's; long enough to run while the pages load
+    path = write_toy_csv(tmp_path / "theirs.csv", n=4000)
+    # through the HTTP API: no page's and no user's; long enough to run while the pages load, however
+    # loaded the machine (both trainings are cancelled at the end)
     theirs = client.submit(handle_file(str(path)), "", "", "fast", 60, json.dumps({}), "theirs", False,
                            api_name="/train").result(timeout=TRAIN_MS / 1000)["run_id"]  # fmt: skip
     first = second = None
     try:
         first = logged_in_page(browser, app_url)
-        upload(first, write_toy_csv(tmp_path / "mine.csv", n=400, seed=8))
+        upload(first, write_toy_csv(tmp_path / "mine.csv", n=4000, seed=8))
         wait_for_text(first, "#data-summary", "rows")
         set_number(first, "#epochs", 100)
         first.click("#train-start")
