@@ -124,12 +124,7 @@ def configure(cfg: RunConfig, limits: Limits, *, shelf: Path, anywhere: bool = F
     if not cfg.train.vectors:
         return cfg
     path = Path(cfg.train.vectors).expanduser().resolve() if anywhere else _on_shelf(cfg.train.vectors, shelf)
-    files = _files(path)
-    for file in files:
-        if not file.is_file():
-            raise VectorsError(f"no vectors file {file.name}" + (" beside it" if file != path else ""))
-    megabytes = sum(file.stat().st_size for file in files) / 2**20
-    limits.check("vectors_mb", round(megabytes, 1), f"the vectors file {path.name} (MB)")
+    _sized(path, limits, "vectors_mb", lambda f: f.name + (" beside it" if f != path else ""))
     dim = dimension(path, limits)
     preset_dim = PRESETS[cfg.preset].model.embedding_dim if cfg.preset in PRESETS else None
     if dim != cfg.model.embedding_dim and cfg.model.embedding_dim != preset_dim:
@@ -179,6 +174,21 @@ def _files(path: Path) -> tuple[Path, ...]:
     return (path, path.with_suffix(VOCAB_SUFFIX)) if path.suffix == ".npy" else (path,)
 
 
+def _sized(
+    path: Path, limits: Limits | None, limit: str, missing: Callable[[Path], str] = lambda f: f"at {f.name}"
+) -> tuple[tuple[Path, ...], float]:
+    """The files `path` stands for, each of them there (else "no vectors file " + `missing(file)`),
+    and their size in MB, checked against the limit named `limit` unless `limits` is None."""
+    files = _files(path)
+    for file in files:
+        if not file.is_file():
+            raise VectorsError(f"no vectors file {missing(file)}")
+    megabytes = round(sum(file.stat().st_size for file in files) / 2**20, 1)
+    if limits is not None:
+        limits.check(limit, megabytes, f"the vectors file {path.name} (MB)")
+    return files, megabytes
+
+
 def fingerprint(path: str | os.PathLike[str]) -> str:
     """SHA-256 of a vectors file (of NAME.npy, then NAME.vocab, for that format)."""
     digest = hashlib.sha256()
@@ -223,12 +233,7 @@ def read_vectors(
     `LimitError` for one over a limit, before anything the size of the file is allocated.
     """
     path = Path(path)
-    for file in _files(path):
-        if not file.is_file():
-            raise VectorsError(f"no vectors file at {file.name}")
-    if limits is not None:
-        megabytes = sum(file.stat().st_size for file in _files(path)) / 2**20
-        limits.check("vectors_mb", round(megabytes, 1), f"the vectors file {path.name} (MB)")
+    _sized(path, limits, "vectors_mb")
     if sha256 and fingerprint(path) != sha256:
         raise VectorsError(f"{path.name} changed since the run was prepared (its SHA-256 differs)")
     wanted = None if vocabulary is None else {*vocabulary, *(w.lower() for w in vocabulary)}
@@ -518,12 +523,7 @@ def shelve(path: str | os.PathLike[str], shelf: Path, limits: Limits, *, name: s
         raise VectorsError(
             f"{path.name}: a vectors file is word2vec/GloVe text (.txt, .vec) or .npy with its .vocab"
         )
-    files = _files(path)
-    for file in files:
-        if not file.is_file():
-            raise VectorsError(f"no vectors file {file.name}: upload it with {path.name}")
-    megabytes = round(sum(file.stat().st_size for file in files) / 2**20, 1)
-    limits.check("upload_mb", megabytes, f"the vectors file {path.name} (MB)")
+    files, megabytes = _sized(path, limits, "upload_mb", lambda f: f"{f.name}: upload it with {path.name}")
     words = read_vectors(path, limits=limits)
     digest = fingerprint(path)
     shelf.mkdir(parents=True, exist_ok=True)
