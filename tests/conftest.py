@@ -1,4 +1,5 @@
-"""Fixtures for the run database: a real SQLite file, and PostgreSQL when LSTM_DEMO_TEST_PG_URL is set.
+"""Fixtures for the run database: a real SQLite file, and PostgreSQL when LSTM_DEMO_TEST_PG_URL is set;
+and Chromium for the browser tests (`test_browser*.py`), one per module.
 
 Start a throwaway server with `eval "$(.ci/postgres.sh)"`; each test then gets its own schema.
 Without the variable the PostgreSQL cases are not generated (the report header says so) rather
@@ -11,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -57,3 +59,15 @@ def store(store_url: str) -> Iterator[Store]:
     s = Store(store_url)
     yield s
     s.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium through Playwright (the browser tests skip their module when either is missing)."""
+    from benchmarks.app_bench import CHROMIUM, CHROMIUM_ARGS
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()

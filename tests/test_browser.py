@@ -24,7 +24,7 @@ import pytest
 from gradio_client import Client, handle_file
 from helpers import toy_rows, write_toy_csv
 
-from benchmarks.app_bench import CHROMIUM, CHROMIUM_ARGS, start, stop
+from benchmarks.app_bench import CHROMIUM, start, stop
 from lstm_demo.examples import EXAMPLES
 from lstm_demo.vectors import ppmi_svd, write_vectors
 
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.browser
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -49,14 +49,6 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc, url, _ = start([sys.executable, "app.py"], home, timeout=START_S)
     yield url
     stop(proc)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @dataclass
@@ -588,19 +580,25 @@ def set_number(page: Any, slider: str, value: int) -> None:
     box.press("Tab")
 
 
+def start_long_training(page: Any, path: Path) -> Any:
+    """Write a toy file at `path`, upload it and start a 100-epoch `fast` training of it; returns its
+    progress element once shown. 4,000 rows, so that it outlasts a test's next steps on a loaded
+    machine (400 rows once finished all 100 epochs before a cancel reached it)."""
+    upload(page, write_toy_csv(path, n=4000, seed=8))
+    wait_for_text(page, "#data-summary", "rows")
+    set_number(page, "#epochs", 100)
+    page.click("#train-start")
+    progress = page.locator("#train-progress [data-run][data-status]")
+    progress.wait_for(state="attached")
+    return progress
+
+
 def test_a_second_tab_follows_its_own_training_not_the_newest(
     visit: Visit, app_url: str, tmp_path: Path
 ) -> None:
     """This browser's training is followed by its second tab, though a newer one (from the HTTP API) waits."""
     page = visit.page
-    # big enough that 100 epochs outlast the steps below on a loaded machine (400 rows once finished first)
-    upload(page, write_toy_csv(tmp_path / "mine.csv", n=4000, seed=8))
-    wait_for_text(page, "#data-summary", "rows")
-    set_number(page, "#epochs", 100)
-    page.click("#train-start")
-    mine = page.locator("#train-progress [data-status]")
-    mine.wait_for(state="attached")
-    run_id = mine.get_attribute("data-run")
+    run_id = start_long_training(page, tmp_path / "mine.csv").get_attribute("data-run")
     newest = api_train(
         app_url, write_toy_csv(tmp_path / "theirs.csv", n=400), "theirs", wait=False, epochs=60
     )

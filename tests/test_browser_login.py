@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 from gradio_client import Client, handle_file
 from helpers import write_toy_csv
-from test_browser import ANSWER_MS, START_S, TRAIN_MS, set_number, upload, wait_for_text
+from test_browser import ANSWER_MS, START_S, TRAIN_MS, start_long_training, wait_for_text
 
-from benchmarks.app_bench import CHROMIUM, CHROMIUM_ARGS, start, stop
+from benchmarks.app_bench import start, stop
 
 pytestmark = pytest.mark.browser
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
 LOGIN = ("ada", "s3cret-for-a-test")
 # every run id the Train tab's progress ever showed, and every message, from the page's first paint:
@@ -50,14 +50,6 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc, url, _ = start([sys.executable, "app.py"], home, timeout=START_S)
     yield url
     stop(proc)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def logged_in_page(browser: Any, url: str) -> Any:
@@ -91,12 +83,7 @@ def test_a_logged_in_page_follows_its_users_training_never_someone_elses(
     first = second = None
     try:
         first = logged_in_page(browser, app_url)
-        upload(first, write_toy_csv(tmp_path / "mine.csv", n=4000, seed=8))
-        wait_for_text(first, "#data-summary", "rows")
-        set_number(first, "#epochs", 100)
-        first.click("#train-start")
-        progress = first.locator("#train-progress [data-run][data-status]")
-        progress.wait_for(state="attached")
+        progress = start_long_training(first, tmp_path / "mine.csv")
         mine = progress.get_attribute("data-run")
         # queued behind theirs (one training at a time per device), or running once theirs ends
         assert mine != theirs and progress.get_attribute("data-status") in ("queued", "running")
