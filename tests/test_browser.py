@@ -41,6 +41,10 @@ TABS = {"train": "Train", "examples": "Examples", "predict": "Predict", "explain
         "about": "How an LSTM works"}  # fmt: skip
 # Generous: a shared 2-core machine trains the `fast` preset on 100 rows in about 5 s when idle.
 START_S, TRAIN_MS, ANSWER_MS = 90, 180_000, 60_000
+# Rows of a training that must still be queued or running when a test cancels it, on any machine: `fast`
+# takes about 5 s an epoch of these on an idle 2-core machine, so 100 epochs outlast any test by minutes
+# (4,000 rows once finished all 100 epochs before a second tab's cancel reached it, on a quicker CI machine).
+LONG_ROWS = 20_000
 
 
 @pytest.fixture(scope="module")
@@ -465,8 +469,8 @@ def test_a_reloaded_page_re_attaches_to_the_running_training(
     visit: Visit, app_url: str, tmp_path: Path
 ) -> None:
     page = visit.page
-    data = write_toy_csv(tmp_path / "long.csv", n=400, seed=3)
-    run_id = api_train(app_url, data, "long", wait=False, epochs=60)
+    data = write_toy_csv(tmp_path / "long.csv", n=LONG_ROWS, seed=3)
+    run_id = api_train(app_url, data, "long", wait=False, epochs=100)
     page.reload()
     progress = page.locator(f"#train-progress [data-run='{run_id}']")
     progress.wait_for(state="attached")
@@ -582,9 +586,8 @@ def set_number(page: Any, slider: str, value: int) -> None:
 
 def start_long_training(page: Any, path: Path) -> Any:
     """Write a toy file at `path`, upload it and start a 100-epoch `fast` training of it; returns its
-    progress element once shown. 4,000 rows, so that it outlasts a test's next steps on a loaded
-    machine (400 rows once finished all 100 epochs before a cancel reached it)."""
-    upload(page, write_toy_csv(path, n=4000, seed=8))
+    progress element once shown. `LONG_ROWS` rows: it outlasts the test's next steps on any machine."""
+    upload(page, write_toy_csv(path, n=LONG_ROWS, seed=8))
     wait_for_text(page, "#data-summary", "rows")
     set_number(page, "#epochs", 100)
     page.click("#train-start")
@@ -600,7 +603,7 @@ def test_a_second_tab_follows_its_own_training_not_the_newest(
     page = visit.page
     run_id = start_long_training(page, tmp_path / "mine.csv").get_attribute("data-run")
     newest = api_train(
-        app_url, write_toy_csv(tmp_path / "theirs.csv", n=400), "theirs", wait=False, epochs=60
+        app_url, write_toy_csv(tmp_path / "theirs.csv", n=LONG_ROWS), "theirs", wait=False, epochs=100
     )
     second = page.context.new_page()  # the same browser: its local storage, not its Gradio session
     try:
@@ -608,7 +611,9 @@ def test_a_second_tab_follows_its_own_training_not_the_newest(
         progress = second.locator(f"#train-progress [data-run='{run_id}']")
         progress.wait_for(state="attached")
         assert f"following your run {run_id}" in wait_for_text(second, "#train-message", "following")
+        assert progress.get_attribute("data-status") in ("queued", "running")
         second.click("#train-cancel")
+        wait_for_text(second, "#train-message", f"cancelling run {run_id}|was cancelled")
         second.wait_for_selector(
             f"#train-progress [data-run='{run_id}'][data-status=cancelled]", timeout=TRAIN_MS
         )

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from gradio_client import Client, handle_file
 from helpers import write_toy_csv
-from test_browser import ANSWER_MS, START_S, TRAIN_MS, start_long_training, wait_for_text
+from test_browser import ANSWER_MS, LONG_ROWS, START_S, TRAIN_MS, start_long_training, wait_for_text
 
 from benchmarks.app_bench import start, stop
 
@@ -75,10 +75,10 @@ def test_a_logged_in_page_follows_its_users_training_never_someone_elses(
     browser: Any, app_url: str, tmp_path: Path
 ) -> None:
     client = Client(app_url, auth=LOGIN, verbose=False)
-    path = write_toy_csv(tmp_path / "theirs.csv", n=4000)
+    path = write_toy_csv(tmp_path / "theirs.csv", n=LONG_ROWS)
     # through the HTTP API: no page's and no user's; long enough to run while the pages load, however
     # loaded the machine (both trainings are cancelled at the end)
-    theirs = client.submit(handle_file(str(path)), "", "", "fast", 60, json.dumps({}), "theirs", False,
+    theirs = client.submit(handle_file(str(path)), "", "", "fast", 100, json.dumps({}), "theirs", False,
                            api_name="/train").result(timeout=TRAIN_MS / 1000)["run_id"]  # fmt: skip
     first = second = None
     try:
@@ -105,6 +105,7 @@ def test_a_logged_in_page_follows_its_users_training_never_someone_elses(
             runs, messages = seen(page)
             assert runs == {mine} and not any(theirs in m for m in messages), messages
         first.click("#train-cancel")
+        wait_for_text(first, "#train-message", f"cancelling run {mine}|was cancelled")
         first.wait_for_selector(
             f"#train-progress [data-run='{mine}'][data-status=cancelled]", timeout=TRAIN_MS
         )
