@@ -153,8 +153,8 @@ def test_on_a_small_imbalanced_file_the_runs_macro_f1_exceeds_its_baselines(svc,
             csv.writer(f).writerows([("text", "label"), *rows])
         return path
 
-    train_csv = write(tmp_path / "train.csv", zip(*imbalanced_reviews(600, seed=0)))
-    test_csv = write(tmp_path / "test.csv", zip(*imbalanced_reviews(300, seed=100)))
+    train_csv = write(tmp_path / "train.csv", zip(*imbalanced_reviews(600, seed=0), strict=True))
+    test_csv = write(tmp_path / "test.csv", zip(*imbalanced_reviews(300, seed=100), strict=True))
     *_, last = svc.train(train_csv, test_path=test_csv, preset_name="default")
     metrics = svc.run(last.run_id).metrics
 
