@@ -31,9 +31,10 @@ browser: Debian's Chromium through Playwright (`CHROMIUM_ARGS`), against one app
      percentile of `--sentences`. Target: median <= 60 ms on an idle machine.
    - explain, all methods: the Explain tab with every method ticked (and its other defaults: 50
      integration steps, faithfulness measured), a 20-word sentence; milliseconds from the click
-     on Explain until every method's row of highlighted words for that sentence is in the DOM.
-     The first click (which loads Captum and the run's explainer) is shown apart; median of
-     `--explains` after it. Target: <= 1.5 s on the CPU.
+     on Explain until every method's row of highlighted words for that sentence is in the DOM,
+     and until the gate heatmaps' rows carry that sentence's words (the figures come in a second
+     answer, after the words). The first click (which loads Captum and the run's explainer) is
+     shown apart; medians of `--explains` after it. Target: <= 1.5 s on the CPU (to attributions).
    - the example path: open the page, Examples -> "Try it" on the movie reviews (trains with
      `fast`), Predict a sentence, Explain it; seconds from opening the page to the highlighted
      words. Target: under a minute.
@@ -261,24 +262,33 @@ TYPING_JS = """([sentence, expected]) => {
   state.stop = () => { observer.disconnect(); box.removeEventListener('input', onInput); };
 }"""
 
-# Clicks Explain and answers the milliseconds until every method's row shows `words`.
+# Clicks Explain and answers [milliseconds until every method's row shows `words`, milliseconds until
+# the gate heatmaps' rows are those words too].
 EXPLAIN_JS = """([words, rows, timeoutMs]) => new Promise((resolve, reject) => {
   const out = document.querySelector('#explain-highlights');
-  const done = () => {
-    const tokens = [...out.querySelectorAll('.lstm-demo-token')].map((t) => t.textContent);
-    return tokens.length === words.length * rows
-      && tokens.every((t, i) => t.startsWith(words[i % words.length]));  // an unknown word adds a marker
-  };
+  const gates = document.querySelector('#gate-heatmaps');
+  const starts = (found, n) => found.length === n && found.every((t, i) => t.startsWith(words[i % words.length]));
+  const marked = () => starts([...out.querySelectorAll('.lstm-demo-token')].map((t) => t.textContent),
+                              words.length * rows);  // an unknown word adds a marker
+  // the first panel's row labels (every panel shares them), top to bottom
+  const drawn = () => starts([...gates.querySelectorAll('.yaxislayer-above')].slice(0, 1)
+                               .flatMap((axis) => [...axis.querySelectorAll('.ytick text')])
+                               .map((t) => t.textContent), words.length);
   const began = performance.now();
-  const observer = new MutationObserver(() => {
-    if (done()) { observer.disconnect(); clearTimeout(timer); resolve(performance.now() - began); }
-  });
+  let words_at = null;
+  const check = () => {
+    if (words_at === null && marked()) words_at = performance.now() - began;
+    if (words_at !== null && drawn()) {
+      observer.disconnect(); clearTimeout(timer); resolve([words_at, performance.now() - began]);
+    }
+  };
+  const observer = new MutationObserver(check);
   const timer = setTimeout(() => {
     observer.disconnect();
-    reject(new Error('no attributions after ' + timeoutMs + ' ms: '
+    reject(new Error('no attributions and heatmaps after ' + timeoutMs + ' ms: '
       + document.querySelector('#explain-message').innerText));
   }, timeoutMs);
-  observer.observe(out, {childList: true, subtree: true, characterData: true});
+  for (const node of [out, gates]) observer.observe(node, {childList: true, subtree: true, characterData: true});
   const button = document.querySelector('#explain-button');
   (button.tagName === 'BUTTON' ? button : button.querySelector('button')).click();
 })"""
@@ -362,9 +372,9 @@ def typing_latencies(
     return times, skipped
 
 
-def explain_latencies(page: Any, n: int) -> list[float]:
-    """Milliseconds of Explain with every method ticked, one 20-word sentence per click (the first one
-    is the warm-up, returned first)."""
+def explain_latencies(page: Any, n: int) -> list[list[float]]:
+    """[to attributions, to heatmaps] milliseconds of Explain with every method ticked, one 20-word
+    sentence per click (the first one is the warm-up, returned first)."""
     from lstm_demo.names import METHODS
 
     page.click("#tab-explain-button")
@@ -406,9 +416,11 @@ def browser_figures(client: httpx.Client, url: str, args: argparse.Namespace) ->
                                f"{median:.0f} / {p95:.0f} ms", "median <= 60 ms", before))  # fmt: skip
             before = load()
             first, *rest = explain_latencies(page, args.explains)
-            rows.append(report(f"explain in Chromium, all methods, 20 words: click to attributions (median of "
-                               f"{args.explains}; first click apart)", f"{statistics.median(rest) / 1000:.2f} s "
-                               f"(first {first / 1000:.2f} s)", "<= 1.5 s", before))  # fmt: skip
+            to_words, to_figures = (statistics.median(times) / 1000 for times in zip(*rest, strict=True))
+            rows.append(report(f"explain in Chromium, all methods, 20 words: click to attributions / to gate "
+                               f"heatmaps (medians of {args.explains}; first click apart)",
+                               f"{to_words:.2f} / {to_figures:.2f} s (first {first[0] / 1000:.2f} / "
+                               f"{first[1] / 1000:.2f} s)", "<= 1.5 s (attributions)", before))  # fmt: skip
         before = load()
         steps = browser_path(browser, url)
         detail = ", ".join(f"{name} {s:.1f}" for name, s in steps.items() if name != "total")

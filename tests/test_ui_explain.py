@@ -71,6 +71,28 @@ def test_one_run_leaves_the_compare_column_empty_and_two_fill_it(runs):
     assert set(both.compare_prediction) == {"neg", "pos"} and "lstm-demo-token" in both.compare_marked
 
 
+def test_explain_answers_the_words_first_then_the_figures_with_the_same_words(runs):
+    """The button's two answers: the attributions and the table at once, the last sentence's figures left
+    as they are (the browser takes longest to draw those); then everything, the figures drawn."""
+    svc, two, one = runs
+    words, everything = explain_tab.explain_stages(svc, one, two, SENTENCE, "", ["ig"], 16, True, *GATES[:-1])
+    skip = explain_tab.gr.skip()
+    assert "lstm-demo-token" in words.marked and "lstm-demo-token" in words.compare_marked
+    assert words.table and words.prediction
+    assert all(getattr(words, name) == skip for name in explain_tab.FIGURES)
+    assert everything._replace(**{name: skip for name in explain_tab.FIGURES}) == words
+    assert all(
+        getattr(everything, name) is not None
+        for name in ("faith_plot", "path_plot", "compare_path", "gate_plot")
+    )
+
+
+def test_an_explain_that_fails_answers_once_with_the_reason(runs):
+    svc, _, one = runs
+    [answer] = explain_tab.explain_stages(svc, one, "", "   ", "", ["ig"], 16, False, *GATES[:-1])
+    assert "msg-error" in answer.message and answer.gate_plot is None
+
+
 def _attribution(method: str, delta_ok: bool | None, ratio: float | None) -> SimpleNamespace:
     return SimpleNamespace(method=method, title=method.upper(), delta_ok=delta_ok, delta_ratio=ratio, delta=0.6,
                            word_scores=[0.1, -0.2], baseline="padding", seconds=0.01)  # fmt: skip

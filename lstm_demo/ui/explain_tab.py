@@ -8,6 +8,7 @@ The handlers are module-level functions of plain values; `build` only lays out a
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import gradio as gr
@@ -53,6 +54,10 @@ class Explained(NamedTuple):
     compare_path: Any = None
     gate_plot: Any = None
     gate_message: str = ""
+
+
+# the second part of Explain's answer (`explain_stages`): what takes the browser longest to draw
+FIGURES = ("faith_plot", "path_plot", "compare_path", "gate_plot", "gate_message")
 
 
 def sentence_faithfulness(
@@ -224,6 +229,26 @@ def explain(
     *controls: Any,
 ) -> Explained:
     """Everything the tab shows for one sentence: the first run, its gates, and the second run if chosen."""
+    *_, everything = explain_stages(service, run_id, other, sentence, target_label, chosen, n_steps, measure,
+                                    *controls)  # fmt: skip
+    return everything
+
+
+def explain_stages(
+    service: Service,
+    run_id: str | None,
+    other: str | None,
+    sentence: str,
+    target_label: str,
+    chosen: list[str],
+    n_steps: float,
+    measure: bool,
+    *controls: Any,
+) -> Iterator[Explained]:
+    """`explain` as the button answers it, in two parts: first the words' colours, the prediction and the
+    methods' table (what a person reads first), with the previous sentence's figures left as they are;
+    then everything, figures included. The browser takes longer to draw the figures (six heatmap panels,
+    the decision path, the faithfulness bars) than the model takes to compute all of it."""
     try:
         run_id = resolve_run(service, run_id)
         e = explain_one(service, run_id, sentence, chosen, target_label, n_steps)
@@ -234,31 +259,34 @@ def explain(
         )
         dp = service.decision_path(run_id, sentence)
     except Exception as err:
-        return Explained(message=message_html(user_message(err)))
-    gate_plot, gate_message = draw_gates(service, run_id, sentence, *controls, target_label)
-    out = Explained(
+        yield Explained(message=message_html(user_message(err)))
+        return
+    words = Explained(
         message=delta_warning(e),
         prediction=e.probabilities,
         marked=highlights(e),
         table=method_rows(e, faith),
+    )
+    e2 = dp2 = None
+    if other:
+        try:
+            e2 = explain_one(service, other, sentence, chosen, target_label, n_steps)
+            dp2 = service.decision_path(other, sentence)
+        except Exception as err:
+            words = words._replace(compare_marked=message_html(f"run {other}: {user_message(err)}"))
+            e2 = dp2 = None
+        else:
+            words = words._replace(compare_prediction=e2.probabilities, compare_marked=highlights(e2))
+    yield words._replace(**{name: gr.skip() for name in FIGURES})
+    gate_plot, gate_message = draw_gates(service, run_id, sentence, *controls, target_label)
+    yield words._replace(
         faith_plot=charts.faithfulness_bars(faith, title="on this sentence") if faith else None,
         path_plot=plots.decision_path_figure(dp.tokens, dp.probabilities, dp.labels, title=f"run {run_id}"),
+        compare_path=None
+        if dp2 is None
+        else plots.decision_path_figure(dp2.tokens, dp2.probabilities, dp2.labels, title=f"run {other}"),
         gate_plot=gate_plot,
         gate_message=gate_message,
-    )
-    if not other:
-        return out
-    try:
-        e2 = explain_one(service, other, sentence, chosen, target_label, n_steps)
-        dp2 = service.decision_path(other, sentence)
-    except Exception as err:
-        return out._replace(compare_marked=message_html(f"run {other}: {user_message(err)}"))
-    return out._replace(
-        compare_prediction=e2.probabilities,
-        compare_marked=highlights(e2),
-        compare_path=plots.decision_path_figure(
-            dp2.tokens, dp2.probabilities, dp2.labels, title=f"run {other}"
-        ),
     )
 
 
@@ -334,7 +362,7 @@ def build(service: Service, active: gr.State) -> tuple[gr.Dropdown, gr.Dropdown]
     ]
     explain_outputs = [message, prediction, marked, table, faith_plot, path_plot, compare_prediction,
                        compare_marked, compare_path, gate_plot, gate_message]  # fmt: skip
-    do_explain = functools.partial(explain, service)
+    do_explain = functools.partial(explain_stages, service)
     for trigger in (explain_btn.click, text.submit):
         trigger(
             do_explain,
