@@ -643,12 +643,25 @@ class Service:
         self, train_path: str | os.PathLike[str], *, preset_name: str = "default", **options: Any
     ) -> Any:
         """Seconds per epoch on this app's device, from a few timed steps on the uploaded rows
-        (`estimate.epoch_time`; `options`: text_column, label_column, overrides)."""
+        (`estimate.epoch_time`; `options`: text_column, label_column, overrides). Vectors named in the
+        overrides are checked as Start checks them, and set the embedding's width (their values change
+        no step's time)."""
         from . import estimate
 
+        overrides = dict(options.pop("overrides", None) or {})
+        if overrides.get("train__vectors"):
+            cfg = _config(preset_name, overrides)
+            self.limits.check_config(cfg)  # sizes first, as `prepare` does
+            cfg = vectors.configure(cfg, self.limits, shelf=self.settings.vectors_dir)
+            overrides["model__embedding_dim"] = cfg.model.embedding_dim
         parsed = self._uploads.parse(train_path)
         return estimate.epoch_time(
-            parsed, preset_name=preset_name, limits=self.limits, device=self.settings.device, **options
+            parsed,
+            preset_name=preset_name,
+            overrides=overrides,
+            limits=self.limits,
+            device=self.settings.device,
+            **options,
         )
 
 

@@ -138,14 +138,33 @@ def test_start_without_a_file_says_so_and_stays_unlocked(svc):
 
 
 def test_the_estimate_says_per_epoch_on_which_device_from_how_many_steps(svc, tmp_path):
-    assert "upload a CSV" in train_tab.estimate(svc, None, None, None, "fast", 2, *_values())
+    assert "upload a CSV" in train_tab.estimate(svc, None, None, None, "fast", 2, *NO_VECTORS, *_values())
     path = str(write_toy_csv(tmp_path / "estimated.csv", n=60))
-    said = html.unescape(train_tab.estimate(svc, path, "text", "label", "fast", 3, *_values(**SMALL)))
+    said = html.unescape(
+        train_tab.estimate(svc, path, "text", "label", "fast", 3, *NO_VECTORS, *_values(**SMALL))
+    )
     assert re.search(r"Estimate: (about \d+s|under a second) per epoch on this machine's cpu", said)
     assert "for 3 epochs" in said and "54 training rows" in said and "hidden size 8" in said
     assert all(r.dataset_name != "estimated.csv" for r in svc.runs())  # nothing was recorded
-    wrong = train_tab.estimate(svc, path, "text", "text", "fast", 3, *_values())
+    wrong = train_tab.estimate(svc, path, "text", "text", "fast", 3, *NO_VECTORS, *_values())
     assert "lstm-demo-msg-error" in wrong
+
+
+def test_the_estimate_times_the_embedding_as_wide_as_the_chosen_vectors(svc, tmp_path):
+    texts = [text for text, _ in toy_rows(60)]
+    wide = write_vectors(ppmi_svd(texts, dim=20, min_count=1), tmp_path / "wide.txt")
+    train_tab.add_vectors(svc, [str(wide)])
+    path = str(write_toy_csv(tmp_path / "estimated.csv", n=60))
+    plain = {k: v for k, v in SMALL.items() if k != "model__embedding_dim"}  # the preset's, which gives way
+    try:
+        said = html.unescape(
+            train_tab.estimate(svc, path, "text", "label", "fast", 3, "wide.txt", True, *_values(**plain))
+        )
+    finally:  # the app's vectors folder is the module's: the other tests expect it empty
+        (svc.settings.vectors_dir / "wide.txt").unlink()
+    assert "embedding size 20, hidden size 8" in said, said
+    missing = train_tab.estimate(svc, path, "text", "label", "fast", 3, "gone.txt", False, *_values(**plain))
+    assert "lstm-demo-msg-error" in missing and "gone.txt" in html.unescape(missing)
 
 
 def test_a_reloaded_page_re_attaches_to_the_running_training_and_can_cancel_it(svc, tmp_path):

@@ -213,6 +213,8 @@ def estimate(
     label: str | None,
     preset_name: str,
     n_epochs: float,
+    vectors_name: str | None,
+    freeze_vectors: bool,
     *values: Any,
 ) -> str:
     """The "Estimate time" button: a few training steps of the model the form would train, timed here."""
@@ -224,7 +226,11 @@ def estimate(
             preset_name=preset_name or "fast",
             text_column=text or None,
             label_column=label or None,
-            overrides={**overrides_from(values), "train__epochs": int(n_epochs)},
+            overrides={
+                **overrides_from(values),
+                **vectors_options(vectors_name, freeze_vectors),
+                "train__epochs": int(n_epochs),
+            },
         )
     except Exception as e:
         return message_html(user_message(e))
@@ -237,7 +243,8 @@ def estimate_html(found: Any, busy: bool = False) -> str:
     lines = [
         f"Estimate: {_about(found.seconds_per_epoch)} per epoch on this machine's {found.device}, so up to "
         f"{_about(found.seconds_total)} for {found.epochs} epochs (early stopping may end it sooner).",
-        f"Measured now: {found.steps_timed} training steps of {cfg.model.encoder}, hidden size "
+        f"Measured now: {found.steps_timed} training steps of {cfg.model.encoder}, embedding size "
+        f"{cfg.model.embedding_dim}, hidden size "
         f"{cfg.model.hidden_size}, batch {cfg.train.batch_size} "
         f"({fmt(found.seconds_per_step, 3)} s a step, {found.steps_per_epoch} steps an epoch for "
         f"{found.train_rows:,} training rows); validating after each epoch adds a little.",
@@ -564,10 +571,11 @@ def build(service: Service, active: gr.State) -> TrainTab:
     preset.change(on_preset, preset, [epochs, *controls], **private)
     # one measurement at a time: it takes the machine's cores for a few seconds
     estimate_btn.click(
-        functools.partial(estimate, service), [file, text_col, label_col, preset, epochs, *controls],
+        functools.partial(estimate, service), [file, text_col, label_col, preset, epochs, vec.choice, vec.freeze,
+                                                *controls],
         estimate_msg, concurrency_id="estimate", concurrency_limit=1, **private,
     )  # fmt: skip
-    for change in (file.change, preset.change, text_col.change, label_col.change):
+    for change in (file.change, preset.change, text_col.change, label_col.change, vec.choice.change):
         change(no_estimate, None, estimate_msg, **private)
     start_outputs = [job_id, upload_msg, train_msg, progress, curves, metrics, per_class, confusion, missed, active,
                      start_btn, trials]  # fmt: skip
