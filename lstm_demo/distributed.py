@@ -11,6 +11,7 @@ so the loop reads the same either way.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -34,12 +35,31 @@ class Group:
     def distributed(self) -> bool:
         return self.world_size > 1
 
-    def wrap(self, module: nn.Module) -> nn.Module:
-        """The module DistributedDataParallel averages the gradients of; itself in a group of one."""
+    def wrap(self, module: nn.Module, table: nn.Parameter | None = None) -> nn.Module:
+        """The module DistributedDataParallel averages the gradients of; itself in a group of one.
+
+        `table`: an embedding's weight among its parameters. On the CPU (gloo) only the rows some
+        rank's batch used travel (`SparseRows`): the others' gradient is zero on every rank.
+        """
         if not self.distributed:
             return module
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(module, device_ids=ids)
+        wrapped = nn.parallel.DistributedDataParallel(module, device_ids=ids)
+        if table is not None and table.requires_grad and self.device.type == "cpu":
+            wrapped.sparse_rows = SparseRows(table)
+            wrapped.register_comm_hook(wrapped.sparse_rows, _sparse_rows_hook)
+        return wrapped
+
+    def local(self, module: nn.Module, keep: bool = True) -> contextlib.AbstractContextManager:
+        """With `keep`, a forward and backward pass whose gradient stays on this rank, added to by the
+        next pass, whose backward averages the sum across the ranks (one exchange for both)."""
+        return module.no_sync() if keep and self.distributed else contextlib.nullcontext()
+
+    def used(self, module: nn.Module, ids: torch.Tensor) -> None:
+        """Before a step's backward passes: the token ids this rank's share holds, for `SparseRows`."""
+        rows = getattr(module, "sparse_rows", None)
+        if rows is not None:
+            rows.union(ids)
 
     def share(self, batch: list[int]) -> list[int]:
         """This rank's disjoint part of a batch every rank holds: a stride, so that length-sorted
@@ -93,6 +113,57 @@ class Group:
     def _wire(self) -> torch.device:
         """Where collectives' tensors live: NCCL moves CUDA tensors only, gloo CPU ones."""
         return self.device if self.device.type == "cuda" else torch.device("cpu")
+
+
+class SparseRows:
+    """The rows of an embedding table that any rank's batch used in this step (`union`, one small
+    all-reduce of a mask), for `_sparse_rows_hook`.
+
+    A step touches a few hundred of the table's rows, and every other row's gradient is zero on every
+    rank, yet DistributedDataParallel averages the whole table: at SST-2's 13,124 words x 128 that is
+    6.7 MB per backward pass, which held 2 CPU ranks to 66% of one process's tokens/s against 83% with
+    a 1,000-word vocabulary. The average of the used rows alone is the same, to the bit.
+    """
+
+    def __init__(self, table: nn.Parameter) -> None:
+        self.table = table
+        self.rows: torch.Tensor | None = None  # sorted row numbers; None: every row (no step seen yet)
+
+    def union(self, ids: torch.Tensor) -> None:
+        mask = torch.zeros(self.table.shape[0], dtype=torch.uint8)
+        mask[ids.reshape(-1).cpu()] = 1
+        dist.all_reduce(mask, op=dist.ReduceOp.MAX)
+        self.rows = mask.nonzero().reshape(-1)
+
+
+def _sparse_rows_hook(state: SparseRows, bucket):  # type: ignore[no-untyped-def]
+    """DistributedDataParallel's average of a gradient bucket (a `dist.GradBucket`; DDP refuses a hook
+    whose annotations are strings, as this module's are), sending only the used rows of the table when
+    the bucket holds it (its parameters lie in the flat buffer in order). Returns a future of it."""
+    buffer, world = bucket.buffer(), dist.get_world_size()
+    params = bucket.parameters()
+    at = next((i for i, p in enumerate(params) if p.data_ptr() == state.table.data_ptr()), None)
+    if at is None or state.rows is None:
+        packed = buffer.div_(world)
+    else:
+        start = sum(p.numel() for p in params[:at])
+        end = start + state.table.numel()
+        table = buffer[start:end].view(state.table.shape)
+        packed = torch.cat([buffer[:start], table.index_select(0, state.rows).reshape(-1), buffer[end:]])
+        packed.div_(world)
+    rows = None if packed is buffer else state.rows
+
+    def unpack(done: torch.futures.Future[list[torch.Tensor]]) -> torch.Tensor:
+        averaged = done.value()[0]
+        if rows is None:
+            return averaged
+        n = rows.numel() * table.shape[1]
+        buffer[:start].copy_(averaged[:start])
+        table.index_copy_(0, rows, averaged[start : start + n].view(-1, table.shape[1]))
+        buffer[start + table.numel() :].copy_(averaged[start + n :])
+        return buffer
+
+    return dist.all_reduce(packed, async_op=True).get_future().then(unpack)
 
 
 def launched() -> bool:

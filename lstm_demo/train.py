@@ -386,7 +386,7 @@ class _Loop:
         model = TextClassifier(cfg.model, packing=resolve_packing(tc.packing, device)).to(device)
         if pretrained is not None:
             pretrained.apply(model.embedding)
-        forward = group.wrap(_Forward(model))
+        forward = group.wrap(_Forward(model), table=model.embedding.weight)
         if group.distributed:  # the same initial weights, then each rank its own dropout masks
             torch.manual_seed(tc.seed + group.rank)
         # the fused kernel updates every parameter in one pass instead of a loop over tensors
@@ -465,13 +465,16 @@ def _step(loop: _Loop, batch: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     if tc.word_dropout > 0:  # real tokens become [UNK] at random
         drop = (torch.rand(ids.shape, device=loop.device) < tc.word_dropout) & (ids > UNK_ID)
         ids = ids.masked_fill(drop, UNK_ID)
-    with autocast(loop.device, loop.amp):
-        emb, logits = loop.forward(ids, lens, padded)  # (B, T, E), (B, C)
-        if tc.adversarial > 0:
-            emb.retain_grad()
-    loss = loop.loss(logits, target)
-    loop.optimizer.zero_grad(set_to_none=True)
-    loop.scaler.scale(loss if weight == 1 else loss * weight).backward()
+    loop.group.used(loop.forward, ids)
+    # with an adversarial pass to come, the ranks average the two passes' summed gradient once, after it
+    with loop.group.local(loop.forward, tc.adversarial > 0):
+        with autocast(loop.device, loop.amp):
+            emb, logits = loop.forward(ids, lens, padded)  # (B, T, E), (B, C)
+            if tc.adversarial > 0:
+                emb.retain_grad()
+        loss = loop.loss(logits, target)
+        loop.optimizer.zero_grad(set_to_none=True)
+        loop.scaler.scale(loss if weight == 1 else loss * weight).backward()
     total = loss.detach()
     if tc.adversarial > 0:
         r = adversarial_shift(emb, tc.adversarial)

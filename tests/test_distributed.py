@@ -16,15 +16,19 @@ from lstm_demo.config import ModelConfig, RunConfig, TrainConfig
 from lstm_demo.distributed import SOLO, Group
 from lstm_demo.train import _Loop, _step
 
-# (name, encoder, bidirectional, batch size, adversarial): an odd batch splits unevenly across two ranks
+# (name, encoder, bidirectional, batch size, adversarial, vocabulary): an odd batch splits unevenly
+# across two ranks; with 400 words a batch uses few of the embedding's rows, and only those travel
 CASES = [
-    (f"{enc}-{'bi' if bi else 'uni'}", enc, bi, 8, 0.0)
+    (f"{enc}-{'bi' if bi else 'uni'}", enc, bi, 8, 0.0, 20)
     for enc in ("lstm", "gru", "rnn")
     for bi in (False, True)
-] + [("lstm-bi-odd-adversarial", "lstm", True, 7, 0.5)]
+] + [
+    ("lstm-bi-odd-adversarial", "lstm", True, 7, 0.5, 20),
+    ("lstm-bi-adversarial-400-words", "lstm", True, 8, 0.5, 400),
+]
 
 
-def _config(encoder: str, bidirectional: bool, adversarial: float) -> RunConfig:
+def _config(encoder: str, bidirectional: bool, adversarial: float, vocab: int = 20) -> RunConfig:
     model = ModelConfig(
         encoder=encoder,
         embedding_dim=6,
@@ -32,27 +36,31 @@ def _config(encoder: str, bidirectional: bool, adversarial: float) -> RunConfig:
         bidirectional=bidirectional,
         embedding_dropout=0.0,
         recurrent_dropout=0.0,
-        vocab_size=20,
+        vocab_size=vocab,
         num_classes=3,
     )
     train = TrainConfig(batch_size=8, learning_rate=0.01, adversarial=adversarial, device="cpu", seed=3)
     return RunConfig(model=model, train=train, labels=("a", "b", "c"))
 
 
-def _data(n: int) -> tuple[list[list[int]], list[int]]:
+def _data(n: int, vocab: int = 20) -> tuple[list[list[int]], list[int]]:
     """Texts of different lengths, so every share of a batch holds padding."""
     g = torch.Generator().manual_seed(0)
-    seqs = [torch.randint(2, 20, (2 + i % 5,), generator=g).tolist() for i in range(n)]
+    seqs = [torch.randint(2, vocab, (2 + i % 5,), generator=g).tolist() for i in range(n)]
     return seqs, [i % 3 for i in range(n)]
 
 
-def _one_step(group: Group, name: str, encoder: str, bi: bool, batch: int, adversarial: float) -> dict:
+def _one_step(
+    group: Group, name: str, encoder: str, bi: bool, batch: int, adversarial: float, vocab: int
+) -> dict:
     torch.manual_seed(0)
-    seqs, y = _data(batch)
-    loop = _Loop.build(_config(encoder, bi, adversarial), seqs, y, torch.device("cpu"), group)
+    seqs, y = _data(batch, vocab)
+    loop = _Loop.build(_config(encoder, bi, adversarial, vocab), seqs, y, torch.device("cpu"), group)
     _step(loop, list(range(batch)))
     state = {f"param.{k}": v.detach().clone() for k, v in loop.model.named_parameters()}
     state |= {f"grad.{k}": v.grad.clone() for k, v in loop.model.named_parameters()}
+    if group.distributed:  # the embedding rows whose gradient travelled (every rank's used rows)
+        state["rows"] = loop.forward.sparse_rows.rows.clone()
     return state
 
 
@@ -89,12 +97,17 @@ def test_a_step_on_two_ranks_equals_one_step_of_the_whole_batch(ranks_out: Path,
     single = _one_step(SOLO, *case)
     for rank in (0, 1):
         ddp = load_file(ranks_out / f"{case[0]}.{rank}.safetensors")
+        rows = ddp.pop("rows").tolist()
+        used = sorted({0} | {t for text in _data(case[3], case[5])[0] for t in text})  # 0: padding
+        assert rows == used  # only the rows the batch used travelled, and all of them did
         assert ddp.keys() == single.keys()
         for key, value in single.items():
             torch.testing.assert_close(ddp[key], value, rtol=0, atol=1e-6, msg=f"rank {rank}: {key}")
     # the step moved the weights: equal parameters are not equal by never changing
     torch.manual_seed(0)
-    start = _Loop.build(_config(*case[1:3], case[4]), *_data(case[3]), torch.device("cpu"), SOLO).model
+    start = _Loop.build(
+        _config(*case[1:3], *case[4:]), *_data(case[3], case[5]), torch.device("cpu"), SOLO
+    ).model
     moved = [not torch.equal(p, single[f"param.{k}"]) for k, p in start.named_parameters()]
     assert any(moved)
 
