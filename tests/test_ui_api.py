@@ -26,7 +26,8 @@ from lstm_demo.service import Service
 from lstm_demo.ui import build_app, launch_options
 
 ENDPOINTS = {"train", "examples", "train_example", "train_status", "cancel", "predict", "predict_batch", "explain",
-             "gates", "decision_path", "runs", "run", "delete", "export", "import_bundle"}  # fmt: skip
+             "gates", "decision_path", "runs", "run", "delete", "export", "import_bundle", "add_vectors",
+             "vectors"}  # fmt: skip
 
 
 def free_port() -> int:
@@ -192,6 +193,31 @@ def test_export_then_import_predicts_the_same(client: Client, trained: dict[str,
     assert client.predict(imported["id"], api_name="/delete")["id"] == imported["id"]
     with pytest.raises(AppError, match=imported["id"]):
         client.predict("great film", imported["id"], api_name="/predict")
+
+
+def test_vectors_uploaded_through_the_api_start_a_run_trained_through_it(
+    server: dict[str, Any], client: Client
+) -> None:
+    from helpers import toy_rows
+
+    from lstm_demo.vectors import ppmi_svd, write_vectors
+
+    texts = [text for text, _ in toy_rows(80)]
+    made = write_vectors(ppmi_svd(texts, dim=8, min_count=1), server["data"] / "my vectors.txt")
+    answer = client.predict(handle_file(str(made)), None, api_name="/add_vectors")
+    assert answer == {"name": "my_vectors.txt", "dim": 8, "words": 24, "added": True}
+    assert "my_vectors.txt" in client.predict(api_name="/vectors")
+    with pytest.raises(AppError, match="expected 2"):  # a bad file is refused with its line, and not kept
+        bad = server["data"] / "bad.txt"
+        bad.write_text("the 0.1 0.2\ngood 1.0\n", encoding="utf-8")
+        client.predict(handle_file(str(bad)), None, api_name="/add_vectors")
+    assert "bad.txt" not in client.predict(api_name="/vectors")
+
+    options = '{"train__vectors": "my_vectors.txt", "train__freeze_vectors": true}'
+    final, _ = train(client, write_toy_csv(server["data"] / "with-vectors.csv", n=60), options=options)
+    config = client.predict(final["run_id"], api_name="/run")["config"]
+    assert config["train"]["vectors"] == "my_vectors.txt" and config["model"]["embedding_dim"] == 8
+    assert config["train"]["freeze_vectors"] is True
 
 
 def test_prediction_answers_while_a_training_runs_and_the_training_can_be_cancelled(

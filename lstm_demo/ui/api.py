@@ -268,6 +268,19 @@ class Endpoints:
         """Import a bundle made by `export`; it becomes a new completed run."""
         return public(self.service.import_bundle(file["path"]))
 
+    def add_vectors(self, file: gr.FileData, vocab: gr.FileData | None = None) -> dict[str, Any]:
+        """Put pretrained word vectors (word2vec/GloVe text, or a .npy with its `vocab` file) in the app's
+        vectors folder, every row checked; a run names it by the answer's `name` in its options
+        (`{"train__vectors": name}`, with `"train__freeze_vectors": true` to keep them as read)."""
+        shelved = self.service.add_vectors(
+            file["path"], name=file.get("orig_name"), vocab=vocab["path"] if vocab else None
+        )
+        return {"name": shelved.name, "dim": shelved.dim, "words": shelved.words, "added": shelved.added}
+
+    def vectors(self) -> list[str]:
+        """The vectors files in the app's vectors folder, the names a run's `train__vectors` may give."""
+        return self.service.vectors_files()
+
 
 def register(service: Service) -> None:
     """Add the API endpoints to the Blocks being built."""
@@ -288,5 +301,7 @@ def register(service: Service) -> None:
         (e.delete, 1, "files"),
         (e.export, 1, "files"),
         (e.import_bundle, 1, "files"),
+        (e.add_vectors, 1, "vectors"),  # every row is read: one file at a time, as the Train tab's upload
+        (e.vectors, 4, None),
     ):
         gr.api(_user_errors(fn), api_name=fn.__name__, concurrency_limit=limit, concurrency_id=group)
