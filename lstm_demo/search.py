@@ -8,7 +8,8 @@ the test file never takes part in a choice.
 
 Same seed, same data, same trial count -> the same trials: the TPE sampler is seeded, every trial
 trains with the run's seed, and the first trial is always the data-adapted defaults (`adapt`), so
-the search can only improve on them on validation.
+the search can only improve on them on validation; a trial that leads them by no more than the
+validation figure's noise (one standard error) does not replace them (`_over_the_noise`).
 """
 
 from __future__ import annotations
@@ -140,15 +141,43 @@ def search(
         reports.append(final)
         yield final
 
+    best, kept = _over_the_noise(best, reports, base.train.monitor, len(val_idx))
+    if kept:
+        notes.append(kept)
     chosen = override(base, **best.params) if best is not None else base
     if best is None:
         notes.append("the budget ended before any trial finished: keeping the data-adapted defaults")
     else:
         notes.append(
-            f"auto: {len(reports)} trials in {clock() - start:.0f} s; trial {best.number} was best on "
-            f"validation ({base.train.monitor} {abs(best.value):.3f})"
+            f"auto: {len(reports)} trials in {clock() - start:.0f} s; trial {best.number} was "
+            f"{'kept' if kept else 'best'} on validation ({base.train.monitor} {abs(best.value):.3f})"
         )
     return SearchResult(chosen, tuple(reports), best, base.train.monitor, tuple(notes))
+
+
+def _over_the_noise(
+    best: TrialReport | None, reports: Sequence[TrialReport], monitor: str, val_rows: int
+) -> tuple[TrialReport | None, str]:
+    """The best trial, unless it leads the defaults (trial 0) by no more than one standard error of the
+    defaults' validation figure: then the defaults, and a note that says so.
+
+    With a few hundred validation rows the leader among a dozen trials is partly luck: on SMS spam
+    (414 validation rows) a 10-minute search once chose a trial that tied TF-IDF on the test split
+    where the defaults led it by 0.7. One standard error of a proportion, sqrt(v(1 - v) / n), is the
+    margin (macro-F1 read the same way, an approximation); a loss monitor keeps the plain best.
+    """
+    first = next((r for r in reports if r.number == 0 and r.state == "complete"), None)
+    if best is None or first is None or best is first or monitor == "loss" or val_rows <= 0:
+        return best, ""
+    v = min(max(first.value, 0.0), 1.0)
+    margin = math.sqrt(v * (1 - v) / val_rows)
+    lead = best.value - first.value
+    if lead > margin:
+        return best, ""
+    return first, (
+        f"auto: trial {best.number} led the defaults by {lead:.3f} on validation, within one standard "
+        f"error ({margin:.3f} on {val_rows} rows): keeping the defaults"
+    )
 
 
 def run_search(*args: Any, **kwargs: Any) -> SearchResult:

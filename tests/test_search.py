@@ -9,7 +9,8 @@ import pytest
 
 from lstm_demo.adapt import adapt
 from lstm_demo.config import Limits, RunConfig, override, preset
-from lstm_demo.search import PRESET, STATES, parse_budget, run_search, search
+from lstm_demo.search import PRESET, STATES, _over_the_noise, parse_budget, run_search, search
+from lstm_demo.trials import TrialReport
 from tests.helpers import toy_rows
 
 ROWS = toy_rows(48, seed=3)
@@ -44,15 +45,44 @@ def test_trial_zero_is_the_adapted_defaults_and_the_result_an_ordinary_config() 
     for key, value in zero.params.items():
         section, name = key.split("__", 1)
         assert getattr(getattr(adapted, section), name) == value, key
-    assert result.best is not None and result.best.value == max(
-        r.value for r in result.trials if r.state == "complete"
-    )
+    best = max(r.value for r in result.trials if r.state == "complete")
+    kept = any("keeping the defaults" in n for n in result.notes)
+    assert result.best is not None and result.best.value == (zero.value if kept else best)
     cfg = result.config
     assert cfg.preset == PRESET and cfg.labels == ("neg", "pos") and cfg.model.num_classes == 2
     assert RunConfig.from_dict(cfg.to_dict()) == cfg
     assert cfg.train.epochs == 2 and not cfg.model.bidirectional  # fixed options stay as set
     LIMITS.check_config(cfg)
     assert any(n.startswith("auto: 2 trials") for n in result.notes)
+
+
+def _report(number: int, value: float | None, state: str = "complete") -> TrialReport:
+    return TrialReport(number, {"model__hidden_size": 64 + number}, state, value, 3, 1.0, 1.0, None, None)
+
+
+@pytest.mark.parametrize(
+    ("defaults", "leader", "monitor", "rows", "chosen"),
+    [
+        (0.970, 0.975, "accuracy", 414, 0),  # 0.005 ahead, one standard error is 0.0084: noise
+        (0.970, 0.985, "accuracy", 414, 1),  # 0.015 ahead: more than the noise
+        (0.970, 0.975, "accuracy", 40_000, 1),  # the same lead on 40,000 rows is over the noise
+        (0.880, 0.890, "macro_f1", 500, 0),
+        (-0.300, -0.290, "loss", 414, 1),  # a loss has no such noise figure: the plain best
+    ],
+)
+def test_a_trial_replaces_the_defaults_only_when_it_leads_them_by_more_than_the_noise(
+    defaults, leader, monitor, rows, chosen
+) -> None:
+    zero, other = _report(0, defaults), _report(1, leader)
+    best, note = _over_the_noise(other, [zero, other], monitor, rows)
+    assert best is (zero, other)[chosen]
+    assert ("keeping the defaults" in note) == (chosen == 0)
+
+
+def test_defaults_that_did_not_finish_are_not_kept_over_a_finished_trial() -> None:
+    zero, other = _report(0, None, state="stopped"), _report(1, 0.9)
+    assert _over_the_noise(other, [zero, other], "accuracy", 100) == (other, "")
+    assert _over_the_noise(None, [zero], "accuracy", 100) == (None, "")
 
 
 def ticking(step: float):
