@@ -223,7 +223,8 @@ def test_vectors_uploaded_through_the_api_start_a_run_trained_through_it(
 def test_prediction_answers_while_a_training_runs_and_the_training_can_be_cancelled(
     server: dict[str, Any], client: Client, trained: dict[str, Any]
 ) -> None:
-    big = write_toy_csv(server["data"] / "big.csv", n=400, seed=1)
+    # 4,000 rows: minutes of training, still running when the test asks and cancels
+    big = write_toy_csv(server["data"] / "big.csv", n=4000, seed=1)
     queued = client.predict(handle_file(str(big)), "", "", "fast", 100, "", "long", False, api_name="/train")
     run_id = queued["run_id"]
     assert queued["status"] in ("queued", "running")
