@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Collection, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -141,7 +142,8 @@ def search(
         reports.append(final)
         yield final
 
-    best, kept = _over_the_noise(best, reports, base.train.monitor, len(val_idx))
+    val_counts = list(Counter(labels[i] for i in val_idx).values())
+    best, kept = _over_the_noise(best, reports, base.train.monitor, val_counts)
     if kept:
         notes.append(kept)
     chosen = override(base, **best.params) if best is not None else base
@@ -156,27 +158,32 @@ def search(
 
 
 def _over_the_noise(
-    best: TrialReport | None, reports: Sequence[TrialReport], monitor: str, val_rows: int
+    best: TrialReport | None, reports: Sequence[TrialReport], monitor: str, val_counts: Sequence[int]
 ) -> tuple[TrialReport | None, str]:
     """The best trial, unless it leads the defaults (trial 0) by no more than one standard error of the
     defaults' validation figure: then the defaults, and a note that says so.
 
-    With a few hundred validation rows the leader among a dozen trials is partly luck: on SMS spam
-    (414 validation rows) a 10-minute search once chose a trial that tied TF-IDF on the test split
-    where the defaults led it by 0.7. One standard error of a proportion, sqrt(v(1 - v) / n), is the
-    margin (macro-F1 read the same way, an approximation); a loss monitor keeps the plain best.
+    With a few hundred validation rows the leader among a dozen trials is partly luck. `val_counts`:
+    the validation rows of each class. Accuracy is a proportion of all of them, sqrt(v(1 - v) / n);
+    macro-F1 is the mean of one figure per class, each read on that class's rows alone, so its error
+    is sqrt(v(1 - v) * sum(1 / n_c)) / C, set by the smallest classes (each class's figure taken as
+    a proportion near v: an approximation). A loss monitor keeps the plain best.
     """
     first = next((r for r in reports if r.number == 0 and r.state == "complete"), None)
-    if best is None or first is None or best is first or monitor == "loss" or val_rows <= 0:
+    counts = [n for n in val_counts if n > 0]
+    if best is None or first is None or best is first or monitor == "loss" or not counts:
         return best, ""
     v = min(max(first.value, 0.0), 1.0)
-    margin = math.sqrt(v * (1 - v) / val_rows)
+    if monitor == "macro_f1":
+        margin = math.sqrt(v * (1 - v) * sum(1 / n for n in counts)) / len(counts)
+    else:
+        margin = math.sqrt(v * (1 - v) / sum(counts))
     lead = best.value - first.value
     if lead > margin:
         return best, ""
     return first, (
         f"auto: trial {best.number} led the defaults by {lead:.3f} on validation, within one standard "
-        f"error ({margin:.3f} on {val_rows} rows): keeping the defaults"
+        f"error ({margin:.3f} on {sum(counts)} rows): keeping the defaults"
     )
 
 

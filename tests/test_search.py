@@ -61,28 +61,30 @@ def _report(number: int, value: float | None, state: str = "complete") -> TrialR
 
 
 @pytest.mark.parametrize(
-    ("defaults", "leader", "monitor", "rows", "chosen"),
+    ("defaults", "leader", "monitor", "counts", "chosen"),
     [
-        (0.970, 0.975, "accuracy", 414, 0),  # 0.005 ahead, one standard error is 0.0084: noise
-        (0.970, 0.985, "accuracy", 414, 1),  # 0.015 ahead: more than the noise
-        (0.970, 0.975, "accuracy", 40_000, 1),  # the same lead on 40,000 rows is over the noise
-        (0.880, 0.890, "macro_f1", 500, 0),
-        (-0.300, -0.290, "loss", 414, 1),  # a loss has no such noise figure: the plain best
+        (0.970, 0.975, "accuracy", [207, 207], 0),  # 0.005 ahead, one standard error is 0.0084: noise
+        (0.970, 0.985, "accuracy", [207, 207], 1),  # 0.015 ahead: more than the noise
+        (0.970, 0.975, "accuracy", [20_000, 20_000], 1),  # the same lead on 40,000 rows is over the noise
+        (0.880, 0.890, "macro_f1", [250, 250], 0),  # 0.0145 on 500 balanced rows
+        (0.975, 0.985, "macro_f1", [364, 50], 0),  # 50 rows of the rare class: 0.0118 of noise
+        (0.975, 0.985, "macro_f1", [3640, 500], 1),  # ten times the rows: 0.0037
+        (-0.300, -0.290, "loss", [207, 207], 1),  # a loss has no such noise figure: the plain best
     ],
 )
 def test_a_trial_replaces_the_defaults_only_when_it_leads_them_by_more_than_the_noise(
-    defaults, leader, monitor, rows, chosen
+    defaults, leader, monitor, counts, chosen
 ) -> None:
     zero, other = _report(0, defaults), _report(1, leader)
-    best, note = _over_the_noise(other, [zero, other], monitor, rows)
+    best, note = _over_the_noise(other, [zero, other], monitor, counts)
     assert best is (zero, other)[chosen]
     assert ("keeping the defaults" in note) == (chosen == 0)
 
 
 def test_defaults_that_did_not_finish_are_not_kept_over_a_finished_trial() -> None:
     zero, other = _report(0, None, state="stopped"), _report(1, 0.9)
-    assert _over_the_noise(other, [zero, other], "accuracy", 100) == (other, "")
-    assert _over_the_noise(None, [zero], "accuracy", 100) == (None, "")
+    assert _over_the_noise(other, [zero, other], "accuracy", [50, 50]) == (other, "")
+    assert _over_the_noise(None, [zero], "accuracy", [50, 50]) == (None, "")
 
 
 def ticking(step: float):
