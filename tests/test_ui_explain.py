@@ -55,6 +55,14 @@ def test_a_stale_layer_from_the_previous_run_draws_the_top_layer(runs):
     assert message == "" and "layer 0" in figure.layout.title.text
 
 
+def test_the_heatmap_rows_keep_a_word_the_vocabulary_lacks_with_its_marker(runs):
+    svc, _, one = runs
+    figure, message = explain_tab.draw_gates(svc, one, "the film was zyxwv", *GATES)
+    rows = [str(t) for t in figure.layout.yaxis.ticktext]
+    assert message == "" and rows[:3] == ["the", "film", "was"] and rows[3].startswith("zyxwv")
+    assert "UNK" in rows[3]
+
+
 def test_the_compare_column_shows_only_with_a_second_run():
     assert explain_tab.compare_visible("")["visible"] is False
     assert explain_tab.compare_visible("abc123")["visible"] is True

@@ -150,7 +150,10 @@ def gate_figure(
     )
     lt = trace.layer(layer, direction)
     title = f"layer {lt.layer}, {direction}: {len(chosen)} units by {order}"
-    return plots.gate_heatmaps(trace.tokens, lt.states, chosen, names=states, title=title)
+    enc = service.load(run_id).encoder.encode(text)  # the rows keep the user's words, [UNK] marked
+    return plots.gate_heatmaps(
+        trace.tokens, lt.states, chosen, names=states, title=title, words=enc.words, word_index=enc.word_index
+    )
 
 
 def unit_numbers(text: str) -> list[int]:
