@@ -143,24 +143,22 @@ def _sparse_rows_hook(state: SparseRows, bucket):  # type: ignore[no-untyped-def
     buffer, world = bucket.buffer(), dist.get_world_size()
     params = bucket.parameters()
     at = next((i for i, p in enumerate(params) if p.data_ptr() == state.table.data_ptr()), None)
-    if at is None or state.rows is None:
-        packed = buffer.div_(world)
-    else:
-        start = sum(p.numel() for p in params[:at])
-        end = start + state.table.numel()
-        table = buffer[start:end].view(state.table.shape)
-        packed = torch.cat([buffer[:start], table.index_select(0, state.rows).reshape(-1), buffer[end:]])
-        packed.div_(world)
-    rows = None if packed is buffer else state.rows
+    if at is None or state.rows is None:  # DistributedDataParallel's own average
+        return (
+            dist.all_reduce(buffer.div_(world), async_op=True).get_future().then(lambda done: done.value()[0])
+        )
+    rows = state.rows
+    start = sum(p.numel() for p in params[:at])
+    end = start + state.table.numel()
+    table = buffer[start:end].view(state.table.shape)
+    packed = torch.cat([buffer[:start], table.index_select(0, rows).reshape(-1), buffer[end:]]).div_(world)
 
     def unpack(done: torch.futures.Future[list[torch.Tensor]]) -> torch.Tensor:
         averaged = done.value()[0]
-        if rows is None:
-            return averaged
         n = rows.numel() * table.shape[1]
         buffer[:start].copy_(averaged[:start])
         table.index_copy_(0, rows, averaged[start : start + n].view(-1, table.shape[1]))
-        buffer[start + table.numel() :].copy_(averaged[start + n :])
+        buffer[end:].copy_(averaged[start + n :])
         return buffer
 
     return dist.all_reduce(packed, async_op=True).get_future().then(unpack)

@@ -220,20 +220,10 @@ def explain_one(
     )
 
 
-def explain(
-    service: Service,
-    run_id: str | None,
-    other: str | None,
-    sentence: str,
-    target_label: str,
-    chosen: list[str],
-    n_steps: float,
-    measure: bool,
-    *controls: Any,
-) -> Explained:
-    """Everything the tab shows for one sentence: the first run, its gates, and the second run if chosen."""
-    *_, everything = explain_stages(service, run_id, other, sentence, target_label, chosen, n_steps, measure,
-                                    *controls)  # fmt: skip
+def explain(service: Service, *inputs: Any) -> Explained:
+    """Everything the tab shows for one sentence (the first run, its gates, and the second run if chosen)
+    in one answer: the last of `explain_stages`, which takes the same inputs."""
+    *_, everything = explain_stages(service, *inputs)
     return everything
 
 
@@ -270,14 +260,13 @@ def explain_stages(
         marked=highlights(e),
         table=method_rows(e, faith),
     )
-    e2 = dp2 = None
+    dp2 = None
     if other:
         try:
             e2 = explain_one(service, other, sentence, chosen, target_label, n_steps)
             dp2 = service.decision_path(other, sentence)
         except Exception as err:
             words = words._replace(compare_marked=message_html(f"run {other}: {user_message(err)}"))
-            e2 = dp2 = None
         else:
             words = words._replace(compare_prediction=e2.probabilities, compare_marked=highlights(e2))
     yield words._replace(**{name: gr.skip() for name in FIGURES})
