@@ -195,6 +195,22 @@ def test_export_then_import_predicts_the_same(client: Client, trained: dict[str,
         client.predict("great film", imported["id"], api_name="/predict")
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "args", "what"),
+    [
+        ("/train", (None, "", "", "fast", 2, "", "", True), "a CSV or TSV of texts and labels"),
+        ("/predict_batch", (None, "", ""), "a CSV or TSV of texts"),
+        ("/import_bundle", (None,), "a bundle"),
+        ("/add_vectors", (None, None), "a vectors file"),
+    ],
+)
+def test_a_file_endpoint_called_without_a_file_says_what_to_send(
+    client: Client, endpoint: str, args: tuple, what: str
+) -> None:
+    with pytest.raises(AppError, match=f"no file was sent: send {what}"):
+        client.predict(*args, api_name=endpoint)
+
+
 def test_vectors_uploaded_through_the_api_start_a_run_trained_through_it(
     server: dict[str, Any], client: Client
 ) -> None:

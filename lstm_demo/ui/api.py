@@ -57,6 +57,13 @@ def _user_errors(fn: Callable) -> Callable:
     return call
 
 
+def _path(file: Any, what: str) -> str:
+    """The server path of an uploaded file; a call that sent none is told what to send."""
+    if not isinstance(file, dict) or not file.get("path"):
+        raise ServiceError(f"no file was sent: send {what}")
+    return file["path"]
+
+
 def public(value: Any) -> Any:
     """`plain(value)` without the keys that hold server paths."""
     value = plain(value)
@@ -165,7 +172,7 @@ class Endpoints:
         (`wait`), else answers once it is queued. `epochs` 0 keeps the preset's; `options` is JSON."""
         overrides = {**budget_option(parse_options(options)), **epochs_override(epochs)}
         prepared = self.service.prepare(
-            file["path"],
+            _path(file, "a CSV or TSV of texts and labels"),
             text_column=text_column or None,
             label_column=label_column or None,
             preset_name=preset or "fast",
@@ -216,7 +223,7 @@ class Endpoints:
     def predict_batch(self, file: gr.FileData, run_id: str = "", text_column: str = "") -> gr.FileData:
         """Predict every row of a CSV/TSV; answers a CSV with the predicted label and probabilities."""
         result = self.service.predict_table(
-            resolve_run(self.service, run_id), file["path"], text_column or None
+            resolve_run(self.service, run_id), _path(file, "a CSV or TSV of texts"), text_column or None
         )
         return gr.FileData(path=str(result.path), orig_name=result.path.name)
 
@@ -266,14 +273,16 @@ class Endpoints:
 
     def import_bundle(self, file: gr.FileData) -> dict[str, Any]:
         """Import a bundle made by `export`; it becomes a new completed run."""
-        return public(self.service.import_bundle(file["path"]))
+        return public(self.service.import_bundle(_path(file, "a bundle made by export (.zip)")))
 
     def add_vectors(self, file: gr.FileData, vocab: gr.FileData | None = None) -> dict[str, Any]:
         """Put pretrained word vectors (word2vec/GloVe text, or a .npy with its `vocab` file) in the app's
         vectors folder, every row checked; a run names it by the answer's `name` in its options
         (`{"train__vectors": name}`, with `"train__freeze_vectors": true` to keep them as read)."""
         shelved = self.service.add_vectors(
-            file["path"], name=file.get("orig_name"), vocab=vocab["path"] if vocab else None
+            _path(file, "a vectors file (word2vec/GloVe text, or .npy)"),
+            name=file.get("orig_name"),
+            vocab=_path(vocab, "the .npy's vocabulary") if vocab else None,
         )
         return {"name": shelved.name, "dim": shelved.dim, "words": shelved.words, "added": shelved.added}
 
