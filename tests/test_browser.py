@@ -15,6 +15,7 @@ import csv
 import json
 import re
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -328,6 +329,20 @@ def two_runs(app_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     return {"two": two, "one": one}
 
 
+def api_cancel(url: str, run_id: str) -> None:
+    """Cancel a training through the HTTP API and wait until it has ended: a page the next test opens
+    follows no leftover (a page with nothing of its own follows the newest training of anyone's)."""
+    client = Client(url, verbose=False)
+    try:
+        client.predict(run_id, api_name="/cancel")
+    except Exception:  # it ended already
+        pass
+    deadline = time.monotonic() + TRAIN_MS / 1000
+    while client.predict(run_id, api_name="/train_status")["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, f"run {run_id} did not end after its cancel"
+        time.sleep(0.5)
+
+
 def choose(page: Any, dropdown: str, option: str) -> None:
     """Pick the option whose label contains `option` in a Gradio dropdown."""
     page.locator(f"{dropdown} input").click()
@@ -583,6 +598,26 @@ def set_number(page: Any, slider: str, value: int) -> None:
     box.press("Tab")
 
 
+# every run id the Train tab's progress ever showed, and every message, from the page's first paint:
+# a page that followed a training only for a moment is caught too
+WATCH = """
+window.__runs = new Set(); window.__messages = [];
+new MutationObserver(() => {
+  const run = document.querySelector('#train-progress [data-run]');
+  if (run) window.__runs.add(run.getAttribute('data-run'));
+  const msg = document.querySelector('#train-message');
+  const text = msg ? msg.innerText.trim() : '';
+  if (text && window.__messages[window.__messages.length - 1] !== text) window.__messages.push(text);
+}).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+"""
+
+
+def seen(page: Any) -> tuple[set[str], list[str]]:
+    """The run ids and messages the Train tab has shown since the page loaded."""
+    runs, messages = page.evaluate("[Array.from(window.__runs), window.__messages]")
+    return set(runs), messages
+
+
 def start_long_training(page: Any, path: Path) -> Any:
     """Write a toy file at `path`, upload it and start a 100-epoch `fast` training of it; returns its
     progress element once shown. `LONG_ROWS` rows: it outlasts the test's next steps on any machine."""
@@ -604,6 +639,7 @@ def test_a_second_tab_follows_its_own_training_not_the_newest(
     newest = api_train(
         app_url, write_toy_csv(tmp_path / "theirs.csv", n=LONG_ROWS), "theirs", wait=False, epochs=100
     )
+    page.context.add_init_script(WATCH)  # every run the second tab shows, from its first paint
     second = page.context.new_page()  # the same browser: its local storage, not its Gradio session
     try:
         second.goto(app_url)
@@ -616,9 +652,13 @@ def test_a_second_tab_follows_its_own_training_not_the_newest(
         second.wait_for_selector(
             f"#train-progress [data-run='{run_id}'][data-status=cancelled]", timeout=TRAIN_MS
         )
+        second.wait_for_timeout(5_000)  # the newest training runs now: this tab stays on its own run
+        runs, messages = seen(second)
+        assert runs == {run_id} and not any(newest in m for m in messages), messages
+        assert "was cancelled" in text_of(second, "#train-message")
     finally:
         second.close()
-        Client(app_url, verbose=False).predict(newest, api_name="/cancel")
+        api_cancel(app_url, newest)
     assert newest != run_id and not visit.errors
 
 

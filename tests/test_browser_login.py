@@ -18,7 +18,16 @@ from typing import Any
 import pytest
 from gradio_client import Client, handle_file
 from helpers import write_toy_csv
-from test_browser import ANSWER_MS, LONG_ROWS, START_S, TRAIN_MS, start_long_training, wait_for_text
+from test_browser import (
+    ANSWER_MS,
+    LONG_ROWS,
+    START_S,
+    TRAIN_MS,
+    WATCH,
+    seen,
+    start_long_training,
+    wait_for_text,
+)
 
 from benchmarks.app_bench import start, stop
 
@@ -27,18 +36,6 @@ pytestmark = pytest.mark.browser
 pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
 LOGIN = ("ada", "s3cret-for-a-test")
-# every run id the Train tab's progress ever showed, and every message, from the page's first paint:
-# a page that followed a training only for a moment is caught too
-WATCH = """
-window.__runs = new Set(); window.__messages = [];
-new MutationObserver(() => {
-  const run = document.querySelector('#train-progress [data-run]');
-  if (run) window.__runs.add(run.getAttribute('data-run'));
-  const msg = document.querySelector('#train-message');
-  const text = msg ? msg.innerText.trim() : '';
-  if (text && window.__messages[window.__messages.length - 1] !== text) window.__messages.push(text);
-}).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
-"""
 
 
 @pytest.fixture(scope="module")
@@ -63,12 +60,6 @@ def logged_in_page(browser: Any, url: str) -> Any:
     page.goto(url)
     page.wait_for_selector("#train-upload input[type=file]", state="attached")
     return page
-
-
-def seen(page: Any) -> tuple[set[str], list[str]]:
-    """The run ids and messages the Train tab has shown since the page loaded."""
-    runs, messages = page.evaluate("[Array.from(window.__runs), window.__messages]")
-    return set(runs), messages
 
 
 def test_a_logged_in_page_follows_its_users_training_never_someone_elses(

@@ -43,7 +43,7 @@ def build_app(service: Service) -> gr.Blocks:
         gr.Markdown(INTRO, elem_id="intro")
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("Train", id="train", elem_id="tab-train") as train_t:
-                train = train_tab.build(service, active)
+                train = train_tab.build(service, active, demo.load)
             with gr.Tab("Examples", id="examples", elem_id="tab-examples") as examples_t:
                 examples_tab.build(service, train, tabs, "train")
             with gr.Tab("Predict", id="predict", elem_id="tab-predict") as predict_t:

@@ -63,4 +63,5 @@ def build(service: Service, train: TrainTab, tabs: gr.Tabs, train_tab_id: str) -
                         api_visibility="private",
                         concurrency_limit=None,
                         show_progress="hidden",
+                        cancels=[train.following],
                     )

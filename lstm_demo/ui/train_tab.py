@@ -378,8 +378,8 @@ def follow_new(
     if busy:
         yield Training(message=message_html(BUSY, "info"))
         return
-    try:
-        yield Training(start=start_button(False))
+    try:  # what the panel showed (another run, followed since the page loaded) goes
+        yield Training(message="", progress="", start=start_button(False))
         try:
             job = service.submit(prepare(), who.owner if who is not None else None)
         except ValueError as e:  # the data or an option: said next to the upload, the form stays as it is
@@ -485,9 +485,11 @@ class TrainTab:
     # (example name, encoder) -> a listener of the browser id that starts it and streams its updates
     start_example: Callable[[str, str | None], Callable[..., Iterator[Training]]]
     start_outputs: list[Any]
+    following: Any  # the page load's following of a training, which a start replaces (`cancels`)
 
 
-def build(service: Service, active: gr.State) -> TrainTab:
+def build(service: Service, active: gr.State, page_load: Callable[..., Any]) -> TrainTab:
+    """The tab; `page_load` is the app's `Blocks.load`, on which a page finds its browser and training."""
     job_id = gr.State(None)  # this page's latest training
     browser = gr.BrowserState(None, storage_key="lstm-demo-browser")  # whose trainings a reload follows
     gr.Markdown(
@@ -581,7 +583,16 @@ def build(service: Service, active: gr.State) -> TrainTab:
                      start_btn, trials]  # fmt: skip
     follow_options: dict[str, Any] = {"concurrency_limit": None, "show_progress": "hidden", **private}
     form = [file, test_file, text_col, label_col, preset, epochs, run_name, vec.choice, vec.freeze, *controls]
-    start_btn.click(_as_visitor(start, service), [browser, *form], start_outputs, **follow_options)
+    # on page load, once: this browser's id (made on its first visit), then the training to follow again.
+    # Once, on the load alone: a listener on the id's changes ran a second time when the id arrived, and
+    # when the followed training ended it followed the newest of anyone's in its place
+    following = page_load(browser_id, browser, browser, **private).then(
+        _as_visitor(reattach, service), browser, start_outputs, **follow_options
+    )
+    # a training started here replaces the one the page followed since it loaded (one stream per panel)
+    start_btn.click(
+        _as_visitor(start, service), [browser, *form], start_outputs, cancels=[following], **follow_options
+    )
     cancel_btn.click(functools.partial(cancel, service), job_id, train_msg, concurrency_limit=None, **private)
     # one file read at a time: every row of it is checked before it joins the vectors folder
     vec.upload.upload(
@@ -590,11 +601,8 @@ def build(service: Service, active: gr.State) -> TrainTab:
     )  # fmt: skip
     # the folder's files each time the (closed at first) section opens: a file put there meanwhile shows
     gr.on([advanced.expand], functools.partial(vectors_choices, service), vec.choice, vec.choice, **private)
-    # on page load: this browser's id (made on its first visit), and the training to follow again
-    gr.on(None, browser_id, browser, browser, **private)
-    gr.on(None, _as_visitor(reattach, service), browser, start_outputs, **follow_options)
     examples = functools.partial(_as_visitor, start_example, service)
-    return TrainTab(file, browser, do_inspect, inspect_outputs, examples, start_outputs)
+    return TrainTab(file, browser, do_inspect, inspect_outputs, examples, start_outputs, following)
 
 
 def _as_visitor(handler: Callable[..., Any], service: Service, *bound: Any) -> Callable[..., Any]:
