@@ -350,6 +350,14 @@ class Service:
             raise ServiceError(f"run {run_id} is not queued or running in this app")
         yield from job.follow(interval, heartbeat)
 
+    def reports_so_far(self, job: Job) -> Sequence[Any]:
+        """A job's step and epoch reports so far, for its live curves: its own, or, while another
+        replica trains it (nothing but its status reaches this one), the points that replica stores."""
+        history = job.history()
+        if history or job.last is not None or job.status != "running":
+            return history
+        return self.store.curves([job.run_id]).get(job.run_id, ())
+
     def cancel(self, run_id: str) -> bool:
         """Cancel a queued run at once, or ask a running one to stop after its current step (with a
         shared queue, through the store, wherever a replica trains it); False when it is not queued or

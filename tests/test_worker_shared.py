@@ -184,3 +184,36 @@ def test_a_waiting_run_cancelled_on_another_replica_never_trains(store: Store, s
     finally:
         other.shutdown(timeout=WAIT)
         submitter.shutdown(timeout=WAIT)
+
+
+def test_a_page_on_the_submitting_replica_draws_the_curve_another_replica_trains(tmp_path: Path, csv: Path):
+    """Only a run's status reaches the replica that submitted it; its live curve and epoch come from the
+    points the training replica stores."""
+    from lstm_demo.ui import train_tab
+
+    home = tmp_path / "home"
+    submitter, trainer = Service(_settings(home, **THREAD)), Service(_settings(home, **THREAD))
+    try:
+        # two runs submitted on one replica: its lane trains one, the other replica claims the other
+        runs = [
+            submitter.submit(submitter.prepare(csv, preset_name="fast", overrides=LONG)) for _ in range(2)
+        ]
+        wait_for(lambda: any(trainer.job(j.run_id) is not None for j in runs), "the other replica's claim")
+        followed = next(j for j in runs if trainer.job(j.run_id) is not None)
+        updates = train_tab.follow(submitter, followed)
+        deadline = time.monotonic() + 120
+        for update in updates:
+            if not isinstance(update.curves, dict):  # a figure, not a skip
+                break
+            assert time.monotonic() < deadline, "no curve reached the submitting replica"
+        assert followed.history() == [] and followed.status == "running"  # nothing reported here
+        assert f'data-run="{followed.run_id}"' in update.progress
+        assert "running on another replica · epoch " in update.progress
+        assert update.curves.data  # the stored points, drawn
+        for job_ in runs:
+            assert submitter.cancel(job_.run_id)  # the other's through the store, to its replica
+        *_, last = updates
+        assert followed.status == "cancelled" and "was cancelled" in last.message
+    finally:
+        trainer.shutdown()
+        submitter.shutdown()

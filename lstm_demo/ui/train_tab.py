@@ -270,8 +270,9 @@ def no_estimate() -> str:
 # ---------------------------------------------------------------------------------- training
 
 
-def progress_html(job: Any, position: int | None) -> str:
-    """A progress bar with the epoch, ETA and latest figures; `data-status` says how it stands."""
+def progress_html(job: Any, position: int | None, stored: Any = None) -> str:
+    """A progress bar with the epoch, ETA and latest figures; `data-status` says how it stands.
+    `stored`: the latest point stored by the replica that trains the run, when another one does."""
     p = job.progress
     fraction = 1.0 if job.status == "completed" else (p.fraction if p is not None else 0.0)
     if job.status == "queued":
@@ -279,6 +280,11 @@ def progress_html(job: Any, position: int | None) -> str:
         text = "queued: " + (
             "starting next" if ahead == 0 else f"{ahead} run{'s' if ahead > 1 else ''} ahead of it"
         )
+    elif p is None and stored is not None and not job.finished:  # only the stored points reach here
+        parts = [f"running on another replica · epoch {max(stored.epoch, 1)}"]
+        parts += [f"loss {stored.train_loss:.4f}"] if stored.train_loss is not None else []
+        parts += [f"val acc {stored.val_accuracy:.3f}"] if stored.val_accuracy is not None else []
+        text = " · ".join(parts)
     elif p is None:
         text = job.status
     elif (trial := trial_of(p)) is not None and not job.finished:
@@ -404,11 +410,12 @@ def follow(service: Service, job: Any) -> Iterator[Training]:
     trials: dict[int, dict[str, Any]] = {}  # an `auto` run's trials as they stream, the latest report of each
     yield Training(job_id=job.run_id, progress=progress_html(job, service.position(job.run_id)))
     for _ in service.follow(job.run_id, interval=FOLLOW_SECONDS, heartbeat=HEARTBEAT_SECONDS):
-        update = Training(progress=progress_html(job, service.position(job.run_id)))
+        history = service.reports_so_far(job)
+        stored = history[-1] if history and job.progress is None else None
+        update = Training(progress=progress_html(job, service.position(job.run_id), stored))
         if (trial := trial_of(job.progress)) is not None:
             trials[trial.number] = trial.to_dict()
             update = update._replace(trials=results.trial_rows(list(trials.values())))
-        history = job.history()
         if len(history) != drawn:
             drawn = len(history)
             update = update._replace(
