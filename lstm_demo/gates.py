@@ -15,7 +15,7 @@ against `nn.LSTM` to 1e-5). Layout conventions:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -50,6 +50,10 @@ class GateTrace:
     # C x (D*H): (W[c, u] - mean_c' W[c', u]) * pooled[u]; the last layer's units, both directions
     # concatenated. Sums (plus the centred bias) to the logit minus the mean logit, exactly.
     unit_contributions: list[list[float]]
+    # the user's words and, per token, the word it came from (`Encoded`), for labels that keep them;
+    # empty when the trace was made from ids alone
+    words: list[str] = field(default_factory=list)
+    word_index: list[int] = field(default_factory=list)
 
     def layer(self, layer: int = -1, direction: str = "forward") -> LayerTrace:
         """The trace of one layer (negative counts from the top) and direction."""
@@ -73,6 +77,8 @@ class DecisionPath:
     tokens: list[str]
     probabilities: list[list[float]]  # T x C: row t = class probabilities after tokens 0..t
     labels: list[str]
+    words: list[str] = field(default_factory=list)  # as `GateTrace.words`
+    word_index: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -496,12 +496,14 @@ class Service:
     def gates(self, run_id: str, text: str) -> gates.GateTrace:
         """Gate, cell and hidden traces per token, recomputed from the run's own recurrent weights."""
         loaded, enc = self._encoded(run_id, text)
-        return gates.trace(loaded.model, enc.ids, enc.tokens)
+        trace = gates.trace(loaded.model, enc.ids, enc.tokens)
+        return replace(trace, words=list(enc.words), word_index=list(enc.word_index))
 
     def decision_path(self, run_id: str, text: str) -> gates.DecisionPath:
         """Class probabilities after each prefix of the text."""
         loaded, enc = self._encoded(run_id, text)
-        return gates.decision_path(loaded.model, enc.ids, loaded.labels, enc.tokens)
+        path = gates.decision_path(loaded.model, enc.ids, loaded.labels, enc.tokens)
+        return replace(path, words=list(enc.words), word_index=list(enc.word_index))
 
     def _encoded(self, run_id: str, text: str) -> tuple[artifacts.LoadedModel, Any]:
         """The run's model and one checked text's tokens; a text with no known token is refused."""

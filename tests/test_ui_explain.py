@@ -63,6 +63,16 @@ def test_the_heatmap_rows_keep_a_word_the_vocabulary_lacks_with_its_marker(runs)
     assert "UNK" in rows[3]
 
 
+def test_the_decision_path_axis_keeps_the_users_words_as_the_heatmap_rows(runs):
+    svc, _, one = runs
+    stages = list(explain_tab.explain_stages(svc, one, "", "The Film was zyxwv", "", ["saliency"], 16, False,
+                                             *GATES[:-1]))  # fmt: skip
+    words = [str(t) for t in stages[-1].path_plot.layout.xaxis.ticktext]
+    rows = [str(t) for t in stages[-1].gate_plot.layout.yaxis.ticktext]
+    assert words[:3] == ["The", "Film", "was"] and words[3].startswith("zyxwv") and "UNK" in words[3]
+    assert words == rows
+
+
 def test_the_compare_column_shows_only_with_a_second_run():
     assert explain_tab.compare_visible("")["visible"] is False
     assert explain_tab.compare_visible("abc123")["visible"] is True

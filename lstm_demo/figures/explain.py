@@ -131,7 +131,7 @@ def token_labels(
     `[UNK]`, so the user sees which of their words the model could not read. Without the words,
     the tokens themselves.
     """
-    if words is None or word_index is None:
+    if not words or not word_index:  # None, or a trace made from ids alone
         return list(tokens)
     if len(word_index) != len(tokens):
         raise ValueError(f"got {len(word_index)} word indices for {len(tokens)} tokens")

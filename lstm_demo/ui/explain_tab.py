@@ -150,9 +150,21 @@ def gate_figure(
     )
     lt = trace.layer(layer, direction)
     title = f"layer {lt.layer}, {direction}: {len(chosen)} units by {order}"
-    enc = service.load(run_id).encoder.encode(text)  # the rows keep the user's words, [UNK] marked
-    return plots.gate_heatmaps(
-        trace.tokens, lt.states, chosen, names=states, title=title, words=enc.words, word_index=enc.word_index
+    return plots.gate_heatmaps(  # the rows keep the user's words, [UNK] marked
+        trace.tokens,
+        lt.states,
+        chosen,
+        names=states,
+        title=title,
+        words=trace.words,
+        word_index=trace.word_index,
+    )
+
+
+def path_figure(dp: Any, title: str) -> Any:
+    """A `DecisionPath` drawn, its axis in the user's words ([UNK] marked) as the heatmaps' rows."""
+    return plots.decision_path_figure(
+        dp.tokens, dp.probabilities, dp.labels, title=title, words=dp.words, word_index=dp.word_index
     )
 
 
@@ -273,10 +285,8 @@ def explain_stages(
     gate_plot, gate_message = draw_gates(service, run_id, sentence, *controls, target_label)
     yield words._replace(
         faith_plot=charts.faithfulness_bars(faith, title="on this sentence") if faith else None,
-        path_plot=plots.decision_path_figure(dp.tokens, dp.probabilities, dp.labels, title=f"run {run_id}"),
-        compare_path=None
-        if dp2 is None
-        else plots.decision_path_figure(dp2.tokens, dp2.probabilities, dp2.labels, title=f"run {other}"),
+        path_plot=path_figure(dp, f"run {run_id}"),
+        compare_path=None if dp2 is None else path_figure(dp2, f"run {other}"),
         gate_plot=gate_plot,
         gate_message=gate_message,
     )
