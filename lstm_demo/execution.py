@@ -39,6 +39,11 @@ class TrainEvent:
     run: RunSummary | None = None  # set on the last event (done, cancelled or failed)
 
 
+class Interrupted(Exception):
+    """Thrown into `execute_run` when nobody is left to follow the training (the app that started it
+    is gone): the run ends `interrupted`, this the reason, rather than `cancelled` by no one."""
+
+
 def execute_run(
     store: Store,
     settings: AppSettings,
@@ -79,6 +84,10 @@ def execute_run(
     except GeneratorExit:
         if not finished:
             store.finish_run(run_id, status="cancelled")
+        raise
+    except Interrupted as e:
+        if not finished:
+            store.finish_run(run_id, status="interrupted", error=str(e))
         raise
     except BaseException as e:
         if not finished:

@@ -33,6 +33,7 @@ from . import liveness
 from .config import LIMIT_TABLE, AppSettings, RunConfig
 from .data import Table
 from .names import ACTIVE_STATUSES
+from .store import LEASE_SECONDS
 from .train import FINAL, Progress
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ LOG = "job.log"  # the child's output (but its reports); its tail reaches the se
 STOP_GRACE = 10.0  # seconds between SIGTERM and SIGKILL when a training is cancelled
 # between `launch(progress=True)` and the child only (not a setting): rank 0 prints its reports
 PROGRESS = "LSTM_DEMO_JOB_PROGRESS"
+APP_GONE = "interrupted: the app that started the training ended (killed or crashed) while it ran"
 _TABLES = ("table", "val_table", "test_table")  # the PreparedRun fields the child reads back
 
 
@@ -166,6 +168,16 @@ def reports(popen: subprocess.Popen) -> Iterator[Progress]:
             log.debug("training output: %r", line)
 
 
+def _reported(progress: Progress) -> bool:
+    """Print a report for the app; False when the app is gone (the pipe it read closed with it)."""
+    try:
+        print(_report_line(progress), flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return False
+    return True
+
+
 def _report_line(progress: Progress) -> str:
     return json.dumps({f.name: getattr(progress, f.name) for f in fields(progress) if f.name != "result"})
 
@@ -216,7 +228,8 @@ class SharedQueue:
     load: Callable[[str], Any]  # the prepared run of a claimed id, read back from its job folder
     discard: Callable[[str], None]  # removes a run's job folder
     poll: float = 1.0  # seconds between two looks at the store when idle
-    renew_every: float = 20.0  # seconds between lease renewals (well inside `store.LEASE_SECONDS`)
+    lease: float = LEASE_SECONDS  # seconds a claim holds a run without a renewal
+    renew_every: float = 20.0  # seconds between lease renewals (well inside `lease`)
     expire_every: float = 30.0  # seconds between two sweeps for runs whose replica went silent
 
 
@@ -356,8 +369,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             last = None
             for last in events:
-                if printing:
-                    print(_report_line(last.progress), flush=True)
+                if printing and not _reported(last.progress):
+                    try:
+                        events.throw(execution.Interrupted(APP_GONE))
+                    except execution.Interrupted:
+                        return 1
         finally:
             store.close()
         return 0 if last is not None and last.run.status in ("completed", "cancelled") else 1

@@ -290,7 +290,7 @@ class TrainingWorker:
                     return
                 seen = self._submissions
             try:
-                run_id = queue.store.claim_next(queue.replica, [device])
+                run_id = queue.store.claim_next(queue.replica, [device], queue.lease)
             except Exception:  # the database is away: try again at the next look
                 log.exception("could not claim a run for %s", device)
                 run_id = None
@@ -405,7 +405,7 @@ class TrainingWorker:
         would overwrite the `interrupted` every replica already shows."""
         store, replica = self._queue.store, self._queue.replica
         for run_id, job in self._trained_here().items():
-            if not store.renew_lease(run_id, replica) and not job.finished:
+            if not store.renew_lease(run_id, replica, self._queue.lease) and not job.finished:
                 summary = store.summaries([run_id]).get(run_id)
                 if summary is None or summary.status == "interrupted":
                     log.warning("run %s: this replica lost its lease; stopping its training", run_id)

@@ -217,3 +217,86 @@ def test_a_page_on_the_submitting_replica_draws_the_curve_another_replica_trains
     finally:
         trainer.shutdown()
         submitter.shutdown()
+
+
+# A replica that submits two long trainings and then waits to be killed; its leases are short, so
+# that the test need not wait out the default's 90 seconds.
+DOOMED = """
+import sys, time
+from dataclasses import replace
+from pathlib import Path
+from lstm_demo import job
+from lstm_demo.config import AppSettings
+from lstm_demo.service import Service
+
+home, csv, out, overrides = sys.argv[1], sys.argv[2], Path(sys.argv[3]), eval(sys.argv[4])
+shared = job.shared_queue
+job.shared_queue = lambda *a: replace(shared(*a), lease=4.0, renew_every=0.5, expire_every=0.5, poll=0.2)
+svc = Service(AppSettings.from_env({"LSTM_DEMO_HOME": home, "LSTM_DEMO_DEVICE": "cpu"}))
+ids = [svc.submit(svc.prepare(csv, preset_name="fast", overrides=overrides)).run_id for _ in range(2)]
+out.write_text(" ".join(ids))
+time.sleep(3600)
+"""
+
+
+@pytest.mark.slow
+def test_a_replica_killed_mid_training_leaves_its_run_interrupted_and_another_trains_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """SIGKILL of a whole app process, not a simulated silence: its training child ends with it, the run
+    ends `interrupted` (never `cancelled`: nobody cancelled it), and another replica trains the run that
+    waited."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from dataclasses import replace
+
+    home, ids_file = tmp_path / "home", tmp_path / "ids"
+    data = write_toy_csv(tmp_path / "long.csv", n=2000)
+    long = {**TINY, "train__epochs": 100, "train__batch_size": 4, "train__log_every": 1}
+    root = Path(__file__).parents[1]
+    doomed = subprocess.Popen(
+        [sys.executable, "-c", DOOMED, str(home), str(data), str(ids_file), repr(long)],
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    other = None
+    try:
+        deadline = time.monotonic() + 120  # a process starting: torch to import, a file to read
+        while not (ids_file.exists() and ids_file.read_text()):
+            assert time.monotonic() < deadline and doomed.poll() is None, (
+                "the doomed replica submitted nothing"
+            )
+            time.sleep(0.1)
+        first, second = ids_file.read_text().split()
+        with Store(_settings(home).db_url) as store:
+            while not store.curves([first])[first]:  # its child process is mid-epoch
+                assert time.monotonic() < deadline and doomed.poll() is None, "the first run never trained"
+                time.sleep(0.1)
+        shared = job.shared_queue
+        monkeypatch.setattr(job, "shared_queue", lambda *a: replace(shared(*a), expire_every=0.5, poll=0.2))
+        other = Service(_settings(home))
+        os.kill(doomed.pid, signal.SIGKILL)
+        doomed.wait()
+        deadline = time.monotonic() + 60
+        while (run := other.run(first).summary).status == "running":
+            assert time.monotonic() < deadline, "the killed replica's run stayed running"
+            time.sleep(0.2)
+        # said by its child, whose reports no longer reach anyone, or else by the lease's end
+        assert run.status == "interrupted" and run.error in (job.APP_GONE, LEASE_EXPIRED), run.error
+        points = len(other.curves([first])[first])
+        time.sleep(2.5)  # its child watched its launcher, and is gone: the curve stands still
+        assert len(other.curves([first])[first]) == points
+        deadline = time.monotonic() + 120
+        while not other.curves([second])[second]:  # claimed here, and its child is mid-epoch
+            assert time.monotonic() < deadline, "the waiting run never trained on the other replica"
+            time.sleep(0.1)
+        assert other.job(second) is not None
+        assert other.cancel(second)
+        list(other.follow(second, interval=0.05))
+        assert other.run(second).summary.status == "cancelled"
+    finally:
+        if doomed.poll() is None:
+            doomed.kill()
+        if other is not None:
+            other.shutdown()
