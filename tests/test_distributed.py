@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 from lstm_demo import distributed
 from lstm_demo.config import ModelConfig, RunConfig, TrainConfig
 from lstm_demo.distributed import SOLO, Group
+from lstm_demo.names import PAD_ID, UNK_ID
 from lstm_demo.train import _Loop, _step
 
 # (name, encoder, bidirectional, batch size, adversarial, vocabulary): an odd batch splits unevenly
@@ -98,7 +99,8 @@ def test_a_step_on_two_ranks_equals_one_step_of_the_whole_batch(ranks_out: Path,
     for rank in (0, 1):
         ddp = load_file(ranks_out / f"{case[0]}.{rank}.safetensors")
         rows = ddp.pop("rows").tolist()
-        used = sorted({0} | {t for text in _data(case[3], case[5])[0] for t in text})  # 0: padding
+        # the batch's ids, [PAD] and [UNK] (word dropout's), found alike on every rank
+        used = sorted({PAD_ID, UNK_ID} | {t for text in _data(case[3], case[5])[0] for t in text})
         assert rows == used  # only the rows the batch used travelled, and all of them did
         assert ddp.keys() == single.keys()
         for key, value in single.items():
