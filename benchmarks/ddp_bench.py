@@ -6,7 +6,8 @@
    process (as the app trained before `job`) against a child process, beside the idle figure.
 
 Prints a Markdown table. Run it on a machine with nothing else running: on a shared one the
-figures measure the neighbours. `--rows 400 --epochs 1 --seconds 3` only shows that it works.
+figures measure the neighbours. `--rows 400 --epochs 1 --seconds 3 --pairs 1` only shows that it
+works.
 """
 
 from __future__ import annotations
@@ -81,21 +82,39 @@ def main() -> None:
     parser.add_argument("--rows", type=int, help="train on the first N rows of SST-2 (a quick check)")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=20.0, help="of predictions per setting")
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=3,
+        help="trainings of each kind, taken in turn: the ratio is their median",
+    )
     args = parser.parse_args()
     overrides = {"train__epochs": args.epochs, "train__device": "cpu"}
 
     with tempfile.TemporaryDirectory() as home:
         svc = Service(AppSettings.from_env({"LSTM_DEMO_HOME": home}))
         data = _subset(args.rows, Path(home) / "sst2.csv")
-        one = _in_child(svc, data, overrides, nproc=1, threads=2)
-        two = _in_child(svc, data, overrides, nproc=2, threads=1)
-        ratio = two["tokens_per_second"] / one["tokens_per_second"]
+        # in turn, so that a slow spell of the machine weighs on both kinds alike
+        pairs = [
+            (
+                _in_child(svc, data, overrides, nproc=1, threads=2),
+                _in_child(svc, data, overrides, nproc=2, threads=1),
+            )
+            for _ in range(args.pairs)
+        ]
+        ratios = [two["tokens_per_second"] / one["tokens_per_second"] for one, two in pairs]
+        one = pairs[0][0]
+
+        def rates(k: int) -> str:
+            return " / ".join(f"{p[k]['tokens_per_second']:,.0f}" for p in pairs) + " tokens/s"
+
         lines = [
             "| measure | figure |",
             "|---|---:|",
-            f"| 1 process x 2 threads | {one['tokens_per_second']:,.0f} tokens/s ({one['seconds']:.0f} s in all) |",
-            f"| 2 ranks x 1 thread (gloo) | {two['tokens_per_second']:,.0f} tokens/s ({two['seconds']:.0f} s in all) |",
-            f"| 2 ranks against 1 process | {ratio:.0%} |",
+            f"| 1 process x 2 threads | {rates(0)} |",
+            f"| 2 ranks x 1 thread (gloo) | {rates(1)} |",
+            f"| 2 ranks against 1 process | {statistics.median(ratios):.0%} median "
+            f"({' / '.join(f'{r:.0%}' for r in ratios)}) |",
         ]
 
         run_id = one["run"].id
