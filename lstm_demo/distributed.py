@@ -47,16 +47,14 @@ class Group:
         if not self.distributed:
             return module
         ids = [self.device.index] if self.device.type == "cuda" else None
-        # the gradients are views of DistributedDataParallel's buffers: no copy of the embedding table's
-        # gradient into them and back out at every backward pass. On the CPU the whole model is one
-        # bucket, one all-reduce per step: two (DistributedDataParallel's small first bucket, then the
-        # rest) paid gloo's latency twice, and its ranks have no spare core to overlap them with
-        one = None
+        options = {}
         if self.device.type == "cpu":
-            one = sum(p.numel() * p.element_size() for p in module.parameters()) / 2**20 + 1
-        wrapped = nn.parallel.DistributedDataParallel(
-            module, device_ids=ids, gradient_as_bucket_view=True, bucket_cap_mb=one
-        )
+            # the whole model one bucket, one all-reduce per step: two (DistributedDataParallel's small
+            # first bucket, then the rest) paid gloo's latency twice, with no spare core to overlap
+            # them with; the gradients views of that bucket, not copied into it and back at each pass
+            size = sum(p.numel() * p.element_size() for p in module.parameters()) / 2**20 + 1
+            options = {"bucket_cap_mb": size, "gradient_as_bucket_view": True}
+        wrapped = nn.parallel.DistributedDataParallel(module, device_ids=ids, **options)
         if table is not None and table.requires_grad and self.device.type == "cpu":
             wrapped.sparse_rows = SparseRows(table)
             wrapped.register_comm_hook(wrapped.sparse_rows, _sparse_rows_hook)
