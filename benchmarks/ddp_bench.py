@@ -89,6 +89,8 @@ def main() -> None:
         help="trainings of each kind, taken in turn: the ratio is their median",
     )
     args = parser.parse_args()
+    if not 1 <= args.pairs <= 20:
+        parser.error(f"--pairs must be 1 to 20, not {args.pairs}")
     overrides = {"train__epochs": args.epochs, "train__device": "cpu"}
 
     with tempfile.TemporaryDirectory() as home:

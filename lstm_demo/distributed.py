@@ -65,12 +65,13 @@ class Group:
         next pass, whose backward averages the sum across the ranks (one exchange for both)."""
         return module.no_sync() if keep and self.distributed else contextlib.nullcontext()
 
-    def used(self, module: nn.Module, seqs: Sequence[Sequence[int]]) -> None:
-        """Before a step's backward passes: the token ids of the whole batch, every rank's share (each
-        rank holds the batch), for `SparseRows`. The same on every rank, so no rank need ask another."""
+    def used(self, module: nn.Module, seqs: Sequence[Sequence[int]], batch: Sequence[int]) -> None:
+        """Before a step's backward passes: the texts `seqs[i]` of the whole batch, every rank's share
+        (each rank holds the batch), for `SparseRows`. The same on every rank, so no rank need ask
+        another; nothing to do without `SparseRows` (one process, or CUDA)."""
         rows = getattr(module, "sparse_rows", None)
         if rows is not None:
-            rows.union(seqs)
+            rows.union([seqs[i] for i in batch])
 
     def share(self, batch: list[int]) -> list[int]:
         """This rank's disjoint part of a batch every rank holds: a stride, so that length-sorted

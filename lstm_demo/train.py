@@ -465,7 +465,7 @@ def _step(loop: _Loop, batch: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     if tc.word_dropout > 0:  # real tokens become [UNK] at random
         drop = (torch.rand(ids.shape, device=loop.device) < tc.word_dropout) & (ids > UNK_ID)
         ids = ids.masked_fill(drop, UNK_ID)
-    loop.group.used(loop.forward, [loop.seqs[i] for i in batch])
+    loop.group.used(loop.forward, loop.seqs, batch)
     # with an adversarial pass to come, the ranks average the two passes' summed gradient once, after it
     with loop.group.local(loop.forward, tc.adversarial > 0):
         with autocast(loop.device, loop.amp):

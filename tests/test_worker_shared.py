@@ -6,8 +6,14 @@ PostgreSQL, in two app processes, is `test_replicas.py::test_two_app_processes_.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +27,7 @@ from lstm_demo.config import AppSettings
 from lstm_demo.job import SharedQueue
 from lstm_demo.service import Service
 from lstm_demo.store import LEASE_EXPIRED, Store
+from lstm_demo.ui import train_tab
 from lstm_demo.worker import TrainingWorker
 
 TINY = {"model__embedding_dim": 8, "model__hidden_size": 8, "train__device": "cpu", "train__epochs": 1}
@@ -189,8 +196,6 @@ def test_a_waiting_run_cancelled_on_another_replica_never_trains(store: Store, s
 def test_a_page_on_the_submitting_replica_draws_the_curve_another_replica_trains(tmp_path: Path, csv: Path):
     """Only a run's status reaches the replica that submitted it; its live curve and epoch come from the
     points the training replica stores."""
-    from lstm_demo.ui import train_tab
-
     home = tmp_path / "home"
     submitter, trainer = Service(_settings(home, **THREAD)), Service(_settings(home, **THREAD))
     try:
@@ -222,14 +227,14 @@ def test_a_page_on_the_submitting_replica_draws_the_curve_another_replica_trains
 # A replica that submits two long trainings and then waits to be killed; its leases are short, so
 # that the test need not wait out the default's 90 seconds.
 DOOMED = """
-import sys, time
+import json, sys, time
 from dataclasses import replace
 from pathlib import Path
 from lstm_demo import job
 from lstm_demo.config import AppSettings
 from lstm_demo.service import Service
 
-home, csv, out, overrides = sys.argv[1], sys.argv[2], Path(sys.argv[3]), eval(sys.argv[4])
+home, csv, out, overrides = sys.argv[1], sys.argv[2], Path(sys.argv[3]), json.loads(sys.argv[4])
 shared = job.shared_queue
 job.shared_queue = lambda *a: replace(shared(*a), lease=4.0, renew_every=0.5, expire_every=0.5, poll=0.2)
 svc = Service(AppSettings.from_env({"LSTM_DEMO_HOME": home, "LSTM_DEMO_DEVICE": "cpu"}))
@@ -246,18 +251,12 @@ def test_a_replica_killed_mid_training_leaves_its_run_interrupted_and_another_tr
     """SIGKILL of a whole app process, not a simulated silence: its training child ends with it, the run
     ends `interrupted` (never `cancelled`: nobody cancelled it), and another replica trains the run that
     waited."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    from dataclasses import replace
-
     home, ids_file = tmp_path / "home", tmp_path / "ids"
     data = write_toy_csv(tmp_path / "long.csv", n=2000)
     long = {**TINY, "train__epochs": 100, "train__batch_size": 4, "train__log_every": 1}
     root = Path(__file__).parents[1]
     doomed = subprocess.Popen(
-        [sys.executable, "-c", DOOMED, str(home), str(data), str(ids_file), repr(long)],
+        [sys.executable, "-c", DOOMED, str(home), str(data), str(ids_file), json.dumps(long)],
         env={**os.environ, "PYTHONPATH": str(root)},
     )
     other = None

@@ -281,10 +281,7 @@ def progress_html(job: Any, position: int | None, stored: Any = None) -> str:
             "starting next" if ahead == 0 else f"{ahead} run{'s' if ahead > 1 else ''} ahead of it"
         )
     elif p is None and stored is not None and not job.finished:  # only the stored points reach here
-        parts = [f"running on another replica · epoch {max(stored.epoch, 1)}"]
-        parts += [f"loss {stored.train_loss:.4f}"] if stored.train_loss is not None else []
-        parts += [f"val acc {stored.val_accuracy:.3f}"] if stored.val_accuracy is not None else []
-        text = " · ".join(parts)
+        text = " · ".join([f"running on another replica · epoch {max(stored.epoch, 1)}", *figures(stored)])
     elif p is None:
         text = job.status
     elif (trial := trial_of(p)) is not None and not job.finished:
@@ -298,11 +295,7 @@ def progress_html(job: Any, position: int | None, stored: Any = None) -> str:
         if not job.finished and p.eta_seconds is not None:
             parts.append(f"ETA {duration(p.eta_seconds)}")
         parts.append(f"elapsed {duration(p.elapsed)}")
-        if p.train_loss is not None:
-            parts.append(f"loss {p.train_loss:.4f}")
-        if p.val_accuracy is not None:
-            parts.append(f"val acc {p.val_accuracy:.3f}")
-        text = " · ".join(parts)
+        text = " · ".join([*parts, *figures(p)])
     run = html.escape(job.run_id)
     return (
         f'<div class="lstm-demo-progress" data-status="{html.escape(job.status)}" data-run="{run}">'
@@ -310,6 +303,12 @@ def progress_html(job: Any, position: int | None, stored: Any = None) -> str:
         f'aria-valuenow="{fraction * 100:.0f}"><div style="width: {fraction * 100:.1f}%"></div></div>'
         f'<div class="lstm-demo-progress-text">run {run}: {html.escape(text)}</div></div>'
     )
+
+
+def figures(point: Any) -> list[str]:
+    """The latest loss and validation accuracy of a report (`train.Progress`, or a stored point)."""
+    parts = [f"loss {point.train_loss:.4f}"] if point.train_loss is not None else []
+    return parts + ([f"val acc {point.val_accuracy:.3f}"] if point.val_accuracy is not None else [])
 
 
 def search_text(trial: Any, fraction: float) -> str:
