@@ -20,8 +20,6 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .names import PAD_ID, UNK_ID
-
 
 @dataclass(frozen=True)
 class Group:
@@ -38,26 +36,33 @@ class Group:
     def distributed(self) -> bool:
         return self.world_size > 1
 
-    def wrap(self, module: nn.Module, table: nn.Parameter | None = None) -> nn.Module:
+    def wrap(self, module: nn.Module, own: Sequence[str] = ()) -> nn.Module:
         """The module DistributedDataParallel averages the gradients of; itself in a group of one.
 
-        `table`: an embedding's weight among its parameters. On the CPU (gloo) only the rows some
-        rank's batch used travel (`SparseRows`): the others' gradient is zero on every rank.
+        `own`: names of parameters whose gradients the caller averages itself, such as an embedding
+        table whose step rows stand in for it (`rows.StepRows`): DistributedDataParallel leaves them
+        out (they are made equal here, as it makes its own) and holds its gradients back until the
+        caller's `average`, which sends both in one all-reduce.
         """
         if not self.distributed:
             return module
+        if own:
+            nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, list(own))
+            for name, p in module.named_parameters():
+                if name in own:
+                    dist.broadcast(p.data, src=0)
         ids = [self.device.index] if self.device.type == "cuda" else None
         options = {}
         if self.device.type == "cpu":
             # the whole model one bucket, one all-reduce per step: two (DistributedDataParallel's small
             # first bucket, then the rest) paid gloo's latency twice, with no spare core to overlap
             # them with; the gradients views of that bucket, not copied into it and back at each pass
-            size = sum(p.numel() * p.element_size() for p in module.parameters()) / 2**20 + 1
-            options = {"bucket_cap_mb": size, "gradient_as_bucket_view": True}
+            size = sum(p.numel() * p.element_size() for n, p in module.named_parameters() if n not in own)
+            options = {"bucket_cap_mb": size / 2**20 + 1, "gradient_as_bucket_view": True}
         wrapped = nn.parallel.DistributedDataParallel(module, device_ids=ids, **options)
-        if table is not None and table.requires_grad and self.device.type == "cpu":
-            wrapped.sparse_rows = SparseRows(table)
-            wrapped.register_comm_hook(wrapped.sparse_rows, _sparse_rows_hook)
+        if own:
+            wrapped.held = _Held()
+            wrapped.register_comm_hook(wrapped.held, _hold)
         return wrapped
 
     def local(self, module: nn.Module, keep: bool = True) -> contextlib.AbstractContextManager:
@@ -65,13 +70,21 @@ class Group:
         next pass, whose backward averages the sum across the ranks (one exchange for both)."""
         return module.no_sync() if keep and self.distributed else contextlib.nullcontext()
 
-    def used(self, module: nn.Module, seqs: Sequence[Sequence[int]], batch: Sequence[int]) -> None:
-        """Before a step's backward passes: the texts `seqs[i]` of the whole batch, every rank's share
-        (each rank holds the batch), for `SparseRows`. The same on every rank, so no rank need ask
-        another; nothing to do without `SparseRows` (one process, or CUDA)."""
-        rows = getattr(module, "sparse_rows", None)
-        if rows is not None:
-            rows.union([seqs[i] for i in batch])
+    def average(self, module: nn.Module, grads: Sequence[torch.Tensor]) -> None:
+        """After a step's last backward pass: the gradients a module wrapped with `own` held back and
+        `grads` (those of its `own` parameters, or what stands in for them), averaged across the
+        ranks in place in one all-reduce: each collective pays the backend's latency once more,
+        whatever its size, and gloo's on loopback is a few percent of a small model's step."""
+        if not self.distributed:
+            return
+        held = module.held
+        tensors, held.buckets = [*held.buckets, *grads], []
+        flat = torch.cat([t.reshape(-1) for t in tensors]).div_(self.world_size)
+        dist.all_reduce(flat)
+        at = 0
+        for t in tensors:
+            t.copy_(flat[at : at + t.numel()].view_as(t))
+            at += t.numel()
 
     def share(self, batch: list[int]) -> list[int]:
         """This rank's disjoint part of a batch every rank holds: a stride, so that length-sorted
@@ -127,54 +140,21 @@ class Group:
         return self.device if self.device.type == "cuda" else torch.device("cpu")
 
 
-class SparseRows:
-    """The rows of an embedding table that the step's batch uses (`union`), for `_sparse_rows_hook`:
-    the batch's ids, [UNK] (which word dropout puts anywhere) and [PAD]. Every rank holds the batch and
-    finds the same rows; an all-reduce of a mask of each rank's own rows cost 2.7-3.0 ms of a 45 ms step.
+class _Held:
+    """The gradient buckets DistributedDataParallel has handed `_hold` since the last `Group.average`."""
 
-    A step touches a few hundred of the table's rows, and every other row's gradient is zero on every
-    rank, yet DistributedDataParallel averages the whole table: at SST-2's 13,124 words x 128 that is
-    6.7 MB per backward pass, which held 2 CPU ranks to 66% of one process's tokens/s against 83% with
-    a 1,000-word vocabulary. The average of the used rows alone is the same, to the bit.
-    """
-
-    def __init__(self, table: nn.Parameter) -> None:
-        self.table = table
-        self.rows: torch.Tensor | None = None  # sorted row numbers; None: every row (no step seen yet)
-
-    def union(self, seqs: Sequence[Sequence[int]]) -> None:
-        mask = torch.zeros(self.table.shape[0], dtype=torch.bool)
-        mask[[PAD_ID, UNK_ID]] = True
-        mask[torch.tensor([i for s in seqs for i in s], dtype=torch.long)] = True
-        self.rows = mask.nonzero().reshape(-1)
+    def __init__(self) -> None:
+        self.buckets: list[torch.Tensor] = []
 
 
-def _sparse_rows_hook(state: SparseRows, bucket):  # type: ignore[no-untyped-def]
-    """DistributedDataParallel's average of a gradient bucket (a `dist.GradBucket`; DDP refuses a hook
-    whose annotations are strings, as this module's are), sending only the used rows of the table when
-    the bucket holds it (its parameters lie in the flat buffer in order). Returns a future of it."""
-    buffer, world = bucket.buffer(), dist.get_world_size()
-    params = bucket.parameters()
-    at = next((i for i, p in enumerate(params) if p.data_ptr() == state.table.data_ptr()), None)
-    if at is None or state.rows is None:  # DistributedDataParallel's own average
-        return (
-            dist.all_reduce(buffer.div_(world), async_op=True).get_future().then(lambda done: done.value()[0])
-        )
-    rows = state.rows
-    start = sum(p.numel() for p in params[:at])
-    end = start + state.table.numel()
-    table = buffer[start:end].view(state.table.shape)
-    packed = torch.cat([buffer[:start], table.index_select(0, rows).reshape(-1), buffer[end:]]).div_(world)
-
-    def unpack(done: torch.futures.Future[list[torch.Tensor]]) -> torch.Tensor:
-        averaged = done.value()[0]
-        n = rows.numel() * table.shape[1]
-        buffer[:start].copy_(averaged[:start])
-        table.index_copy_(0, rows, averaged[start : start + n].view(-1, table.shape[1]))
-        buffer[end:].copy_(averaged[start + n :])
-        return buffer
-
-    return dist.all_reduce(packed, async_op=True).get_future().then(unpack)
+def _hold(state: _Held, bucket):  # type: ignore[no-untyped-def]
+    """A DistributedDataParallel comm hook (a `dist.GradBucket`; DDP refuses a hook whose annotations
+    are strings, as this module's are) that averages nothing yet, as torch's own `noop_hook`: it keeps
+    the bucket for `Group.average` and returns it, done, to the backward pass."""
+    state.buckets.append(bucket.buffer())
+    done: torch.futures.Future[torch.Tensor] = torch.futures.Future()
+    done.set_result(bucket.buffer())
+    return done
 
 
 def launched() -> bool:

@@ -31,6 +31,7 @@ from .distributed import SOLO, Group
 from .metrics import classification_report
 from .model import TextClassifier
 from .names import UNK_ID
+from .rows import StepRows
 
 Ids = Sequence[Sequence[int]]
 FINAL = ("done", "cancelled", "failed")  # the kinds of report a training ends with
@@ -356,6 +357,7 @@ class _Loop:
     amp: bool  # mixed precision, on CUDA only
     model: TextClassifier
     forward: nn.Module  # the step's forward pass: `_Forward(model)`, in DistributedDataParallel across ranks
+    rows: StepRows | None  # the embedding rows each step uses, on the CPU; None: the dense gradient
     group: Group
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
@@ -386,7 +388,9 @@ class _Loop:
         model = TextClassifier(cfg.model, packing=resolve_packing(tc.packing, device)).to(device)
         if pretrained is not None:
             pretrained.apply(model.embedding)
-        forward = group.wrap(_Forward(model), table=model.embedding.weight)
+        rows = StepRows.of(model.embedding.weight)
+        # the rows' gradient is averaged apart from DistributedDataParallel's (`_step`)
+        forward = group.wrap(_Forward(model, rows), own=["model.embedding.weight"] if rows else [])
         if group.distributed:  # the same initial weights, then each rank its own dropout masks
             torch.manual_seed(tc.seed + group.rank)
         # the fused kernel updates every parameter in one pass instead of a loop over tensors
@@ -407,6 +411,7 @@ class _Loop:
             amp=amp,
             model=model,
             forward=forward,
+            rows=rows,
             group=group,
             optimizer=optimizer,
             scaler=scaler,
@@ -434,16 +439,18 @@ class _Loop:
 
 class _Forward(nn.Module):
     """A step's forward pass as one module call, the form DistributedDataParallel needs to average the
-    gradients: (B, T) ids -> (B, T, E) embeddings (shifted by `shift` when given) and (B, C) logits."""
+    gradients: (B, T) ids -> (B, T, E) embeddings (shifted by `shift` when given) and (B, C) logits.
+    With `rows`, the embeddings are looked up among the step's rows (`StepRows.take`)."""
 
-    def __init__(self, model: TextClassifier) -> None:
+    def __init__(self, model: TextClassifier, rows: StepRows | None = None) -> None:
         super().__init__()
         self.model = model
+        self.rows = rows
 
     def forward(
         self, ids: torch.Tensor, lengths: torch.Tensor, padded: bool, shift: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        emb = self.model.embedding(ids)  # (B, T, E)
+        emb = self.model.embedding(ids) if self.rows is None else self.rows.lookup(ids)  # (B, T, E)
         if torch.is_grad_enabled() and not emb.requires_grad:  # frozen vectors: an adversarial step
             emb.requires_grad_()  # still needs the loss's gradient at the embeddings
         if shift is not None:
@@ -465,7 +472,8 @@ def _step(loop: _Loop, batch: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
     if tc.word_dropout > 0:  # real tokens become [UNK] at random
         drop = (torch.rand(ids.shape, device=loop.device) < tc.word_dropout) & (ids > UNK_ID)
         ids = ids.masked_fill(drop, UNK_ID)
-    loop.group.used(loop.forward, loop.seqs, batch)
+    if loop.rows is not None:  # the whole batch's rows, every rank's share: the same on every rank
+        loop.rows.take([loop.seqs[i] for i in batch])
     # with an adversarial pass to come, the ranks average the two passes' summed gradient once, after it
     with loop.group.local(loop.forward, tc.adversarial > 0):
         with autocast(loop.device, loop.amp):
@@ -483,11 +491,19 @@ def _step(loop: _Loop, batch: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         adv_loss = loop.loss(adv_logits, target)
         loop.scaler.scale(adv_loss if weight == 1 else adv_loss * weight).backward()
         total = total + adv_loss.detach()
+    params = list(model.parameters())
+    if loop.rows is not None:  # the table's gradient is the rows' until `scatter`
+        loop.group.average(loop.forward, [loop.rows.leaf.grad])
+        params = [loop.rows.leaf] + [p for p in params if p is not loop.rows.table]
     if tc.grad_clip > 0:
         loop.scaler.unscale_(loop.optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        torch.nn.utils.clip_grad_norm_(params, tc.grad_clip)
+    if loop.rows is not None:
+        loop.rows.scatter()
     loop.scaler.step(loop.optimizer)
     loop.scaler.update()
+    if loop.rows is not None:
+        loop.rows.clear()
     if loop.ema is not None:
         loop.ema.update(model)
     return loss.detach(), total

@@ -61,8 +61,7 @@ def _one_step(
         _step(loop, list(range(batch)))
     state = {f"param.{k}": v.detach().clone() for k, v in loop.model.named_parameters()}
     state |= {f"grad.{k}": v.grad.clone() for k, v in loop.model.named_parameters()}
-    if group.distributed:  # the embedding rows whose gradient travelled (every rank's used rows)
-        state["rows"] = loop.forward.sparse_rows.rows.clone()
+    state["rows"] = loop.rows.ids.clone()  # the embedding rows whose gradient the step computed
     return state
 
 
@@ -99,10 +98,10 @@ def test_steps_on_two_ranks_equal_steps_of_the_whole_batch(ranks_out: Path, case
     single = _one_step(SOLO, *case)
     for rank in (0, 1):
         ddp = load_file(ranks_out / f"{case[0]}.{rank}.safetensors")
-        rows = ddp.pop("rows").tolist()
-        # the batch's ids, [PAD] and [UNK] (word dropout's), found alike on every rank
+        # the whole batch's ids, [PAD] and [UNK] (word dropout's), found alike on every rank: only the
+        # rows the batch used travelled, and all of them did
         used = sorted({PAD_ID, UNK_ID} | {t for text in _data(case[3], case[5])[0] for t in text})
-        assert rows == used  # only the rows the batch used travelled, and all of them did
+        assert ddp["rows"].tolist() == used
         assert ddp.keys() == single.keys()
         for key, value in single.items():
             torch.testing.assert_close(ddp[key], value, rtol=0, atol=1e-6, msg=f"rank {rank}: {key}")
