@@ -2,9 +2,9 @@
 
 A step's texts use a few hundred of an embedding table's rows, yet autograd gives the table a dense
 gradient: every backward pass fills a zero table the table's size, the adversarial pass adds a
-second one into it, clipping reads it whole, and the next step frees it and faults fresh memory in.
-On a CPU that is a large, fixed share of a small LSTM's step: it does not shrink with the batch,
-so it weighs most on the half batches of data parallel ranks (`benchmarks/README.md`).
+second one into it, clipping reads it whole, and the next step frees it and allocates it again.
+On a CPU that is a fixed share of a small LSTM's step: it does not shrink with the batch, so it
+weighs most on the half batches of data parallel ranks (`benchmarks/README.md`).
 
 `StepRows` gathers the rows a batch uses into a leaf of their own (`take`), which the step's
 forward passes look their embeddings up in (`lookup`), so backward passes fill and add only those
