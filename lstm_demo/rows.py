@@ -32,9 +32,10 @@ class StepRows:
     def __init__(self, table: nn.Parameter) -> None:
         self.table = table  # (V, E)
         self.grad = torch.zeros_like(table)  # the table's gradient: zero but at the last step's rows
-        self.ids = torch.tensor([PAD_ID, UNK_ID])  # (U,) the step's rows of the table, sorted
-        self.leaf = table.detach().index_select(0, self.ids).requires_grad_()  # (U, E)
-        self.pad = 0  # [PAD]'s place among `ids`
+        self.ids: torch.Tensor  # (U,) the step's rows of the table, sorted
+        self.leaf: torch.Tensor  # (U, E) their embeddings, a leaf of their own
+        self.pad: int  # [PAD]'s place among `ids`
+        self.take(())
 
     @classmethod
     def of(cls, table: nn.Parameter) -> StepRows | None:
